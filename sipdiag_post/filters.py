@@ -1,0 +1,39 @@
+"""Wireshark display filters that show a finding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+_MAX_FRAMES_LISTED = 50
+
+
+def quote(text: str) -> str:
+    """A display-filter string literal for any text (escapes quotes, backslashes, controls)."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch.isprintable() and ord(ch) < 0x7F:
+            out.append(ch)
+        else:
+            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogateescape"))
+    return '"' + "".join(out) + '"'
+
+
+def call(call_id: str) -> str:
+    return f"sip.Call-ID == {quote(call_id)}"
+
+
+def frames(numbers: Iterable[int]) -> str:
+    listed = sorted(set(numbers))[:_MAX_FRAMES_LISTED]
+    return "frame.number in {" + " ".join(str(n) for n in listed) + "}"
+
+
+def status(call_id: str, code: int) -> str:
+    return f"{call(call_id)} && sip.Status-Code == {code}"
+
+
+def method(call_id: str, *names: str) -> str:
+    """The call's requests of these methods and their responses."""
+    either = " || ".join(f"sip.CSeq.method == {quote(n)}" for n in names)
+    return f"{call(call_id)} && ({either})" if len(names) > 1 else f"{call(call_id)} && {either}"

@@ -1,0 +1,129 @@
+"""From a capture (or a PDML summary) to a report, one input at a time."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from . import pdml
+from .engine import evaluate
+from .model import Summary
+from .report import CaptureReport
+from .rules.base import Rule, Settings
+from .tshark import CaptureError, Tshark, run_tap
+
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
+
+
+@dataclass(frozen=True)
+class TapOptions:
+    """How tshark is run: which tshark, extra dissector rules, TLS keys."""
+
+    tshark: Tshark
+    decode_as: tuple[str, ...] = ()
+    tls_keylog: Path | None = None
+
+
+@dataclass(frozen=True)
+class RuleOptions:
+    """Which rules run on which calls, and with which settings."""
+
+    settings: Settings
+    selected: tuple[Rule, ...] | None = None
+    call_ids: tuple[str, ...] = ()
+
+
+def expand_inputs(paths: Iterable[Path]) -> list[Path]:
+    """Files as given; directories replaced by the captures inside them (recursively, sorted).
+
+    A directory with no capture in it stays in the list, so it is reported as an error."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(CAPTURE_SUFFIXES))
+            out.extend(found or [path])
+        else:
+            out.append(path)
+    return out
+
+
+def _summarise(tap: TapOptions, capture: Path, workdir: Path) -> tuple[Summary, Path]:
+    out = workdir / "summary.pdml"
+    run = run_tap(tap.tshark, capture, out, decode_as=tap.decode_as, tls_keylog=tap.tls_keylog)
+    if run.read_error:
+        pdml.add_read_error(out, run.read_error)
+    summary = pdml.read_summary(out)
+    if summary.facts.packets == 0:
+        raise CaptureError(f"{capture}: no packets read (empty, or not a capture format tshark reads)")
+    return summary, out
+
+
+def summarise(tap: TapOptions, capture: Path) -> Summary:
+    """Run the tap over a capture and read its summary back; temporary files are removed."""
+    if capture.is_dir():
+        raise CaptureError(f"{capture}: no captures (*.pcap, *.pcapng, *.cap) in this folder")
+    with tempfile.TemporaryDirectory(prefix="sipdiag-") as tmp:
+        summary, _ = _summarise(tap, capture, Path(tmp))
+    return summary
+
+
+def export(tap: TapOptions, capture: Path, output: Path) -> Summary:
+    """Write the tap's PDML for a capture to output (replaced only when complete)."""
+    with tempfile.TemporaryDirectory(prefix="sipdiag-") as tmp:
+        summary, written = _summarise(tap, capture, Path(tmp))
+        try:
+            shutil.copyfile(written, output)
+        except OSError as exc:
+            raise OutputError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    return summary
+
+
+class OutputError(Exception):
+    """An output path the user gave cannot be written (exit code 2)."""
+
+
+def error_report(path: str, message: str) -> CaptureReport:
+    return CaptureReport(path=path, status="error", error=message)
+
+
+def analyse_capture(tap: TapOptions, rules: RuleOptions, capture: Path) -> CaptureReport:
+    """A report for one capture; unreadable input becomes a report with status error."""
+    try:
+        summary = summarise(tap, capture)
+    except (CaptureError, pdml.PdmlError) as exc:
+        return error_report(str(capture), str(exc))
+    return evaluate(str(capture), summary, rules.settings, selected=rules.selected, call_ids=rules.call_ids)
+
+
+def check_pdml(rules: RuleOptions, path: Path) -> CaptureReport:
+    """A report from a PDML summary the tap already wrote."""
+    try:
+        summary = pdml.read_summary(path)
+    except pdml.PdmlError as exc:
+        return error_report(str(path), str(exc))
+    return evaluate(str(path), summary, rules.settings, selected=rules.selected, call_ids=rules.call_ids)
+
+
+def select_rules(select: Sequence[str], ignore: Sequence[str]) -> tuple[Rule, ...] | None:
+    """The rules named by --select minus those named by --ignore; None means all.
+
+    Raises ValueError naming an unknown rule."""
+    from .rules import RULES, find
+
+    def resolve(keys: Sequence[str]) -> list[Rule]:
+        rules = []
+        for key in (k for value in keys for k in value.split(",") if k.strip()):
+            rule = find(key)
+            if rule is None:
+                raise ValueError(f"unknown rule {key.strip()!r} (see `sipdiag rules`)")
+            rules.append(rule)
+        return rules
+
+    if not select and not ignore:
+        return None
+    chosen = resolve(select) if select else list(RULES)
+    dropped = set(resolve(ignore))
+    return tuple(r for r in RULES if r in chosen and r not in dropped)

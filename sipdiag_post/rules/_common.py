@@ -1,0 +1,96 @@
+"""Helpers shared by rules: evidence about messages, remedies by direction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from .. import filters
+from ..direction import DirectionKind
+from ..model import SipMessage
+from .base import CallContext, Evidence, Outcome, failed, not_applicable, passed
+
+
+def describe_message(message: SipMessage) -> str:
+    """One line about a message: frame, time, start line, endpoints."""
+    return (
+        f"frame {message.frame} at {message.time:.3f}s: {message.start_line} "
+        f"({message.src} -> {message.dst}, {message.transport})"
+    )
+
+
+def message_evidence(label: str, message: SipMessage) -> Evidence:
+    return Evidence(label, describe_message(message))
+
+
+def response_details(response: SipMessage) -> Iterator[Evidence]:
+    """The headers that explain a failure response, where present."""
+    for value in response.reason_headers:
+        yield Evidence("Reason header", value)
+    for value in response.warnings:
+        yield Evidence("Warning header", value)
+    if response.retry_after:
+        yield Evidence("Retry-After", response.retry_after)
+    if response.agent:
+        yield Evidence("sent by", response.agent)
+
+
+def response_text(response: SipMessage) -> str:
+    """Reason phrase plus Reason and Warning headers, for matching phrases."""
+    return " ".join((response.reason or "", *response.reason_headers, *response.warnings))
+
+
+def by_direction(ctx: CallContext, *, inbound: str, outbound: str) -> str:
+    """The remedy for the call's direction; both readings when it is unknown."""
+    kind = ctx.direction.kind
+    if kind is DirectionKind.INBOUND:
+        return inbound
+    if kind is DirectionKind.OUTBOUND:
+        return outbound
+    return (
+        f"Direction unknown (name your side with --local). If the call came in to your side: "
+        f"{inbound} If your side placed the call: {outbound}"
+    )
+
+
+def direction_evidence(ctx: CallContext) -> Evidence:
+    return Evidence("direction", f"{ctx.direction.kind.value} ({ctx.direction.reason})")
+
+
+def final_code_rule(
+    ctx: CallContext,
+    matches: Callable[[SipMessage], bool],
+    what: str,
+    make_failure: Callable[[SipMessage], tuple[str, str]],
+) -> Outcome:
+    """The common shape of rules about one class of final response to the INVITE.
+
+    matches: does this final response belong to the rule?  what: the rule's
+    subject for the pass line ("403 Forbidden").  make_failure: summary and
+    remedy for a matching response.
+    """
+    flow = ctx.flow
+    if not flow.attempts:
+        return not_applicable("no INVITE transaction in the capture")
+    decisive = flow.decisive
+    final = decisive.final if decisive is not None else None
+    if final is None or flow.answered or not matches(final):
+        outcome = f"final response {final.label}" if final is not None else "no final response"
+        if flow.answered and flow.answer is not None:
+            outcome = f"answered with {flow.answer.label}"
+        return passed(f"no {what}: {outcome}")
+    summary, remedy = make_failure(final)
+    frames = [final.frame]
+    if decisive is not None and decisive.request is not None:
+        frames.append(decisive.request.frame)
+    return failed(
+        summary,
+        remedy=remedy,
+        evidence=[
+            message_evidence("final response", final),
+            *([message_evidence("INVITE", decisive.request)] if decisive and decisive.request else []),
+            *response_details(final),
+            direction_evidence(ctx),
+        ],
+        frames=frames,
+        display_filter=filters.status(ctx.call.call_id, final.status or 0),
+    )

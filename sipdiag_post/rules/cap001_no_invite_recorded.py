@@ -1,0 +1,70 @@
+"""No INVITE in the capture at all.
+
+What it checks:
+    Whether the capture holds at least one INVITE request, in any call.
+
+Why it matters:
+    Without an INVITE no call was ever offered on this link: whatever went
+    wrong happened before the traffic reached the capture point, so nothing
+    in this capture can explain it.
+
+Evidence:
+    The number of packets read, the SIP messages found (by method) and the
+    display filter ``sip.Method == "INVITE"``.
+
+Remedy:
+    Look upstream. For an inbound call, check the SIP provider's logs and the
+    trunk's configuration (the number must point at your SIP endpoint). For an
+    outbound call, check that the request to create the call succeeded and that
+    the outbound trunk's address is right. If SIP runs on a non-standard port,
+    tell tshark with ``--decode-as udp.port==PORT,sip``; if it runs over TLS,
+    see CAP002.
+
+Exceptions:
+    ``pass`` as soon as one INVITE exists, even if it was not answered.
+"""
+
+from __future__ import annotations
+
+from ..model import Summary
+from .base import CaptureContext, Evidence, Outcome, Rule, failed, passed
+
+
+def _invites(summary: Summary) -> list[int]:
+    return [m.frame for c in summary.calls for m in c.messages if m.is_request and m.method == "INVITE"]
+
+
+def check(ctx: CaptureContext) -> Outcome:
+    summary = ctx.summary
+    frames = _invites(summary)
+    if frames:
+        return passed(
+            f"{len(frames)} INVITE request(s) in {len(summary.calls)} call(s)",
+            frames=frames[:20],
+            display_filter='sip.Method == "INVITE"',
+        )
+    facts = summary.facts
+    other = ", ".join(f"{method} x{count}" for method, count in facts.other_sip) or "none"
+    if facts.sip_messages == 0:
+        summary_line = f"no SIP at all in {facts.packets} packets"
+    else:
+        summary_line = f"{facts.sip_messages} SIP messages but no INVITE"
+    return failed(
+        summary_line,
+        remedy=(
+            "No call was offered on this link, so the problem is upstream of the capture point. "
+            "Inbound: check the SIP provider's logs and that the number routes to your SIP endpoint. "
+            "Outbound: check that creating the call succeeded and that the trunk address is right. "
+            "If SIP uses a non-standard port, rerun with --decode-as udp.port==PORT,sip "
+            "(or tcp.port); if it is encrypted, see CAP002."
+        ),
+        evidence=[
+            Evidence("packets read", str(facts.packets)),
+            Evidence("SIP messages", str(facts.sip_messages)),
+            Evidence("SIP outside calls", other),
+        ],
+        display_filter="sip",
+    )
+
+
+RULE = Rule(id="CAP001", name="no-invite-recorded", scope="capture", check=check, doc=__doc__ or "")

@@ -1,0 +1,85 @@
+"""The identifiers that tie this call to other systems' records.
+
+What it checks:
+    Collects the SIP Call-ID, From and To, a LiveKit call id (``SCL_...``)
+    wherever it appears, provider call ids carried in X- headers (Twilio
+    ``X-Twilio-CallSid``, Telnyx ``X-call_session_id`` / ``X-call_leg_id``,
+    Amazon Connect ``X-Amzn-ConnectContactId``) and the User-Agent/Server of
+    each side.
+
+Why it matters:
+    Support requests and log searches need the right id for each system: the
+    SIP Call-ID for SIP traces, the LiveKit id for the LiveKit dashboard, the
+    provider's id for the provider's CDRs and support.
+
+Evidence:
+    Each identifier with the header it came from.
+
+Remedy:
+    None: information only. Quote these ids when asking the provider or
+    LiveKit support about the call.
+
+Exceptions:
+    Always ``info``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .. import filters
+from .base import CallContext, Evidence, Outcome, Rule, info
+
+# map from lower-case X- header name to what the id is
+PROVIDER_HEADERS = {
+    "x-twilio-callsid": "Twilio CallSid",
+    "x-twilio-accountsid": "Twilio AccountSid",
+    "x-call_session_id": "Telnyx call session id",
+    "x-call_leg_id": "Telnyx call leg id",
+    "x-telnyx-call-control-id": "Telnyx call control id",
+    "x-amzn-connectcontactid": "Amazon Connect contact id",
+}
+_LIVEKIT_ID = re.compile(r"\bSCL_[A-Za-z0-9]+")
+_MAX_OTHER_X = 10
+
+
+def check(ctx: CallContext) -> Outcome:
+    call = ctx.call
+    evidence = [Evidence("SIP Call-ID", call.call_id)]
+    if call.from_ is not None:
+        evidence.append(Evidence("From", call.from_.uri))
+    if call.to is not None:
+        evidence.append(Evidence("To", call.to.uri))
+    seen: set[tuple[str, str]] = set()
+    livekit: list[str] = _LIVEKIT_ID.findall(call.call_id)
+    providers: list[Evidence] = []
+    others: list[Evidence] = []
+    for message in call.messages:
+        for header in message.x_headers:
+            key = (header.name.lower(), header.value)
+            if key in seen:
+                continue
+            seen.add(key)
+            livekit += _LIVEKIT_ID.findall(header.value)
+            label = PROVIDER_HEADERS.get(key[0])
+            if label:
+                providers.append(Evidence(f"{label} ({header.name})", header.value))
+            elif len(others) < _MAX_OTHER_X:
+                others.append(Evidence(header.name, header.value))
+    livekit = list(dict.fromkeys(livekit))
+    evidence += [Evidence("LiveKit call id", lk) for lk in livekit]
+    evidence += providers + others
+    invite = ctx.flow.first_invite
+    if invite is not None and invite.agent:
+        evidence.append(Evidence("caller agent", invite.agent))
+    answerer = next((r.agent for t in ctx.flow.attempts for r in t.responses if r.agent), None)
+    if answerer:
+        evidence.append(Evidence("callee agent", answerer))
+    ids = [f"Call-ID {call.call_id}"] + [f"{lk}" for lk in livekit] + [
+        f"{e.label.split(' (')[0]} {e.value}" for e in providers
+    ]
+    return info("; ".join(ids), evidence=evidence, frames=[call.first_frame],
+                display_filter=filters.call(call.call_id))
+
+
+RULE = Rule(id="CID001", name="call-identifiers", scope="call", check=check, doc=__doc__ or "")

@@ -1,0 +1,60 @@
+"""The call's initial INVITE is not in the capture.
+
+What it checks:
+    For a Call-ID that has responses to an INVITE or in-dialog requests (BYE,
+    ACK, re-INVITE, REFER ...), whether an initial INVITE (one without a To
+    tag) is in the capture.
+
+Why it matters:
+    The INVITE and its responses decide the call's fate and carry the SDP
+    offer. Without it, most checks can only guess: the capture started late
+    or was taken on another leg of the call.
+
+Evidence:
+    The first message seen for the Call-ID, the methods present, and the
+    display filter for the Call-ID.
+
+Remedy:
+    Start the capture before the call is placed and keep it running until
+    the call ends; capture on the interface (or both legs of the proxy/SBC)
+    the call actually crosses.
+
+Exceptions:
+    A re-INVITE (with a To tag) does not count as the initial INVITE.
+"""
+
+from __future__ import annotations
+
+from .. import filters
+from ._common import message_evidence
+from .base import CallContext, Evidence, Outcome, Rule, failed, passed
+
+
+def check(ctx: CallContext) -> Outcome:
+    flow = ctx.flow
+    invite = flow.first_invite
+    if flow.invite_captured and invite is not None:
+        return passed(
+            f"initial INVITE at frame {invite.frame}",
+            frames=[invite.frame],
+            display_filter=filters.method(ctx.call.call_id, "INVITE"),
+        )
+    messages = ctx.call.messages
+    first = messages[0]
+    methods = sorted({m.method or m.cseq_method or "?" for m in messages})
+    return failed(
+        f"no initial INVITE for this Call-ID; the capture starts at {first.label} (frame {first.frame})",
+        remedy=(
+            "Start the capture before the call is placed and stop it after the call ends, on the "
+            "interface the call crosses (on a proxy or SBC, capture both legs)."
+        ),
+        evidence=[
+            message_evidence("first message", first),
+            Evidence("methods seen", ", ".join(methods)),
+        ],
+        frames=[first.frame],
+        display_filter=filters.call(ctx.call.call_id),
+    )
+
+
+RULE = Rule(id="SIP001", name="invite-not-captured", scope="call", check=check, doc=__doc__ or "")

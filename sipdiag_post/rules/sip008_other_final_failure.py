@@ -1,0 +1,61 @@
+"""The INVITE failed with another 4xx, 5xx or 6xx response.
+
+What it checks:
+    Whether the call's final response is a failure that no more specific
+    rule covers (403 is SIP002/SIP003, 404 SIP004, 408 SIP007, 486 SIP005,
+    503 SIP006, repeated 401/407 SIP014), and explains the code from the
+    standard response table: 480, 487 after CANCEL, 488, 603 and so on.
+
+Why it matters:
+    Every final failure code names a cause; reading it right tells whether to
+    fix the number, the codecs, the trunk or nothing at all.
+
+Evidence:
+    The final response with its Reason/Warning headers, what the code means,
+    the CANCEL that preceded a 487, the INVITE.
+
+Remedy:
+    Depends on the code; the check's remedy says what the code means and
+    what to look at first.
+
+Exceptions:
+    A single 401/407 that the caller never answered with credentials is
+    reported here (the caller has none configured); repeated challenges are
+    SIP014.
+"""
+
+from __future__ import annotations
+
+from ..model import SipMessage
+from ..responses import describe
+from ._common import final_code_rule
+from .base import CallContext, Outcome, Rule
+
+COVERED_ELSEWHERE = frozenset({403, 404, 408, 486, 503})
+
+
+def check(ctx: CallContext) -> Outcome:
+    flow = ctx.flow
+
+    def matches(response: SipMessage) -> bool:
+        status = response.status or 0
+        if status < 400 or status in COVERED_ELSEWHERE:
+            return False
+        return not (status in (401, 407) and len(flow.challenges) >= 2)
+
+    def failure(response: SipMessage) -> tuple[str, str]:
+        meaning, advice = describe(response.status or 0)
+        summary = f"call failed: {response.label} ({meaning})"
+        if response.status == 487:
+            cancels = flow.requests("CANCEL")
+            if cancels:
+                summary += f"; CANCEL sent at frame {cancels[0].frame}"
+        if response.status in (401, 407):
+            advice = ("The caller never retried with credentials after the challenge: configure the "
+                      "trunk's username and password (the caller has none set).")
+        return summary, advice
+
+    return final_code_rule(ctx, matches, "another failure code", failure)
+
+
+RULE = Rule(id="SIP008", name="other-final-failure", scope="call", check=check, doc=__doc__ or "")

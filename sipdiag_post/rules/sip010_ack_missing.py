@@ -1,0 +1,95 @@
+"""A 200 OK to the INVITE was never acknowledged.
+
+What it checks:
+    Whether the first 2xx answer to the INVITE is followed by an ACK with the
+    same CSeq number.
+
+Why it matters:
+    Without the ACK the answering side keeps retransmitting its 200 OK and,
+    after about 32 s, hangs up: the call "drops after half a minute". The 200
+    either never reached the caller or the caller could not send the ACK to
+    the address the 200 gave.
+
+Evidence:
+    The 200 OK (frame, Contact header), how often it was retransmitted, any
+    BYE that followed, how long the capture ran after it.
+
+Remedy:
+    Check that the Contact in the 200 OK (and any Record-Route) is an address
+    the caller can reach: a private address behind NAT is the classic cause,
+    as is a router's SIP ALG rewriting headers. Check the transport matches
+    on both sides; over UDP, a large 200 OK can be fragmented and dropped
+    (try TCP).
+
+Exceptions:
+    ``warn`` when the capture ends less than a second after the 200 OK and no
+    retransmission was seen; ``n/a`` for calls that were not answered.
+"""
+
+from __future__ import annotations
+
+from .. import filters
+from ._common import by_direction, direction_evidence, message_evidence
+from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed, warned
+
+_CAPTURE_TAIL_S = 1.0
+
+
+def check(ctx: CallContext) -> Outcome:
+    flow = ctx.flow
+    answer = flow.answer
+    if answer is None:
+        return not_applicable("the call was not answered")
+    ack = flow.ack_for(answer)
+    if ack is not None:
+        return passed(
+            f"ACK at frame {ack.frame}, {ack.time - answer.time:.3f} s after the 200 OK",
+            frames=[answer.frame, ack.frame],
+        )
+    tx = flow.decisive
+    retransmissions = tx.final_retransmissions if tx is not None else 0
+    waited = ctx.capture_end - answer.time
+    evidence = [
+        message_evidence("answer", answer),
+        Evidence("200 OK retransmissions", str(retransmissions)),
+        Evidence("capture continued after the 200 OK", f"{waited:.1f} s"),
+    ]
+    if answer.contact:
+        evidence.append(Evidence("Contact in the 200 OK", answer.contact))
+    byes = [m for m in flow.requests("BYE") if m.time >= answer.time]
+    if byes:
+        evidence.append(message_evidence("BYE", byes[0]))
+    frames = [answer.frame] + [r.frame for r in tx.responses if r.retransmission] if tx else [answer.frame]
+    frames += [b.frame for b in byes[:1]]
+    if waited < _CAPTURE_TAIL_S and retransmissions == 0:
+        return warned(
+            f"no ACK seen, but the capture ended {waited:.2f} s after the 200 OK",
+            remedy="Capture for longer to see whether the ACK arrives.",
+            evidence=evidence,
+            frames=frames,
+            display_filter=filters.call(ctx.call.call_id),
+        )
+    remedy = by_direction(
+        ctx,
+        inbound=(
+            "The caller never acknowledged your 200 OK: make sure the Contact your side puts in "
+            "the 200 is publicly reachable (self-hosted: advertise the external IP) and that no "
+            "SIP ALG rewrites it."
+        ),
+        outbound=(
+            "Your side never acknowledged the provider's 200 OK: it probably never received it "
+            "(firewall or NAT on the return path), or could not reach the 200's Contact/"
+            "Record-Route address or transport."
+        ),
+    )
+    return failed(
+        f"200 OK at frame {answer.frame} never ACKed ({retransmissions} retransmission(s) over "
+        f"{waited:.1f} s)",
+        remedy=remedy + " Over UDP a large 200 OK can be fragmented and lost; try TCP.",
+        evidence=[*evidence, direction_evidence(ctx)],
+        frames=frames,
+        display_filter=filters.call(ctx.call.call_id),
+    )
+
+
+RULE = Rule(id="SIP010", name="ack-missing", scope="call", check=check, doc=__doc__ or "")

@@ -1,0 +1,118 @@
+"""A call transfer (REFER) failed.
+
+What it checks:
+    For every REFER in the call: its final response, then the NOTIFYs that
+    report the transfer's progress (a message/sipfrag body such as
+    "SIP/2.0 200 OK"). It fails when the REFER is refused or times out
+    (408), when a NOTIFY reports a failed transfer, or when no final NOTIFY
+    arrives within the wait (5 s by default) after the REFER was accepted.
+
+Why it matters:
+    A transfer that fails leaves the caller on the original call, or drops
+    them. A 408 to the REFER is the provider giving up waiting for the
+    transfer target; a failure in the NOTIFY is the target's own answer.
+
+Evidence:
+    The REFER (Refer-To), its response, each NOTIFY's sipfrag status line,
+    and the time between them.
+
+Remedy:
+    Check the transfer target URI (well-formed sip:/tel: URI, a reachable
+    number), that the trunk is allowed to transfer calls to that destination,
+    and that the provider supports REFER on your account (some, such as
+    Telnyx, need it enabled); try the same transfer with the provider's own
+    tools to tell the two apart.
+
+Exceptions:
+    ``n/a`` without a REFER. ``warn`` when the capture ends before the wait
+    is over.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .. import filters
+from ..flow import Transaction
+from ..model import SipMessage
+from ._common import message_evidence
+from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed, warned
+
+_SIPFRAG = re.compile(r"^SIP/2\.0\s+(\d{3})")
+_REMEDY = (
+    "Check the transfer target: a well-formed sip: or tel: URI for a reachable number. Check the "
+    "trunk may transfer calls to that destination and that the provider supports REFER on your "
+    "account (some providers, Telnyx among them, must enable it); try the same transfer with the "
+    "provider's own tools to tell a provider limit from a target problem."
+)
+
+
+def sipfrag_status(notify: SipMessage) -> int | None:
+    match = _SIPFRAG.match(notify.sipfrag or "")
+    return int(match.group(1)) if match else None
+
+
+def _notifies_after(ctx: CallContext, time: float) -> list[SipMessage]:
+    return [
+        m
+        for m in ctx.flow.requests("NOTIFY")
+        if m.time >= time and not m.retransmission and (m.sipfrag or "refer" in (m.event or "").lower())
+    ]
+
+
+def _judge(ctx: CallContext, refer: Transaction) -> Outcome:
+    request = refer.request
+    final = refer.final
+    target = request.refer_to if request and request.refer_to else "?"
+    evidence = [Evidence("Refer-To", target)]
+    if request is not None:
+        evidence.insert(0, message_evidence("REFER", request))
+    frames = list(refer.frames())
+    display_filter = filters.method(ctx.call.call_id, "REFER", "NOTIFY")
+    wait = ctx.settings.thresholds.notify_wait_s
+    if final is None:
+        start = request.time if request else refer.start
+        if ctx.capture_end - start < wait:
+            return warned("the REFER got no final response before the capture ended",
+                          remedy="Capture for longer.", evidence=evidence, frames=frames,
+                          display_filter=display_filter)
+        return failed(f"the REFER to {target} got no final response", remedy=_REMEDY,
+                      evidence=evidence, frames=frames, display_filter=display_filter)
+    evidence.append(message_evidence("REFER response", final))
+    if (final.status or 0) >= 300:
+        return failed(f"transfer to {target} refused: {final.label}", remedy=_REMEDY,
+                      evidence=evidence, frames=frames, display_filter=display_filter)
+    notifies = _notifies_after(ctx, final.time if request is None else request.time)
+    statuses = [(n, sipfrag_status(n)) for n in notifies]
+    for notify, status in statuses:
+        evidence.append(message_evidence(f"NOTIFY ({notify.sipfrag or 'no sipfrag'})", notify))
+        frames.append(notify.frame)
+    finals = [(n, s) for n, s in statuses if s is not None and s >= 200]
+    if finals:
+        notify, status = finals[0]
+        if status >= 300:
+            return failed(f"transfer to {target} failed: the target answered {notify.sipfrag}",
+                          remedy=_REMEDY, evidence=evidence, frames=frames, display_filter=display_filter)
+        return passed(f"transfer to {target} succeeded ({notify.sipfrag}, frame {notify.frame})",
+                      evidence=evidence, frames=frames, display_filter=display_filter)
+    waited = ctx.capture_end - final.time
+    if waited < wait:
+        return warned(f"no final NOTIFY yet when the capture ended {waited:.1f} s after the REFER was accepted",
+                      remedy="Capture for longer.", evidence=evidence, frames=frames,
+                      display_filter=display_filter)
+    return failed(f"transfer to {target}: no final NOTIFY within {wait:.0f} s of {final.label}",
+                  remedy=_REMEDY, evidence=evidence, frames=frames, display_filter=display_filter)
+
+
+_RANK = {"fail": 0, "warn": 1, "pass": 2}
+
+
+def check(ctx: CallContext) -> Outcome:
+    refers = [t for t in ctx.flow.of_method("REFER") if t.requests or t.responses]
+    if not refers:
+        return not_applicable("no REFER in this call")
+    outcomes = [_judge(ctx, t) for t in refers]
+    return min(outcomes, key=lambda o: _RANK.get(o.status.value, 3))
+
+
+RULE = Rule(id="SIP011", name="transfer-failed", scope="call", check=check, doc=__doc__ or "")

@@ -1,0 +1,187 @@
+"""Finding tshark and running the Lua tap with it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+MIN_VERSION = (3, 6, 0)
+_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+_LUA = re.compile(r"(?:with|\+)\s*Lua\s+(\d+\.\d+(?:\.\d+)?)|(?:with|\+)\s*Lua\b", re.IGNORECASE)
+_NO_LUA = re.compile(r"(?:without|-)\s*Lua\b", re.IGNORECASE)
+
+# tshark's messages for a file it could read only in part
+_READ_ERRORS = (
+    "cut short in the middle of a packet",
+    "appears to be damaged or corrupt",
+    "has a packet larger than",
+    "bad record",
+    "appears to be corrupt",
+)
+_NOT_A_CAPTURE = (
+    "isn't a capture file in a format tshark understands",
+    "doesn't exist",
+    "is a directory",
+    "permission denied",
+    "isn't a capture file",
+    "unknown file type",
+)
+
+
+class TsharkError(Exception):
+    """tshark is missing, too old, or cannot run the tap (exit code 4)."""
+
+
+class CaptureError(Exception):
+    """The capture cannot be read (exit code 3)."""
+
+
+@dataclass(frozen=True)
+class Tshark:
+    path: str
+    version: tuple[int, int, int]
+    lua: str | None  # Lua version tshark was built with ("" when unnamed), None without Lua
+
+    @property
+    def version_text(self) -> str:
+        return ".".join(str(n) for n in self.version)
+
+
+def _candidates(explicit: str | None) -> list[str]:
+    if explicit:
+        return [explicit]
+    env = os.environ.get("SIPDIAG_TSHARK")
+    if env:
+        return [env]
+    found = shutil.which("tshark")
+    if found:
+        return [found]
+    try:  # pyshark knows the usual install places on Windows and macOS
+        from pyshark.tshark.tshark import TSharkNotFoundException, get_process_path
+
+        return [get_process_path()]
+    except (ImportError, TSharkNotFoundException):
+        return []
+
+
+def parse_version_output(text: str) -> tuple[tuple[int, int, int] | None, str | None]:
+    """Version and Lua support from `tshark -v` output."""
+    first = text.splitlines()[0] if text else ""
+    match = _VERSION.search(first)
+    version = (int(match[1]), int(match[2]), int(match[3])) if match else None
+    if _NO_LUA.search(text):
+        return version, None
+    lua = _LUA.search(text)
+    return version, (lua.group(1) or "") if lua else None
+
+
+def find_tshark(explicit: str | None = None) -> Tshark:
+    """Locate a usable tshark: --tshark, $SIPDIAG_TSHARK, PATH, then pyshark's search."""
+    candidates = _candidates(explicit)
+    if not candidates:
+        raise TsharkError("tshark not found: install Wireshark's tshark (Debian: apt install tshark) "
+                          "or name it with --tshark PATH")
+    path = candidates[0]
+    try:
+        done = subprocess.run([path, "-v"], capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise TsharkError(f"cannot run tshark at {path}: {exc}") from None
+    text = done.stdout.decode("utf-8", "replace")
+    version, lua = parse_version_output(text)
+    if done.returncode != 0 or version is None:
+        raise TsharkError(f"{path} does not look like tshark (`tshark -v` failed)")
+    if version < MIN_VERSION:
+        raise TsharkError(f"tshark {'.'.join(map(str, version))} at {path} is too old; "
+                          f"sipdiag needs {'.'.join(map(str, MIN_VERSION))} or newer")
+    if lua is None:
+        raise TsharkError(f"tshark at {path} was built without Lua; install a build with Lua support")
+    return Tshark(path=path, version=version, lua=lua)
+
+
+def tap_script() -> Path:
+    """The Lua tap: $SIPDIAG_TAP, the copy inside the package, or the source tree's."""
+    env = os.environ.get("SIPDIAG_TAP")
+    if env:
+        return Path(env)
+    packaged = resources.files("sipdiag_post") / "_lua" / "sipdiag.lua"
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "lua" / "sipdiag.lua"
+
+
+@dataclass(frozen=True)
+class TapRun:
+    read_error: str | None  # tshark read only part of the capture: its message
+
+
+def _tshark_lines(stderr: str) -> list[str]:
+    lines = []
+    for line in stderr.splitlines():
+        line = line.strip()
+        if not line or line.startswith("Running as user"):
+            continue
+        lines.append(line.removeprefix("tshark: "))
+    return lines
+
+
+def tap_command(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[str, ...] = (),
+                tls_keylog: Path | None = None) -> list[str]:
+    command = [tshark.path, "-q", "-n", "-r", str(capture),
+               "-X", f"lua_script:{tap_script()}", "-X", f"lua_script1:out={out}"]
+    for rule in decode_as:
+        command += ["-d", rule]
+    if tls_keylog is not None:
+        command += ["-o", f"tls.keylog_file:{tls_keylog}"]
+    return command
+
+
+def run_tap(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[str, ...] = (),
+            tls_keylog: Path | None = None) -> TapRun:
+    """Run the tap over one capture, writing PDML to out."""
+    check_capture_file(capture)
+    env = dict(os.environ, LC_ALL="C", TZ="UTC")
+    command = tap_command(tshark, capture, out, decode_as=decode_as, tls_keylog=tls_keylog)
+    try:
+        done = subprocess.run(command, capture_output=True, env=env, check=False)
+    except OSError as exc:
+        raise TsharkError(f"cannot run tshark: {exc}") from None
+    lines = _tshark_lines(done.stderr.decode("utf-8", "replace"))
+    lowered = " ".join(lines).lower()
+    if any(p in lowered for p in ("lua_script", "lua: error", "error loading")) and not out.exists():
+        raise TsharkError(f"tshark could not run the Lua tap: {lines[0] if lines else 'no message'}")
+    if not out.exists():
+        message = lines[0] if lines else f"tshark exited with status {done.returncode}"
+        if any(p in lowered for p in _NOT_A_CAPTURE) or done.returncode == 2:
+            raise CaptureError(f"{capture}: {_strip_path(message, capture)}")
+        raise TsharkError(f"tshark failed on {capture}: {message}")
+    read_error = None
+    if done.returncode != 0 or any(p in lowered for p in _READ_ERRORS):
+        relevant = [line for line in lines if any(p in line.lower() for p in _READ_ERRORS)]
+        read_error = _strip_path((relevant or lines or [f"tshark exited with {done.returncode}"])[0], capture)
+    return TapRun(read_error=read_error)
+
+
+def _strip_path(message: str, capture: Path) -> str:
+    """tshark quotes the file name; keep the message short and free of the full path."""
+    return message.replace(f'"{capture}"', "the capture").replace(str(capture), "the capture")
+
+
+def check_capture_file(capture: Path) -> None:
+    """Fail early, with one line, on paths tshark would misread."""
+    try:
+        size = capture.stat().st_size
+    except FileNotFoundError:
+        raise CaptureError(f"{capture}: no such file") from None
+    except OSError as exc:
+        raise CaptureError(f"{capture}: cannot read: {exc.strerror or exc}") from None
+    if capture.is_dir():
+        raise CaptureError(f"{capture}: is a directory")
+    if not os.access(capture, os.R_OK):
+        raise CaptureError(f"{capture}: permission denied")
+    if size == 0:
+        raise CaptureError(f"{capture}: empty file (0 bytes), not a capture")
