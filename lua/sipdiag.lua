@@ -355,6 +355,7 @@ local function render_capture(w, cap)
     w.open("sipdiag.capture.other_sip", method)
     w.field("sipdiag.capture.other_sip.method", method)
     w.field("sipdiag.capture.other_sip.count", M.fmt_int(cap.other_sip[method]))
+    w.field("sipdiag.capture.other_sip.first_frame", M.fmt_int(cap.other_first[method]))
     w.close()
   end
   for _, t in ipairs(cap.tls) do
@@ -498,6 +499,7 @@ function M.new_state()
     call_by_id = {},          -- map from Call-ID to call
     other_sip = {},           -- map from non-call method to message count
     other_count = 0,          -- number of keys in other_sip
+    other_first = {},         -- map from non-call method to the first frame it was seen in
     tls = {},                 -- map from TLS server port to {port, frames, first_frame}
     tls_count = 0,            -- number of keys in tls
     tls_ports_dropped = 0,    -- TLS frames on ports beyond MAX_TLS_PORTS
@@ -515,13 +517,17 @@ function M.note_error(state, frame, err)
 end
 
 -- Count SIP messages that belong to no call, by method (bounded).
-function M.count_other(state, method, count)
+function M.count_other(state, method, count, frame)
   local key = method or "(unknown)"
   if state.other_sip[key] == nil then
     if state.other_count >= MAX_OTHER_METHODS then key = "(other methods)" end
-    if state.other_sip[key] == nil then state.other_count = state.other_count + 1 end
+    if state.other_sip[key] == nil then
+      state.other_count = state.other_count + 1
+      state.other_first[key] = frame
+    end
   end
   state.other_sip[key] = (state.other_sip[key] or 0) + count
+  if frame < state.other_first[key] then state.other_first[key] = frame end
 end
 
 -- Add one parsed SIP message (with frame, time, addresses filled in).
@@ -530,7 +536,7 @@ function M.add_message(state, msg)
   local method = M.dialog_method(msg)
   local id = msg.call_id
   if id == nil or (method and M.NON_CALL_METHODS[method]) then
-    M.count_other(state, id == nil and "(no Call-ID)" or method, 1)
+    M.count_other(state, id == nil and "(no Call-ID)" or method, 1, msg.frame)
     return
   end
   local call = state.call_by_id[id]
@@ -581,7 +587,7 @@ function M.finish(state)
       calls[ncalls] = call
     else
       -- a Call-ID without call methods (e.g. NOTIFY/INFO only) counts as other SIP
-      for method, count in pairs(call.methods) do M.count_other(state, method, count) end
+      for method, count in pairs(call.methods) do M.count_other(state, method, count, call.first_frame) end
     end
   end
   local other_methods = {}
@@ -597,6 +603,7 @@ function M.finish(state)
     sip_messages = state.sip_messages,
     calls = ncalls,
     other_sip = state.other_sip,
+    other_first = state.other_first,
     other_methods = other_methods,
     tls = tls,
     tls_ports_dropped = state.tls_ports_dropped,
@@ -704,7 +711,8 @@ end
 local function register_taps()
   local frame_tap = Listener.new("frame")
   local sip_tap = Listener.new("sip")
-  local tls_tap = Listener.new("frame", "tls && !sip")
+  -- TLS records carrying application data that no dissector turned into SIP
+  local tls_tap = Listener.new("frame", "tls.app_data && !sip")
 
   local function on_frame(pinfo)
     state.packets = state.packets + 1

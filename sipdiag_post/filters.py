@@ -29,8 +29,9 @@ def frames(numbers: Iterable[int]) -> str:
     return "frame.number in {" + " ".join(str(n) for n in listed) + "}"
 
 
-def status(call_id: str, code: int) -> str:
-    return f"{call(call_id)} && sip.Status-Code == {code}"
+def final(call_id: str, code: int) -> str:
+    """The call's INVITEs and its responses with this status code."""
+    return f'{call(call_id)} && (sip.Method == "INVITE" || sip.Status-Code == {code})'
 
 
 def method(call_id: str, *names: str) -> str:

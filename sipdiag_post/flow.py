@@ -168,9 +168,9 @@ def analyse(call: Call) -> CallFlow:
     answer = None
     for tx in attempts:
         final = tx.final
-        if final is not None and final.status is not None and 200 <= final.status < 300:
-            if answer is None or final.time < answer.time:
-                answer = final
+        is_2xx = final is not None and final.status is not None and 200 <= final.status < 300
+        if is_2xx and (answer is None or final.time < answer.time):  # type: ignore[union-attr]
+            answer = final
     decisive: Transaction | None = None
     final_status: int | None = None
     if answer is not None:

@@ -139,6 +139,15 @@ class TlsSighting:
 
 
 @dataclass(frozen=True)
+class OtherSip:
+    """SIP messages of one method that belong to no call."""
+
+    method: str
+    count: int
+    first_frame: int
+
+
+@dataclass(frozen=True)
 class TapError:
     frame: int
     message: str
@@ -153,7 +162,7 @@ class CaptureFacts:
     sip_messages: int  # SIP messages of any kind
     calls: int  # calls written by the tap
     start_epoch: float | None = None  # absolute time of the first packet (s since 1970, UTC)
-    other_sip: tuple[tuple[str, int], ...] = ()  # (method, count) of SIP outside calls
+    other_sip: tuple[OtherSip, ...] = ()  # SIP outside calls (REGISTER, OPTIONS ...), by method
     tls_undecoded: tuple[TlsSighting, ...] = ()
     snapped_sip_frames: int = 0  # SIP frames cut short by the capture's snap length
     tap_errors: int = 0  # packets the tap could not analyse

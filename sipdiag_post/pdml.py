@@ -15,11 +15,12 @@ from pathlib import Path
 from lxml import etree
 
 from .model import (
-    CaptureFacts,
     Call,
+    CaptureFacts,
     Endpoint,
     Header,
     NameAddr,
+    OtherSip,
     SipMessage,
     Summary,
     TapError,
@@ -164,7 +165,11 @@ def _capture_facts(proto: etree._Element, root: etree._Element) -> CaptureFacts:
     other = []
     for element in f.all("sipdiag.capture.other_sip"):
         sub = _Fields(element)
-        other.append((sub.str("sipdiag.capture.other_sip.method") or "", sub.int("sipdiag.capture.other_sip.count", 0) or 0))
+        other.append(OtherSip(
+            method=sub.str("sipdiag.capture.other_sip.method") or "",
+            count=sub.int("sipdiag.capture.other_sip.count", 0) or 0,
+            first_frame=sub.int("sipdiag.capture.other_sip.first_frame", 0) or 0,
+        ))
     tls = []
     for element in f.all("sipdiag.capture.tls_undecoded"):
         sub = _Fields(element)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import pdml
@@ -13,7 +13,7 @@ from .engine import evaluate
 from .model import Summary
 from .report import CaptureReport
 from .rules.base import Rule, Settings
-from .tshark import CaptureError, Tshark, run_tap
+from .tshark import CaptureError, Tshark, non_network_file_type, run_tap
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 
@@ -58,6 +58,10 @@ def _summarise(tap: TapOptions, capture: Path, workdir: Path) -> tuple[Summary, 
     summary = pdml.read_summary(out)
     if summary.facts.packets == 0:
         raise CaptureError(f"{capture}: no packets read (empty, or not a capture format tshark reads)")
+    if summary.facts.sip_messages == 0:
+        file_type = non_network_file_type(tap.tshark, capture)
+        if file_type:
+            raise CaptureError(f"{capture}: not a packet capture (tshark reads it as {file_type} data)")
     return summary, out
 
 

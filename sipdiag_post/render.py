@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Sequence
 
 from tabulate import tabulate
@@ -23,6 +24,7 @@ _MARKS = {
     Status.NA: "n/a",
 }
 _SUMMARY_WIDTH = 72
+_WIDTH = 110
 
 
 def safe_text(text: str) -> str:
@@ -88,18 +90,23 @@ def _table(checks: Sequence[Check]) -> str:
                     maxcolwidths=[None, None, None, _SUMMARY_WIDTH])
 
 
+def _wrapped(label: str, text: str, indent: int) -> str:
+    prefix = " " * indent + label
+    return textwrap.fill(safe_text(text), width=_WIDTH, initial_indent=prefix,
+                         subsequent_indent=" " * len(prefix), break_long_words=False, break_on_hyphens=False)
+
+
 def _remedies(checks: Sequence[Check]) -> list[str]:
     lines = []
     for check in checks:
         if check.status not in (Status.FAIL, Status.WARN):
             continue
         lines.append(f"  {check.id} {check.name}: {safe_text(check.summary)}")
-        for evidence in check.evidence:
-            lines.append(f"      {safe_text(evidence.label)}: {safe_text(evidence.value)}")
+        lines += [_wrapped(f"{e.label}: ", e.value, 6) for e in check.evidence]
         if check.display_filter:
             lines.append(f"    filter: {safe_text(check.display_filter)}")
         if check.remedy:
-            lines.append(f"    remedy: {safe_text(check.remedy)}")
+            lines.append(_wrapped("remedy: ", check.remedy, 4))
     return lines
 
 

@@ -167,8 +167,31 @@ def run_tap(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[str, .
 
 
 def _strip_path(message: str, capture: Path) -> str:
-    """tshark quotes the file name; keep the message short and free of the full path."""
-    return message.replace(f'"{capture}"', "the capture").replace(str(capture), "the capture")
+    """tshark quotes the file name; the caller names the file already, so drop it."""
+    return message.replace(f' "{capture}"', "").replace(f'"{capture}"', "the file")
+
+
+# wiretap readers for files that are not network captures (tshark opens them anyway)
+_NOT_NETWORK = ("mp4", "jpeg", "jfif", "ruby", "journal", "json", "log", "unknown")
+
+
+def non_network_file_type(tshark: Tshark, capture: Path) -> str | None:
+    """The file type when tshark read the file as something other than packets (e.g. mp4).
+
+    Asks capinfos (beside tshark); None when the file holds network packets or
+    capinfos is not there to ask."""
+    capinfos = Path(tshark.path).with_name("capinfos")
+    if not capinfos.exists():
+        return None
+    done = subprocess.run([str(capinfos), "-T", "-E", "-t", "-r", str(capture)], capture_output=True,
+                          text=True, check=False)
+    fields = done.stdout.strip().split("\t")
+    if done.returncode != 0 or len(fields) < 3:
+        return None
+    file_type, encapsulation = fields[-2].lower(), fields[-1].lower()
+    if any(word in encapsulation for word in _NOT_NETWORK):
+        return file_type
+    return None
 
 
 def check_capture_file(capture: Path) -> None:

@@ -92,5 +92,5 @@ def final_code_rule(
             direction_evidence(ctx),
         ],
         frames=frames,
-        display_filter=filters.status(ctx.call.call_id, final.status or 0),
+        display_filter=filters.final(ctx.call.call_id, final.status or 0),
     )

@@ -10,7 +10,7 @@ from typing import Literal
 
 from ..direction import Direction
 from ..flow import CallFlow
-from ..model import CaptureFacts, Call, Summary
+from ..model import Call, CaptureFacts, Summary
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -109,6 +109,8 @@ class Rule:
     check: Callable[..., Outcome]
     doc: str  # the module docstring: What it checks / Why it matters / Evidence / Remedy / Exceptions
     aliases: tuple[str, ...] = ()
+    statuses: frozenset[Status] = frozenset({Status.PASS, Status.WARN, Status.FAIL, Status.NA})
+    # the statuses the rule can return (the meta-test holds every rule to them)
 
     @property
     def title(self) -> str:

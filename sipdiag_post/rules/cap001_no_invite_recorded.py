@@ -27,7 +27,7 @@ Exceptions:
 from __future__ import annotations
 
 from ..model import Summary
-from .base import CaptureContext, Evidence, Outcome, Rule, failed, passed
+from .base import CaptureContext, Evidence, Outcome, Rule, Status, failed, passed
 
 
 def _invites(summary: Summary) -> list[int]:
@@ -44,7 +44,7 @@ def check(ctx: CaptureContext) -> Outcome:
             display_filter='sip.Method == "INVITE"',
         )
     facts = summary.facts
-    other = ", ".join(f"{method} x{count}" for method, count in facts.other_sip) or "none"
+    other = ", ".join(f"{o.method} x{o.count} (first at frame {o.first_frame})" for o in facts.other_sip)
     if facts.sip_messages == 0:
         summary_line = f"no SIP at all in {facts.packets} packets"
     else:
@@ -61,10 +61,12 @@ def check(ctx: CaptureContext) -> Outcome:
         evidence=[
             Evidence("packets read", str(facts.packets)),
             Evidence("SIP messages", str(facts.sip_messages)),
-            Evidence("SIP outside calls", other),
+            Evidence("SIP outside calls", other or "none"),
         ],
+        frames=[o.first_frame for o in facts.other_sip if o.first_frame] + [c.first_frame for c in summary.calls],
         display_filter="sip",
     )
 
 
-RULE = Rule(id="CAP001", name="no-invite-recorded", scope="capture", check=check, doc=__doc__ or "")
+RULE = Rule(id="CAP001", name="no-invite-recorded", scope="capture", check=check, doc=__doc__ or "",
+            statuses=frozenset({Status.PASS, Status.FAIL}))

@@ -27,7 +27,7 @@ Exceptions:
 
 from __future__ import annotations
 
-from .base import CaptureContext, Evidence, Outcome, Rule, failed, passed, warned
+from .base import CaptureContext, Evidence, Outcome, Rule, Status, failed, passed, warned
 
 _SIPS_PORT = 5061
 _REMEDY = (
@@ -65,4 +65,5 @@ def check(ctx: CaptureContext) -> Outcome:
     return passed("no encrypted signalling seen")
 
 
-RULE = Rule(id="CAP002", name="signalling-encrypted", scope="capture", check=check, doc=__doc__ or "")
+RULE = Rule(id="CAP002", name="signalling-encrypted", scope="capture", check=check, doc=__doc__ or "",
+            statuses=frozenset({Status.PASS, Status.WARN, Status.FAIL}))

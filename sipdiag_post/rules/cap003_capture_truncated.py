@@ -27,7 +27,7 @@ Exceptions:
 
 from __future__ import annotations
 
-from .base import CaptureContext, Evidence, Outcome, Rule, failed, passed, warned
+from .base import CaptureContext, Evidence, Outcome, Rule, Status, failed, passed, warned
 
 _REMEDY = (
     "Capture again and stop it cleanly (Ctrl-C on tcpdump/dumpcap rather than killing it or "
@@ -43,6 +43,8 @@ def check(ctx: CaptureContext) -> Outcome:
             f"capture cut short: results cover only the first {facts.packets} packets",
             remedy=_REMEDY,
             evidence=[Evidence("tshark", facts.read_error), Evidence("packets read", str(facts.packets))],
+            frames=[facts.packets],
+            display_filter=f"frame.number == {facts.packets}",
         )
     if facts.snapped_sip_frames:
         return failed(
@@ -63,4 +65,5 @@ def check(ctx: CaptureContext) -> Outcome:
     return passed(f"all {facts.packets} packets read")
 
 
-RULE = Rule(id="CAP003", name="capture-truncated", scope="capture", check=check, doc=__doc__ or "")
+RULE = Rule(id="CAP003", name="capture-truncated", scope="capture", check=check, doc=__doc__ or "",
+            statuses=frozenset({Status.PASS, Status.WARN, Status.FAIL}))

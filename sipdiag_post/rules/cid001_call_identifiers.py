@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 
 from .. import filters
-from .base import CallContext, Evidence, Outcome, Rule, info
+from .base import CallContext, Evidence, Outcome, Rule, Status, info
 
 # map from lower-case X- header name to what the id is
 PROVIDER_HEADERS = {
@@ -82,4 +82,5 @@ def check(ctx: CallContext) -> Outcome:
                 display_filter=filters.call(call.call_id))
 
 
-RULE = Rule(id="CID001", name="call-identifiers", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="CID001", name="call-identifiers", scope="call", check=check, doc=__doc__ or "",
+            statuses=frozenset({Status.INFO}))

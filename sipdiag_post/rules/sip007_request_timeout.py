@@ -74,7 +74,7 @@ def check(ctx: CallContext) -> Outcome:
             evidence=[message_evidence("final response", final), *response_details(final),
                       direction_evidence(ctx)],
             frames=[final.frame, *([tx.request.frame] if tx.request else [])],
-            display_filter=filters.status(call_id, 408),
+            display_filter=filters.final(call_id, 408),
         )
     if final is not None:
         return passed(f"final response {final.label} (not a timeout)")

@@ -29,13 +29,19 @@ from __future__ import annotations
 from ..model import SipMessage
 from ..responses import describe
 from ._common import final_code_rule
-from .base import CallContext, Outcome, Rule
+from .base import CallContext, Outcome, Rule, passed
 
-COVERED_ELSEWHERE = frozenset({403, 404, 408, 486, 503})
+# map from final status to the rule that reports it
+COVERED_ELSEWHERE = {403: "SIP002/SIP003", 404: "SIP004", 408: "SIP007", 486: "SIP005", 503: "SIP006"}
 
 
 def check(ctx: CallContext) -> Outcome:
     flow = ctx.flow
+    final = flow.decisive.final if flow.decisive is not None else None
+    if final is not None and not flow.answered and final.status in COVERED_ELSEWHERE:
+        return passed(f"final response {final.label} is reported by {COVERED_ELSEWHERE[final.status]}")
+    if final is not None and final.status in (401, 407) and len(flow.challenges) >= 2:
+        return passed(f"final response {final.label} after repeated challenges is reported by SIP014")
 
     def matches(response: SipMessage) -> bool:
         status = response.status or 0
@@ -55,7 +61,7 @@ def check(ctx: CallContext) -> Outcome:
                       "trunk's username and password (the caller has none set).")
         return summary, advice
 
-    return final_code_rule(ctx, matches, "another failure code", failure)
+    return final_code_rule(ctx, matches, "other failure", failure)
 
 
 RULE = Rule(id="SIP008", name="other-final-failure", scope="call", check=check, doc=__doc__ or "")

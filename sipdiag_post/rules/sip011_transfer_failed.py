@@ -84,7 +84,7 @@ def _judge(ctx: CallContext, refer: Transaction) -> Outcome:
                       evidence=evidence, frames=frames, display_filter=display_filter)
     notifies = _notifies_after(ctx, final.time if request is None else request.time)
     statuses = [(n, sipfrag_status(n)) for n in notifies]
-    for notify, status in statuses:
+    for notify, _ in statuses:
         evidence.append(message_evidence(f"NOTIFY ({notify.sipfrag or 'no sipfrag'})", notify))
         frames.append(notify.frame)
     finals = [(n, s) for n, s in statuses if s is not None and s >= 200]

@@ -52,7 +52,7 @@ def check(ctx: CallContext) -> Outcome:
         ),
         evidence=evidence,
         frames=frames,
-        display_filter=f'{filters.call(ctx.call.call_id)} && sip.Method == "INVITE" && !sdp',
+        display_filter=filters.method(ctx.call.call_id, "INVITE", "ACK"),
     )
 
 

@@ -28,7 +28,7 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
-from .base import CallContext, Evidence, Outcome, Rule, not_applicable, passed, warned
+from .base import CallContext, Evidence, Outcome, Rule, Status, not_applicable, passed, warned
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -73,4 +73,5 @@ def check(ctx: CallContext) -> Outcome:
                   frames=frames, display_filter=display_filter)
 
 
-RULE = Rule(id="SIP013", name="handshake", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="SIP013", name="handshake", scope="call", check=check, doc=__doc__ or "",
+            statuses=frozenset({Status.PASS, Status.WARN, Status.NA}))

@@ -1,0 +1,79 @@
+# sipdiag: why did this SIP call fail?  See README.md.
+#
+#   make demo       analyse a bundled capture and print the checklist
+#   make test       lint and the full test suite (what CI runs)
+#   make fixtures   regenerate fixture captures with real sipp peers (root)
+#   make golden     regenerate the goldens from the fixture captures
+#   make docs       regenerate docs/rules.md from the rule docstrings
+#
+# demo and test install what is missing: tshark and Lua interpreters from
+# apt (sudo when not root), and a virtualenv from pyproject.toml.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+LUAS := lua5.1 lua5.2 lua5.3 lua5.4
+DEMO_CAPTURE := fixtures/486-busy-inbound/capture.pcap
+
+.PHONY: help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs clean
+
+help:
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+
+# --- set-up ------------------------------------------------------------------
+
+# tshark without the interactive "should non-root users capture?" question
+tshark-deps:
+	@command -v tshark >/dev/null || { \
+	  echo "wireshark-common wireshark-common/install-setuid boolean false" | $(SUDO) debconf-set-selections; \
+	  $(APT_GET) update -qq && $(APT_GET) install -y -qq tshark; }
+
+lua-deps:
+	@missing=""; for l in $(LUAS); do command -v $$l >/dev/null || missing="$$missing $$l"; done; \
+	if [ -n "$$missing" ]; then $(APT_GET) update -qq && $(APT_GET) install -y -qq $$missing; fi
+
+fixture-deps: tshark-deps
+	@command -v sipp >/dev/null && command -v openssl >/dev/null || { \
+	  $(APT_GET) update -qq && $(APT_GET) install -y -qq sip-tester openssl; }
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "sipdiag needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# --- the two commands of the README ---------------------------------------------
+
+demo: tshark-deps venv
+	@echo "\$$ sipdiag analyze $(DEMO_CAPTURE)"
+	@$(BIN)/sipdiag analyze $(DEMO_CAPTURE) || [ $$? -eq 1 ]
+
+test: tshark-deps lua-deps venv lint
+	$(BIN)/pytest -q
+
+# --- development -------------------------------------------------------------------
+
+lint: venv
+	$(BIN)/ruff check sipdiag_post tests fixtures
+
+fixtures: fixture-deps venv
+	@[ "$$(id -u)" = 0 ] || { echo "make fixtures needs root (dumpcap on the loopback interface): sudo make fixtures"; exit 1; }
+	$(PYTHON) fixtures/generate.py $(SCENARIOS)
+	$(MAKE) golden
+
+golden: tshark-deps venv
+	$(BIN)/python fixtures/golden.py $(SCENARIOS)
+
+docs: venv
+	$(BIN)/python -m sipdiag_post.docs > docs/rules.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

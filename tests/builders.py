@@ -1,0 +1,147 @@
+"""Building calls and summaries for rule tests, without tshark.
+
+    call = CallBuilder().invite().response(100).response(180).response(200).ack().build()
+
+Messages get consecutive frame numbers; `at(t)` sets the time of the next
+one (else 0.1 s after the previous). Requests get fresh Via branches;
+responses reuse the branch of the latest request with their CSeq method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sipdiag_post import flow as flows
+from sipdiag_post.direction import call_direction
+from sipdiag_post.model import Call, CaptureFacts, Endpoint, Header, NameAddr, SipMessage, Summary
+from sipdiag_post.rules.base import CallContext, CaptureContext, Outcome, Rule, Settings
+
+CALLER = Endpoint("198.51.100.10", 5060)
+CALLEE = Endpoint("203.0.113.20", 5060)
+CALL_ID = "test-call@sipdiag.test"
+
+
+class CallBuilder:
+    def __init__(self, call_id: str = CALL_ID, caller: Endpoint = CALLER, callee: Endpoint = CALLEE,
+                 transport: str = "UDP") -> None:
+        self.call_id = call_id
+        self.caller, self.callee = caller, callee
+        self.transport = transport
+        self.messages: list[SipMessage] = []
+        self._next_time: float | None = None
+        self._branches: dict[str, str] = {}
+        self._cseq = 0
+        self._cseqs: dict[str, int] = {}
+        self._count = 0
+
+    def at(self, time: float) -> CallBuilder:
+        self._next_time = time
+        return self
+
+    def _time(self) -> float:
+        if self._next_time is not None:
+            time, self._next_time = self._next_time, None
+            return time
+        return self.messages[-1].time + 0.1 if self.messages else 0.0
+
+    def _add(self, message: SipMessage) -> CallBuilder:
+        self.messages.append(message)
+        return self
+
+    def request(self, method: str, *, from_callee: bool = False, to_tag: str | None = "callee-tag",
+                cseq: int | None = None, **fields: object) -> CallBuilder:
+        if cseq is None:
+            if method in ("ACK", "CANCEL"):
+                cseq = self._cseqs.get("INVITE", 1)
+            else:
+                self._cseq += 1
+                cseq = self._cseq
+        self._cseqs[method] = cseq
+        self._count += 1
+        if method == "CANCEL" or (method == "ACK" and fields.pop("non_2xx", False)):
+            branch = self._branches.get("INVITE", "z9hG4bK-1")
+        else:
+            branch = f"z9hG4bK-{self._count}"
+        self._branches[method] = branch
+        src, dst = (self.callee, self.caller) if from_callee else (self.caller, self.callee)
+        return self._add(SipMessage(
+            frame=len(self.messages) + 1, index=1, time=self._time(), src=src, dst=dst,
+            transport=self.transport, start_line=f"{method} sip:+15550100002@sipdiag.test SIP/2.0",
+            kind="request", method=method, request_uri="sip:+15550100002@sipdiag.test", cseq=cseq,
+            cseq_method=method, branch=branch, from_tag="caller-tag", to_tag=to_tag, **fields,  # type: ignore[arg-type]
+        ))
+
+    def invite(self, *, sdp: bool = True, initial: bool = True, **fields: object) -> CallBuilder:
+        return self.request("INVITE", to_tag=None if initial else "callee-tag", has_sdp=sdp, **fields)
+
+    def response(self, status: int, reason: str | None = None, *, method: str = "INVITE",
+                 to_callee: bool = False, **fields: object) -> CallBuilder:
+        reason = reason if reason is not None else _REASONS.get(status, "Response")
+        src, dst = (self.caller, self.callee) if to_callee else (self.callee, self.caller)
+        return self._add(SipMessage(
+            frame=len(self.messages) + 1, index=1, time=self._time(), src=src, dst=dst,
+            transport=self.transport, start_line=f"SIP/2.0 {status} {reason}".strip(), kind="response",
+            status=status, reason=reason, cseq=self._cseqs.get(method, 1), cseq_method=method,
+            branch=self._branches.get(method), from_tag="caller-tag",
+            to_tag=None if status == 100 else "callee-tag", **fields,  # type: ignore[arg-type]
+        ))
+
+    def ack(self, *, non_2xx: bool = False, **fields: object) -> CallBuilder:
+        return self.request("ACK", non_2xx=non_2xx, **fields)
+
+    def retransmit(self, at: float | None = None) -> CallBuilder:
+        last = self.messages[-1]
+        time = at if at is not None else last.time + 0.5
+        return self._add(replace(last, frame=len(self.messages) + 1, time=time, retransmission=True))
+
+    def build(self) -> Call:
+        first = self.messages[0]
+        return Call(
+            call_id=self.call_id,
+            first_frame=first.frame,
+            from_=NameAddr(uri="sip:+15550100001@sipdiag.test", tag="caller-tag"),
+            to=NameAddr(uri="sip:+15550100002@sipdiag.test"),
+            messages=tuple(self.messages),
+            total_messages=len(self.messages),
+            retransmissions=sum(m.retransmission for m in self.messages),
+        )
+
+
+_REASONS = {100: "Trying", 180: "Ringing", 183: "Session Progress", 200: "OK", 202: "Accepted",
+            401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 407: "Proxy Authentication Required",
+            408: "Request Timeout", 480: "Temporarily Unavailable", 486: "Busy Here", 487: "Request Terminated",
+            488: "Not Acceptable Here", 503: "Service Unavailable", 603: "Decline"}
+
+
+def answered() -> CallBuilder:
+    """INVITE -> 100 -> 180 -> 200 -> ACK."""
+    return CallBuilder().invite().response(100).response(180).response(200).ack()
+
+
+def rejected(status: int, reason: str | None = None, **fields: object) -> CallBuilder:
+    """INVITE -> 100 -> status -> ACK."""
+    return CallBuilder().invite().response(100).response(status, reason, **fields).ack(non_2xx=True)
+
+
+def facts(**overrides: object) -> CaptureFacts:
+    values: dict[str, object] = {"packets": 100, "duration": 60.0, "sip_messages": 10, "calls": 1}
+    values.update(overrides)
+    return CaptureFacts(**values)  # type: ignore[arg-type]
+
+
+def x_header(name: str, value: str) -> Header:
+    return Header(name, value)
+
+
+def run(rule: Rule, call: Call, *, capture_end: float | None = None, settings: Settings | None = None) -> Outcome:
+    """One call rule's outcome on a call."""
+    settings = settings or Settings()
+    flow = flows.analyse(call)
+    end = capture_end if capture_end is not None else max(m.time for m in call.messages) + 60.0
+    ctx = CallContext(call=call, flow=flow, direction=call_direction(flow, settings.local_nets),
+                      facts=facts(duration=end), settings=settings)
+    return rule.check(ctx)
+
+
+def run_capture(rule: Rule, summary: Summary) -> Outcome:
+    return rule.check(CaptureContext(summary=summary, settings=Settings()))

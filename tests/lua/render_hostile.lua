@@ -1,0 +1,28 @@
+-- Renders PDML for SIP messages full of hostile bytes (every byte value,
+-- XML metacharacters, invalid UTF-8); tests/test_lua.py parses the result.
+--   lua5.4 tests/lua/render_hostile.lua lua/sipdiag.lua > out.pdml
+
+local M = dofile(arg[1] or "lua/sipdiag.lua")
+local bytes = {}
+for b = 0, 255 do bytes[#bytes + 1] = string.char(b) end
+local all = table.concat(bytes)
+local evil = "<x a=\"&'\">" .. all .. "]]>&lol;"
+
+local state = M.new_state()
+local raw = table.concat({
+  "INVITE sip:" .. evil:gsub("[%s\r\n]", "_") .. " SIP/2.0",
+  "Via: SIP/2.0/UDP h;branch=z9hG4bK" .. evil:gsub("[%s;,\r\n]", "_"),
+  "From: \"" .. evil:gsub("[\r\n]", "_") .. "\" <sip:a@b>;tag=t1",
+  "Call-ID: " .. evil:gsub("[\r\n]", "_"),
+  "CSeq: 1 INVITE",
+  "X-" .. evil:gsub("[:\r\n]", "_") .. ": " .. evil:gsub("[\r\n]", "_"),
+  "Reason: " .. evil:gsub("[\r\n]", "_"),
+}, "\r\n") .. "\r\n\r\n"
+local msg = M.parse_sip(raw)
+msg.frame, msg.index, msg.time = 1, 1, 0
+msg.src, msg.dst, msg.src_port, msg.dst_port, msg.transport = "10.0.0.1", "10.0.0.2", 5060, 5060, "UDP"
+M.add_message(state, msg)
+M.note_error(state, 1, evil)
+state.packets = 1
+local cap, calls = M.finish(state)
+io.write(M.render_pdml({ creator = "sipdiag/test" .. evil, wireshark = evil, lua = _VERSION }, cap, calls))

@@ -1,0 +1,23 @@
+"""SIP001 invite-not-captured."""
+
+from sipdiag_post.rules import sip001_invite_not_captured as sip001
+from sipdiag_post.rules.base import Status
+from tests.builders import CallBuilder, answered, run
+
+
+def test_passes_with_the_initial_invite():
+    outcome = run(sip001.RULE, answered().build())
+    assert outcome.status is Status.PASS
+    assert outcome.frames == (1,)
+
+
+def test_fails_when_the_capture_starts_mid_call():
+    call = CallBuilder().response(200).ack().request("BYE").response(200, method="BYE").build()
+    outcome = run(sip001.RULE, call)
+    assert outcome.status is Status.FAIL
+    assert "200 OK (frame 1)" in outcome.summary
+
+
+def test_a_reinvite_is_not_the_initial_invite():
+    call = CallBuilder().invite(initial=False).response(200).ack().build()
+    assert run(sip001.RULE, call).status is Status.FAIL

@@ -1,0 +1,35 @@
+"""SIP009 rings-no-answer."""
+
+from sipdiag_post.rules import sip009_rings_no_answer as sip009
+from sipdiag_post.rules.base import Status
+from tests.builders import CallBuilder, answered, rejected, run
+
+
+def test_fails_when_ringing_ends_in_cancel_and_says_how_long_it_rang():
+    call = (CallBuilder().at(0).invite().response(100).at(0.2).response(180)
+            .at(12.2).request("CANCEL", to_tag=None).response(200, method="CANCEL").response(487)
+            .ack(non_2xx=True).build())
+    outcome = run(sip009.RULE, call)
+    assert outcome.status is Status.FAIL
+    assert "rang for 12.0 s" in outcome.summary and "CANCEL" in outcome.summary
+    assert 4 in outcome.frames
+
+
+def test_fails_when_the_capture_ends_while_ringing():
+    call = CallBuilder().invite().response(180).build()
+    outcome = run(sip009.RULE, call, capture_end=20.0)
+    assert outcome.status is Status.FAIL
+    assert "still ringing" in outcome.summary
+
+
+def test_inbound_remedy_is_about_the_agent_name():
+    call = CallBuilder().invite().response(180, server="LiveKit").response(480).ack(non_2xx=True).build()
+    assert "dispatch rule" in (run(sip009.RULE, call).remedy or "")
+
+
+def test_passes_when_answered_after_ringing():
+    assert run(sip009.RULE, answered().build()).status is Status.PASS
+
+
+def test_does_not_apply_to_calls_that_never_rang():
+    assert run(sip009.RULE, rejected(486).build()).status is Status.NA

@@ -1,0 +1,155 @@
+"""The command line as users and CI jobs run it: output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sipdiag_post.tshark import parse_version_output
+from tests.contract import check_report
+
+ROOT = Path(__file__).resolve().parent.parent
+BUSY = "fixtures/486-busy-inbound/capture.pcap"
+HEALTHY = "fixtures/healthy-call/capture.pcap"
+SLOW = "fixtures/slow-first-response/capture.pcap"
+
+
+def sipdiag(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", "sipdiag_post.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, check=False)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("sipdiag: ")
+    return lines[0]
+
+
+def test_analyze_prints_the_checklist_and_exits_1_on_a_failure():
+    done = sipdiag("analyze", BUSY)
+    assert done.returncode == 1
+    assert "FAIL      SIP005  busy-here" in done.stdout
+    assert "remedy: Your side declined the call" in done.stdout
+    assert "filter: sip.Call-ID ==" in done.stdout
+
+
+def test_a_healthy_call_exits_0():
+    assert sipdiag("analyze", HEALTHY).returncode == 0
+
+
+def test_fail_on_warn_makes_warnings_count():
+    assert sipdiag("analyze", SLOW).returncode == 0
+    assert sipdiag("analyze", SLOW, "--fail-on", "warn").returncode == 1
+
+
+def test_json_follows_the_contract_for_several_captures():
+    done = sipdiag("analyze", BUSY, HEALTHY, "--format", "json")
+    report = json.loads(done.stdout)
+    check_report(report)
+    assert [c["path"] for c in report["captures"]] == [BUSY, HEALTHY]
+    assert report["captures"][0]["calls"][0]["direction"] == "inbound"
+
+
+def test_a_folder_is_searched_for_captures():
+    report = json.loads(sipdiag("analyze", "fixtures/403-forbidden", "--format", "json").stdout)
+    assert [c["path"] for c in report["captures"]] == ["fixtures/403-forbidden/capture.pcap"]
+
+
+def test_select_ignore_and_call_narrow_the_report():
+    report = json.loads(sipdiag("analyze", BUSY, "--format", "json", "--select", "SIP005,cap001").stdout)
+    check_report(report, selected={"SIP005", "CAP001"})
+    report = json.loads(sipdiag("analyze", BUSY, "--format", "json", "--ignore", "busy-here").stdout)
+    assert "SIP005" not in [c["id"] for c in report["captures"][0]["calls"][0]["checks"]]
+    report = json.loads(sipdiag("analyze", "fixtures/concurrent-calls/capture.pcap", "--format", "json",
+                                "--call", "concurrent-calls-2@sipdiag.test").stdout)
+    assert [c["call_id"] for c in report["captures"][0]["calls"]] == ["concurrent-calls-2@sipdiag.test"]
+
+
+def test_local_names_our_side():
+    report = json.loads(sipdiag("analyze", BUSY, "--format", "json", "--local", "127.0.0.1/32").stdout)
+    # caller and callee share 127.0.0.1: --local cannot decide, the LiveKit Server header does
+    assert report["captures"][0]["calls"][0]["direction"] == "inbound"
+
+
+def test_check_reads_pdml_and_agrees_with_analyze():
+    checked = json.loads(sipdiag("check", "fixtures/486-busy-inbound/expected.pdml", "--format", "json").stdout)
+    analysed = json.loads(sipdiag("analyze", BUSY, "--format", "json").stdout)
+    assert checked["captures"][0]["calls"] == analysed["captures"][0]["calls"]
+
+
+def test_export_writes_the_tap_summary(tmp_path):
+    out = tmp_path / "summary.pdml"
+    done = sipdiag("export", BUSY, "-o", str(out))
+    assert done.returncode == 0
+    assert "1 call(s)" in done.stderr
+    assert b'sipdiag_schema="1.0"' in out.read_bytes()
+
+
+def test_export_of_a_truncated_capture_says_so_in_the_pdml(tmp_path):
+    out = tmp_path / "summary.pdml"
+    done = sipdiag("export", "fixtures/truncated/capture.pcap", "-o", str(out))
+    assert "cut short" in done.stderr
+    assert b"sipdiag.capture.read_error" in out.read_bytes()
+
+
+def test_rules_and_rule():
+    listing = sipdiag("rules").stdout
+    assert "SIP005  busy-here" in listing and "CID001" in listing
+    assert len(json.loads(sipdiag("rules", "--format", "json").stdout)) == 18
+    by_id, by_name = sipdiag("rule", "SIP005").stdout, sipdiag("rule", "busy-here").stdout
+    assert by_id == by_name and "Remedy:" in by_id
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["rule", "nope"], 2, "unknown rule 'nope'"),
+    (["analyze", BUSY, "--select", "SIP999"], 2, "unknown rule 'SIP999'"),
+    (["analyze", BUSY, "--local", "not-an-ip"], 2, "is not an IP address or CIDR"),
+    (["analyze", BUSY, "--tshark", "/nonexistent/tshark"], 4, "cannot run tshark"),
+    (["export", BUSY, "-o", "/nonexistent/dir/x.pdml"], 2, "cannot write"),
+])
+def test_usage_and_environment_errors(args, code, message):
+    done = sipdiag(*args)
+    assert done.returncode == code
+    assert message in one_line_error(done)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "no such file"),
+    (b"", "empty file"),
+    (b"hello\n", "not a packet capture (tshark reads it as mp4 data)"),
+    (b"this is plain text, certainly not a capture file\n" * 3, "isn't a capture file"),
+])
+def test_unreadable_captures_exit_3_with_one_line(tmp_path, content, message):
+    path = tmp_path / "input.pcap"
+    if content is not None:
+        path.write_bytes(content)
+    done = sipdiag("analyze", str(path))
+    assert done.returncode == 3
+    assert message in one_line_error(done)
+
+
+def test_hostile_pdml_is_refused_with_exit_3(tmp_path):
+    bomb = tmp_path / "bomb.pdml"
+    bomb.write_text('<?xml version="1.0"?><!DOCTYPE pdml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+                    '<pdml sipdiag_schema="1.0">&b;</pdml>')
+    done = sipdiag("check", str(bomb))
+    assert done.returncode == 3
+    assert "DTDs and entity declarations are not allowed" in one_line_error(done)
+
+
+@pytest.mark.parametrize(("text", "version", "lua"), [
+    ("TShark (Wireshark) 4.0.17 (Git v4.0.17 packaged as 4.0.17-0+deb12u3).\n"
+     "Compiled (64-bit) using GCC 12.2.0, with GLib 2.74.6, with Lua 5.2.4, with GnuTLS", (4, 0, 17), "5.2.4"),
+    ("TShark (Wireshark) 4.6.1.\nCompiled with: +GLib 2.84, +zlib-ng, +Lua 5.4.7, +GnuTLS", (4, 6, 1), "5.4.7"),
+    ("TShark (Wireshark) 3.6.2\nCompiled with GLib, without Lua, with GnuTLS", (3, 6, 2), None),
+    ("TShark (Wireshark) 4.4.0\nCompiled with: +GLib, -Lua, +zlib", (4, 4, 0), None),
+])
+def test_tshark_version_and_lua_support_are_read_from_v(text, version, lua):
+    assert parse_version_output(text) == (version, lua)
