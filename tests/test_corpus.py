@@ -8,6 +8,7 @@ SIP dissector; and the report built from it must keep the JSON contract.
 from __future__ import annotations
 
 import csv
+import os
 import json
 import re
 import subprocess
@@ -22,7 +23,7 @@ from sipdiag_post.tshark import TsharkError, find_tshark, tap_script
 from tests.contract import check_report
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = Path(os.environ.get("SIPDIAG_CORPUS", ROOT.parent / "shared" / "corpus"))
 MANIFEST = CORPUS / "MANIFEST.tsv"
 
 
