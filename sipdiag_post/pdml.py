@@ -9,7 +9,6 @@ See docs/pdml-schema.md for the contract.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 from lxml import etree
@@ -131,76 +130,65 @@ def _one_line(text: str) -> str:
 
 
 class _Fields:
-    """The direct child <field>s of an element, by name, in document order."""
+    """The direct child <field>s of an element, by name (after a common prefix), in document order."""
 
-    def __init__(self, element: etree._Element) -> None:
+    def __init__(self, element: etree._Element, prefix: str = "") -> None:
+        self._prefix = prefix
         self._by_name: dict[str, list[etree._Element]] = {}
         for child in element.iterchildren("field"):
             self._by_name.setdefault(child.get("name", ""), []).append(child)
 
+    def all(self, name: str) -> list[etree._Element]:
+        return self._by_name.get(self._prefix + name, [])
+
     def str(self, name: str) -> str | None:
-        found = self._by_name.get(name)
+        found = self.all(name)
         return found[0].get("show") if found else None
 
-    def int(self, name: str, default: int | None = None) -> int | None:
-        value = self.str(name)
-        return int(value) if value is not None else default
+    def text(self, name: str) -> str:
+        return self.str(name) or ""
 
-    def float(self, name: str, default: float | None = None) -> float | None:
+    def int(self, name: str) -> int | None:
         value = self.str(name)
-        return float(value) if value is not None else default
+        return int(value) if value is not None else None
+
+    def count(self, name: str) -> int:
+        """An int that is 0 when absent."""
+        return self.int(name) or 0
+
+    def float(self, name: str) -> float | None:
+        value = self.str(name)
+        return float(value) if value is not None else None
 
     def flag(self, name: str) -> bool:
         return self.str(name) == "1"
 
-    def all(self, name: str) -> list[etree._Element]:
-        return self._by_name.get(name, [])
-
     def strs(self, name: str) -> tuple[str, ...]:
         return tuple(e.get("show", "") for e in self.all(name))
 
+    def groups(self, name: str) -> list[_Fields]:
+        """Repeated field groups, each read with its own name as prefix."""
+        return [_Fields(e, f"{self._prefix}{name}.") for e in self.all(name)]
+
 
 def _capture_facts(proto: etree._Element, root: etree._Element) -> CaptureFacts:
-    f = _Fields(proto)
-    other = []
-    for element in f.all("sipdiag.capture.other_sip"):
-        sub = _Fields(element)
-        other.append(OtherSip(
-            method=sub.str("sipdiag.capture.other_sip.method") or "",
-            count=sub.int("sipdiag.capture.other_sip.count", 0) or 0,
-            first_frame=sub.int("sipdiag.capture.other_sip.first_frame", 0) or 0,
-        ))
-    tls = []
-    for element in f.all("sipdiag.capture.tls_undecoded"):
-        sub = _Fields(element)
-        tls.append(
-            TlsSighting(
-                port=sub.int("sipdiag.capture.tls_undecoded.port", 0) or 0,
-                frames=sub.int("sipdiag.capture.tls_undecoded.frames", 0) or 0,
-                first_frame=sub.int("sipdiag.capture.tls_undecoded.first_frame", 0) or 0,
-            )
-        )
-    errors = []
-    for element in f.all("sipdiag.capture.tap_error"):
-        sub = _Fields(element)
-        errors.append(
-            TapError(
-                frame=sub.int("sipdiag.capture.tap_error.frame", 0) or 0,
-                message=sub.str("sipdiag.capture.tap_error.message") or "",
-            )
-        )
+    f = _Fields(proto, "sipdiag.capture.")
     return CaptureFacts(
-        packets=f.int("sipdiag.capture.packets", 0) or 0,
-        duration=f.float("sipdiag.capture.duration", 0.0) or 0.0,
-        sip_messages=f.int("sipdiag.capture.sip_messages", 0) or 0,
-        calls=f.int("sipdiag.capture.calls", 0) or 0,
-        start_epoch=f.float("sipdiag.capture.start_epoch"),
-        other_sip=tuple(other),
-        tls_undecoded=tuple(tls),
-        snapped_sip_frames=f.int("sipdiag.capture.snapped_sip_frames", 0) or 0,
-        tap_errors=f.int("sipdiag.capture.tap_errors", 0) or 0,
-        tap_error_samples=tuple(errors),
-        read_error=f.str("sipdiag.capture.read_error"),
+        packets=f.count("packets"),
+        duration=f.float("duration") or 0.0,
+        sip_messages=f.count("sip_messages"),
+        calls=f.count("calls"),
+        start_epoch=f.float("start_epoch"),
+        other_sip=tuple(OtherSip(method=g.text("method"), count=g.count("count"), first_frame=g.count("first_frame"))
+                        for g in f.groups("other_sip")),
+        tls_undecoded=tuple(TlsSighting(port=g.count("port"), frames=g.count("frames"),
+                                        first_frame=g.count("first_frame"))
+                            for g in f.groups("tls_undecoded")),
+        snapped_sip_frames=f.count("snapped_sip_frames"),
+        tap_errors=f.count("tap_errors"),
+        tap_error_samples=tuple(TapError(frame=g.count("frame"), message=g.text("message"))
+                                for g in f.groups("tap_error")),
+        read_error=f.str("read_error"),
         creator=root.get("creator", ""),
         wireshark=root.get("wireshark", ""),
         schema=root.get("sipdiag_schema", ""),
@@ -215,67 +203,57 @@ def _name_addr(f: _Fields, prefix: str) -> NameAddr | None:
 
 
 def _call(proto: etree._Element) -> Call:
-    f = _Fields(proto)
-    call_id = f.str("sipdiag.call.id")
+    f = _Fields(proto, "sipdiag.call.")
+    call_id = f.str("id")
     if call_id is None:
         raise ValueError("sipdiag.call.id missing")
-    messages = tuple(_message(e) for e in f.all("sipdiag.msg"))
+    messages = tuple(_message(e) for e in _Fields(proto).all("sipdiag.msg"))
     return Call(
         call_id=call_id,
-        first_frame=f.int("sipdiag.call.first_frame", 0) or 0,
-        from_=_name_addr(f, "sipdiag.call.from"),
-        to=_name_addr(f, "sipdiag.call.to"),
+        first_frame=f.count("first_frame"),
+        from_=_name_addr(f, "from"),
+        to=_name_addr(f, "to"),
         messages=messages,
-        total_messages=f.int("sipdiag.call.messages", len(messages)) or 0,
-        retransmissions=f.int("sipdiag.call.retransmissions", 0) or 0,
-        messages_dropped=f.int("sipdiag.call.messages_dropped", 0) or 0,
+        total_messages=f.int("messages") or len(messages),
+        retransmissions=f.count("retransmissions"),
+        messages_dropped=f.count("messages_dropped"),
     )
 
 
-def _x_headers(elements: list[etree._Element]) -> Iterator[Header]:
-    for element in elements:
-        sub = _Fields(element)
-        yield Header(
-            name=sub.str("sipdiag.msg.xheader.name") or "",
-            value=sub.str("sipdiag.msg.xheader.value") or "",
-        )
-
-
 def _message(element: etree._Element) -> SipMessage:
-    f = _Fields(element)
-    p = "sipdiag.msg."
+    f = _Fields(element, "sipdiag.msg.")
     return SipMessage(
-        frame=f.int(p + "frame", 0) or 0,
-        index=f.int(p + "index", 1) or 1,
-        time=f.float(p + "time", 0.0) or 0.0,
-        src=Endpoint(f.str(p + "src") or "", f.int(p + "src_port", 0) or 0),
-        dst=Endpoint(f.str(p + "dst") or "", f.int(p + "dst_port", 0) or 0),
-        transport=f.str(p + "transport") or "UNKNOWN",
+        frame=f.count("frame"),
+        index=f.int("index") or 1,
+        time=f.float("time") or 0.0,
+        src=Endpoint(f.text("src"), f.count("src_port")),
+        dst=Endpoint(f.text("dst"), f.count("dst_port")),
+        transport=f.str("transport") or "UNKNOWN",
         start_line=element.get("show", ""),
-        kind=f.str(p + "kind") or "unknown",
-        method=f.str(p + "method"),
-        request_uri=f.str(p + "request_uri"),
-        status=f.int(p + "status"),
-        reason=f.str(p + "reason"),
-        cseq=f.int(p + "cseq"),
-        cseq_method=f.str(p + "cseq_method"),
-        branch=f.str(p + "branch"),
-        from_tag=f.str(p + "from_tag"),
-        to_tag=f.str(p + "to_tag"),
-        retransmission=f.flag(p + "retransmission"),
-        has_sdp=f.flag(p + "has_sdp"),
-        content_type=f.str(p + "content_type"),
-        user_agent=f.str(p + "user_agent"),
-        server=f.str(p + "server"),
-        contact=f.str(p + "contact"),
-        reason_headers=f.strs(p + "reason_header"),
-        warnings=f.strs(p + "warning"),
-        refer_to=f.str(p + "refer_to"),
-        event=f.str(p + "event"),
-        subscription_state=f.str(p + "subscription_state"),
-        retry_after=f.str(p + "retry_after"),
-        sipfrag=f.str(p + "sipfrag"),
-        auth_realm=f.str(p + "auth_realm"),
-        auth_username=f.str(p + "auth_username"),
-        x_headers=tuple(_x_headers(f.all(p + "xheader"))),
+        kind=f.str("kind") or "unknown",
+        method=f.str("method"),
+        request_uri=f.str("request_uri"),
+        status=f.int("status"),
+        reason=f.str("reason"),
+        cseq=f.int("cseq"),
+        cseq_method=f.str("cseq_method"),
+        branch=f.str("branch"),
+        from_tag=f.str("from_tag"),
+        to_tag=f.str("to_tag"),
+        retransmission=f.flag("retransmission"),
+        has_sdp=f.flag("has_sdp"),
+        content_type=f.str("content_type"),
+        user_agent=f.str("user_agent"),
+        server=f.str("server"),
+        contact=f.str("contact"),
+        reason_headers=f.strs("reason_header"),
+        warnings=f.strs("warning"),
+        refer_to=f.str("refer_to"),
+        event=f.str("event"),
+        subscription_state=f.str("subscription_state"),
+        retry_after=f.str("retry_after"),
+        sipfrag=f.str("sipfrag"),
+        auth_realm=f.str("auth_realm"),
+        auth_username=f.str("auth_username"),
+        x_headers=tuple(Header(name=g.text("name"), value=g.text("value")) for g in f.groups("xheader")),
     )

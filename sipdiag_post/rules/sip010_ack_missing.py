@@ -59,8 +59,8 @@ def check(ctx: CallContext) -> Outcome:
     byes = [m for m in flow.requests("BYE") if m.time >= answer.time]
     if byes:
         evidence.append(message_evidence("BYE", byes[0]))
-    frames = [answer.frame] + [r.frame for r in tx.responses if r.retransmission] if tx else [answer.frame]
-    frames += [b.frame for b in byes[:1]]
+    retransmitted = [r.frame for r in tx.responses if r.retransmission] if tx is not None else []
+    frames = [answer.frame, *retransmitted, *(b.frame for b in byes[:1])]
     if waited < _CAPTURE_TAIL_S and retransmissions == 0:
         return warned(
             f"no ACK seen, but the capture ended {waited:.2f} s after the 200 OK",
