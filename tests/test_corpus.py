@@ -8,8 +8,8 @@ SIP dissector; and the report built from it must keep the JSON contract.
 from __future__ import annotations
 
 import csv
-import os
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
