@@ -40,7 +40,7 @@ module and gets them back (see tests/lua/). The tap itself follows.
 ]]
 
 local TAP_VERSION = "0.1.0"
-local SCHEMA_VERSION = "1.0"
+local SCHEMA_VERSION = "1.1"
 
 -- Bounds that keep hostile captures from exhausting memory; each overflow is
 -- counted and reported, never silently dropped.
@@ -51,6 +51,7 @@ local MAX_MSGS_PER_CALL = 2000   -- SIP messages kept per Call-ID
 local MAX_TAP_ERRORS_KEPT = 10   -- error samples written to the capture record
 local MAX_TLS_PORTS = 32         -- distinct TLS server ports tracked
 local MAX_OTHER_METHODS = 64     -- distinct non-call method names counted by name
+local MAX_STREAMS = 20000        -- RTP streams tracked (a hostile capture can vary SSRCs per packet)
 
 local M = {}
 
@@ -195,15 +196,24 @@ function M.via_branch(via)
   return first:match(";%s*[Bb][Rr][Aa][Nn][Cc][Hh]%s*=%s*([^;,%s]+)")
 end
 
--- True when the body is (or, for multipart, contains) an SDP session.
-local function body_has_sdp(content_type, body)
-  if body == nil or body:find("^%s*$") then return false end
+-- The SDP session in a body: the body itself, or the application/sdp part of
+-- a multipart body; nil when there is none.
+local function sdp_text(content_type, body)
+  if body == nil or body:find("^%s*$") then return nil end
   local ct = (content_type or ""):lower()
-  if ct:find("application/sdp", 1, true) then return true end
-  if ct:find("^multipart/") then
-    return body:lower():find("content%-type:%s*application/sdp") ~= nil
+  if ct:find("application/sdp", 1, true) then return body end
+  if ct:find("^%s*multipart/") then
+    local lower = body:lower()
+    local at = lower:find("content%-type:%s*application/sdp")
+    if not at then return nil end
+    local _, head_end = body:find("\r?\n\r?\n", at)
+    if not head_end then return nil end
+    local start = head_end + 1
+    local stop = body:find("\r?\n%-%-", start)
+    return body:sub(start, (stop or (#body + 1)) - 1)
   end
-  return ct == "" and body:find("^v=0") ~= nil
+  if ct == "" and body:find("^v=0") then return body end
+  return nil
 end
 
 -- Parse the raw text of one SIP message (start line, headers, body) into a
@@ -282,12 +292,354 @@ function M.parse_sip(raw)
   end
   msg.from_addr = M.parse_name_addr(msg.from)
   msg.to_addr = M.parse_name_addr(msg.to)
-  msg.has_sdp = body_has_sdp(msg.content_type, body)
+  local sdp = sdp_text(msg.content_type, body)
+  msg.has_sdp = sdp ~= nil
+  if sdp then msg.sdp = M.parse_sdp(sdp) end
   msg.body_len = #body
   if (msg.content_type or ""):lower():find("^%s*message/sipfrag") then
     msg.sipfrag = bounded(trim(body:match("^[^\r\n]*") or ""))
   end
   return msg
+end
+
+---------------------------------------------------------------------------
+-- Pure helpers: SDP
+---------------------------------------------------------------------------
+
+local MAX_SDP_MEDIA = 16         -- m= lines kept per SDP
+local MAX_SDP_ATTRS = 32         -- rtpmap / fmtp lines kept per m= line
+
+-- map from direction attribute to true
+local DIRECTIONS = { sendrecv = true, sendonly = true, recvonly = true, inactive = true }
+
+-- Parse an SDP session description: session-level c=, o= and direction, and
+-- per m= line its type, port, protocol, formats, c=, direction, rtpmap, fmtp,
+-- ptime, and whether SRTP keying (a=crypto, a=fingerprint) is present.
+function M.parse_sdp(text)
+  local sdp = { media = {}, media_dropped = 0 }
+  local cur = nil
+  for line in text:gmatch("[^\r\n]+") do
+    local k, v = line:match("^(%a)%s*=%s*(.*)$")
+    if k == "o" then
+      sdp.origin = bounded(v)
+    elseif k == "c" then
+      local addr = v:match("^IN%s+IP[46]%s+([^%s/]+)")
+      if cur then cur.connection = bounded(addr) elseif sdp.connection == nil then sdp.connection = bounded(addr) end
+    elseif k == "m" then
+      if #sdp.media < MAX_SDP_MEDIA then
+        local mtype, port, proto, formats = v:match("^(%S+)%s+(%d+)%S*%s+(%S+)%s*(.-)%s*$")
+        cur = { line = bounded(v), type = bounded(mtype), port = port and #port <= 5 and tonumber(port) or nil,
+                proto = bounded(proto), formats = bounded(formats), rtpmap = {}, fmtp = {} }
+        sdp.media[#sdp.media + 1] = cur
+      else
+        sdp.media_dropped = sdp.media_dropped + 1
+        cur = { rtpmap = {}, fmtp = {} }  -- read and forgotten
+      end
+    elseif k == "a" then
+      local name, value = v:match("^([%w%-]+):?(.*)$")
+      name = name and name:lower()
+      local target = cur or sdp
+      if name and DIRECTIONS[name] then
+        target.direction = name
+      elseif name == "fingerprint" then
+        target.fingerprint = true
+      elseif cur then
+        if name == "rtpmap" and #cur.rtpmap < MAX_SDP_ATTRS then
+          cur.rtpmap[#cur.rtpmap + 1] = bounded(trim(value))
+        elseif name == "fmtp" and #cur.fmtp < MAX_SDP_ATTRS then
+          cur.fmtp[#cur.fmtp + 1] = bounded(trim(value))
+        elseif name == "ptime" then
+          cur.ptime = bounded(trim(value))
+        elseif name == "crypto" then
+          cur.crypto = true
+        elseif name == "rtcp-mux" then
+          cur.rtcp_mux = true
+        end
+      end
+    end
+  end
+  return sdp
+end
+
+-- Encoding name and clock rate of a payload type in an m= line's rtpmaps.
+function M.rtpmap_of(media, pt)
+  local prefix = tostring(pt) .. " "
+  for _, map in ipairs(media.rtpmap) do
+    if map:sub(1, #prefix) == prefix then
+      local name, rate = map:match("^%d+%s+([^/%s]+)/?(%d*)")
+      return name, tonumber(rate)
+    end
+  end
+  return nil
+end
+
+---------------------------------------------------------------------------
+-- Pure helpers: RTP stream analysis
+---------------------------------------------------------------------------
+
+-- Clock rates of the static payload types (RFC 3551), as tshark uses them.
+M.STATIC_CLOCK = {
+  [0] = 8000, [1] = 8000, [2] = 8000, [3] = 8000, [4] = 8000, [5] = 8000, [6] = 16000, [7] = 8000,
+  [8] = 8000, [9] = 8000, [10] = 44100, [11] = 44100, [12] = 8000, [13] = 8000, [14] = 90000,
+  [15] = 8000, [16] = 11025, [17] = 22050, [18] = 8000, [19] = 8000, [25] = 90000, [26] = 90000,
+  [28] = 90000, [31] = 90000, [32] = 90000, [33] = 90000, [34] = 90000,
+}
+-- Clock rates of dynamic encodings by name, when the rtpmap gives none.
+local DYNAMIC_CLOCK = {
+  ["amr"] = 8000, ["amr-wb"] = 16000, ["evs"] = 16000, ["g7221"] = 16000, ["opus"] = 48000,
+  ["g726-16"] = 8000, ["g726-24"] = 8000, ["g726-32"] = 8000, ["g726-40"] = 8000, ["ilbc"] = 8000,
+  ["speex"] = 8000, ["h264"] = 90000, ["vp8"] = 90000,
+}
+
+-- The clock rate jitter is measured with for a payload type: static types by
+-- RFC 3551, dynamic ones by the call's rtpmap; 0 (no jitter) for
+-- telephone-event and for unknown types, as tshark does.
+function M.clock_rate(pt, name, rate)
+  if pt < 96 then return M.STATIC_CLOCK[pt] or 0 end
+  if name == nil then return 0 end
+  name = name:lower()
+  if name == "telephone-event" then return 0 end
+  return rate or DYNAMIC_CLOCK[name] or 0
+end
+
+local DUP_WINDOW = 1024  -- sequence numbers remembered for duplicate detection
+
+-- A fresh stream record.
+function M.new_stream(ssrc)
+  return {
+    ssrc = ssrc, packets = 0, first = true, pts = {}, pt_order = {}, markers = 0,
+    -- tshark's rtp analysis (ui/tap-rtp-analysis.c), kept bit for bit
+    start_seq = 0, stop_seq = 0, seq_num = 0, cycles = 0, under = false, seq_errors = 0,
+    seq_ts = 0, time = 0, jitter = 0, max_jitter = 0, mean_jitter = 0, min_jitter = -1,
+    delta = 0, max_delta = 0, mean_delta = 0, min_delta = -1, last_pt = -1,
+    -- our own: RFC 3550 A.1 extended sequence numbers, duplicates, reordering, gaps
+    ext_max = 0, seen = {}, duplicates = 0, out_of_order = 0,
+    last_ts = 0, ts_ext = 0, gap_max = 0, gap_start = 0, gap_frame = 0, last_time = 0,
+  }
+end
+
+-- Extend a 32-bit RTP timestamp to the value nearest the previous one.
+local function extend_ts(st, ts)
+  if st.packets == 0 then
+    st.last_ts, st.ts_ext = ts, ts
+    return ts
+  end
+  local diff = ts - st.last_ts
+  if diff > 2147483648 then diff = diff - 4294967296 elseif diff < -2147483648 then diff = diff + 4294967296 end
+  st.last_ts = ts
+  st.ts_ext = st.ts_ext + diff
+  return st.ts_ext
+end
+
+-- Account one RTP packet: t_ms since the capture's first packet, header
+-- fields, the clock rate of its payload type, its frame number.
+function M.rtp_packet(st, t_ms, seq, ts, pt, marker, clock, frame)
+  local ext_ts = extend_ts(st, ts)
+  local count = st.pts[pt]
+  if count == nil then
+    st.pt_order[#st.pt_order + 1] = pt
+    st.pts[pt] = 1
+  else
+    st.pts[pt] = count + 1
+  end
+  if marker then st.markers = st.markers + 1 end
+
+  -- own accounting: extended sequence numbers, duplicates, reordering, gaps
+  if st.packets == 0 then
+    st.ext_max = seq
+    st.seen[seq % DUP_WINDOW] = seq
+    st.first_time, st.first_frame = t_ms, frame
+  else
+    local ext = st.ext_max - st.ext_max % 65536 + seq
+    if ext - st.ext_max > 32768 then ext = ext - 65536 elseif st.ext_max - ext > 32768 then ext = ext + 65536 end
+    local slot = ext % DUP_WINDOW
+    if st.seen[slot] == ext then
+      st.duplicates = st.duplicates + 1
+    elseif ext < st.ext_max then
+      st.out_of_order = st.out_of_order + 1
+    end
+    st.seen[slot] = ext
+    if ext > st.ext_max then st.ext_max = ext end
+    local gap = t_ms - st.last_time
+    if gap > st.gap_max then st.gap_max, st.gap_start, st.gap_frame = gap, st.last_time, frame end
+  end
+  st.last_time, st.last_frame = t_ms, frame
+  st.packets = st.packets + 1
+
+  -- tshark's analysis
+  if st.first then
+    st.first = false
+    st.start_seq, st.stop_seq, st.seq_num = seq, seq, seq
+    st.time, st.seq_ts, st.last_pt = t_ms, ext_ts, pt
+    return
+  end
+  local in_time = st.seq_ts <= ext_ts
+  if seq < st.start_seq and in_time and not st.under then
+    st.cycles, st.under = st.cycles + 1, true
+  elseif seq == 0 and st.stop_seq == 65535 and in_time and not st.under then
+    st.cycles, st.under = st.cycles + 1, true
+  elseif seq > st.start_seq and in_time and st.under then
+    st.under = false
+  end
+  if in_time and st.seq_num + 1 == seq then
+    st.seq_num = seq
+  elseif in_time and st.seq_num == 65535 and seq == 0 then
+    st.seq_num = seq
+  elseif in_time and (st.seq_num + 1 < seq or st.seq_num - seq > 0xFF00) then
+    st.seq_num = seq
+    st.seq_errors = st.seq_errors + 1
+  elseif st.seq_num + 1 > seq then
+    st.seq_errors = st.seq_errors + 1
+  end
+  local cn = pt == 13 or pt == 19
+  local follow_cn = st.last_pt == 13 or st.last_pt == 19
+  st.last_pt = pt
+  local current_jitter = 0
+  if clock ~= 0 then
+    local nominal = (ext_ts - st.seq_ts) / math.floor(clock / 1000)
+    local diff = math.abs(t_ms - (st.time + nominal))
+    current_jitter = (15 * st.jitter + diff) / 16
+    st.delta = t_ms - st.time
+    st.jitter = current_jitter
+  else
+    st.delta = t_ms - st.time
+  end
+  local total = st.packets - 1  -- packets before this one
+  if not marker and not cn and in_time and not follow_cn then
+    if st.delta > st.max_delta then st.max_delta = st.delta end
+    if st.min_delta == -1 or st.delta < st.min_delta then st.min_delta = st.delta end
+    st.mean_delta = (st.mean_delta * (total - 1) + st.delta) / total
+    if clock ~= 0 then
+      if st.jitter > st.max_jitter then st.max_jitter = st.jitter end
+      st.mean_jitter = (st.mean_jitter * (total - 1) + current_jitter) / total
+      if st.min_jitter == -1 or st.jitter < st.min_jitter then st.min_jitter = st.jitter end
+    end
+  end
+  -- tshark 4.0 moves its reference arrival time on every in-order packet but
+  -- keeps the last timestamp of a packet it could measure (not of a
+  -- telephone-event); 4.2+ moves both (see docs/pdml-schema.md)
+  if in_time then
+    st.time = t_ms
+    if clock ~= 0 then st.seq_ts = ext_ts end
+  end
+  st.stop_seq = seq
+end
+
+-- Packets expected and lost, as tshark's -z rtp,streams counts them.
+function M.expected(st)
+  return st.stop_seq + st.cycles * 65536 - st.start_seq + 1
+end
+
+---------------------------------------------------------------------------
+-- Pure helpers: RTCP
+---------------------------------------------------------------------------
+
+local function u32(s, i)
+  local a, b, c, d = s:byte(i, i + 3)
+  return ((a * 256 + b) * 256 + c) * 256 + d
+end
+
+local function u16(s, i)
+  local a, b = s:byte(i, i + 1)
+  return a * 256 + b
+end
+
+-- Parse one RTCP packet (SR 200, RR 201, XR 207; others give their type
+-- only). Report blocks: source SSRC, fraction lost (/256), cumulative lost
+-- (signed 24 bits), interarrival jitter (timestamp units), LSR, DLSR (1/65536 s).
+function M.parse_rtcp(raw)
+  if #raw < 8 then return nil end
+  local b1, pt = raw:byte(1, 2)
+  if b1 < 128 or b1 >= 192 then return nil end  -- version 2 only
+  local count = b1 % 32
+  local length = math.min(#raw, (u16(raw, 3) + 1) * 4)
+  local packet = { pt = pt, ssrc = u32(raw, 5), blocks = {} }
+  local at
+  if pt == 200 then
+    if length < 28 then return packet end
+    local sec, frac = u32(raw, 9), u32(raw, 13)
+    packet.ntp_mid = (sec % 65536) * 65536 + math.floor(frac / 65536)
+    at = 29
+  elseif pt == 201 then
+    at = 9
+  elseif pt == 207 then
+    at = 9
+    while at + 3 <= length do
+      local bt, block_len = raw:byte(at), u16(raw, at + 2)
+      local stop = at + 4 + block_len * 4
+      if bt == 7 and at + 35 <= length then  -- VoIP metrics, RFC 3611 4.7
+        packet.xr = {
+          ssrc = u32(raw, at + 4), loss_rate = raw:byte(at + 8), rtt_ms = u16(raw, at + 16),
+          end_delay_ms = u16(raw, at + 18), r_factor = raw:byte(at + 24), mos_lq = raw:byte(at + 26),
+          mos_cq = raw:byte(at + 27),
+        }
+      end
+      if stop <= at then break end
+      at = stop
+    end
+    return packet
+  else
+    return packet
+  end
+  for _ = 1, count do
+    if at + 23 > length then break end
+    local cum = u32(raw, at + 4) % 16777216
+    if cum >= 8388608 then cum = cum - 16777216 end
+    packet.blocks[#packet.blocks + 1] = {
+      ssrc = u32(raw, at), fraction = raw:byte(at + 4), cum_lost = cum,
+      ext_seq = u32(raw, at + 8), jitter = u32(raw, at + 12), lsr = u32(raw, at + 16), dlsr = u32(raw, at + 20),
+    }
+    at = at + 24
+  end
+  return packet
+end
+
+local MAX_SR_REMEMBERED = 64
+
+-- Account one parsed RTCP packet seen at t (s): sender reports are
+-- remembered so a later report block's LSR/DLSR gives the round trip, as
+-- tshark's rtcp.roundtrip-delay does (capture times only, no clock sync).
+function M.add_rtcp(state, packet, t)
+  local sender = state.rtcp_sender[packet.ssrc]
+  if sender == nil then
+    sender = { sr = 0, rr = 0, srs = {}, sr_order = {} }
+    state.rtcp_sender[packet.ssrc] = sender
+  end
+  if packet.pt == 200 then
+    sender.sr = sender.sr + 1
+    if packet.ntp_mid then
+      sender.srs[packet.ntp_mid] = t
+      sender.sr_order[#sender.sr_order + 1] = packet.ntp_mid
+      if #sender.sr_order > MAX_SR_REMEMBERED then sender.srs[table.remove(sender.sr_order, 1)] = nil end
+    end
+  elseif packet.pt == 201 then
+    sender.rr = sender.rr + 1
+  end
+  for _, block in ipairs(packet.blocks) do
+    local about = state.rtcp_about[block.ssrc]
+    if about == nil then
+      about = { reports = 0, fraction_max = 0, cum_lost = 0, jitter_max = 0, rtt_n = 0, rtt_sum = 0,
+                rtt_max = 0, rtt_min = -1 }
+      state.rtcp_about[block.ssrc] = about
+    end
+    about.reports = about.reports + 1
+    if block.fraction > about.fraction_max then about.fraction_max = block.fraction end
+    about.cum_lost = block.cum_lost
+    if block.jitter > about.jitter_max then about.jitter_max = block.jitter end
+    local source = state.rtcp_sender[block.ssrc]
+    local sr_time = block.lsr ~= 0 and source and source.srs[block.lsr]
+    if sr_time then
+      local rtt = t - sr_time - block.dlsr / 65536
+      if rtt >= 0 then
+        about.rtt_n, about.rtt_sum = about.rtt_n + 1, about.rtt_sum + rtt
+        if rtt > about.rtt_max then about.rtt_max = rtt end
+        if about.rtt_min < 0 or rtt < about.rtt_min then about.rtt_min = rtt end
+      end
+    end
+  end
+  if packet.xr then
+    state.rtcp_xr[packet.xr.ssrc] = packet.xr
+  end
 end
 
 -- Methods that never belong to an INVITE dialog: counted, not kept per call.
@@ -368,6 +720,13 @@ local function render_capture(w, cap)
   if cap.tls_ports_dropped > 0 then
     w.field("sipdiag.capture.tls_ports_dropped", M.fmt_int(cap.tls_ports_dropped))
   end
+  w.field("sipdiag.capture.rtp_streams", M.fmt_int(cap.rtp_streams or 0))
+  w.field("sipdiag.capture.rtp_streams_unlinked", M.fmt_int(cap.unlinked and #cap.unlinked or 0))
+  if (cap.streams_dropped or 0) > 0 then
+    w.field("sipdiag.capture.rtp_streams_dropped", M.fmt_int(cap.streams_dropped))
+    w.field("sipdiag.capture.rtp_packets_dropped", M.fmt_int(cap.rtp_dropped))
+  end
+  w.field("sipdiag.capture.rtcp_packets", M.fmt_int(cap.rtcp_packets or 0))
   w.field("sipdiag.capture.snapped_sip_frames", M.fmt_int(cap.snapped_sip_frames))
   w.field("sipdiag.capture.tap_errors", M.fmt_int(cap.tap_errors))
   for _, e in ipairs(cap.tap_error_samples) do
@@ -387,6 +746,100 @@ local function render_name_addr(w, prefix, na)
   w.field(prefix .. ".uri", na.uri)
   w.field(prefix .. ".display", na.display)
   w.field(prefix .. ".tag", na.tag)
+end
+
+local function render_sdp(w, sdp)
+  w.open("sipdiag.sdp", "SDP")
+  w.field("sipdiag.sdp.origin", sdp.origin)
+  w.field("sipdiag.sdp.connection", sdp.connection)
+  w.field("sipdiag.sdp.direction", sdp.direction)
+  if sdp.fingerprint then w.field("sipdiag.sdp.fingerprint", "1") end
+  for _, media in ipairs(sdp.media) do
+    w.open("sipdiag.sdp.media", media.line)
+    w.field("sipdiag.sdp.media.type", media.type)
+    if media.port then w.field("sipdiag.sdp.media.port", M.fmt_int(media.port)) end
+    w.field("sipdiag.sdp.media.proto", media.proto)
+    w.field("sipdiag.sdp.media.formats", media.formats)
+    w.field("sipdiag.sdp.media.connection", media.connection)
+    w.field("sipdiag.sdp.media.direction", media.direction)
+    for _, map in ipairs(media.rtpmap) do w.field("sipdiag.sdp.media.rtpmap", map) end
+    for _, fmtp in ipairs(media.fmtp) do w.field("sipdiag.sdp.media.fmtp", fmtp) end
+    w.field("sipdiag.sdp.media.ptime", media.ptime)
+    if media.crypto then w.field("sipdiag.sdp.media.crypto", "1") end
+    if media.fingerprint then w.field("sipdiag.sdp.media.fingerprint", "1") end
+    if media.rtcp_mux then w.field("sipdiag.sdp.media.rtcp_mux", "1") end
+    w.close()
+  end
+  if sdp.media_dropped > 0 then w.field("sipdiag.sdp.media_dropped", M.fmt_int(sdp.media_dropped)) end
+  w.close()
+end
+
+local function ms(seconds_or_ms) return string.format("%.3f", seconds_or_ms) end
+
+local function render_stream(w, st, cap)
+  w.open("sipdiag.stream", string.format("%s:%d -> %s:%d SSRC 0x%08X", st.src, st.src_port, st.dst,
+                                         st.dst_port, st.ssrc))
+  w.field("sipdiag.stream.src", st.src)
+  w.field("sipdiag.stream.src_port", M.fmt_int(st.src_port))
+  w.field("sipdiag.stream.dst", st.dst)
+  w.field("sipdiag.stream.dst_port", M.fmt_int(st.dst_port))
+  w.field("sipdiag.stream.ssrc", string.format("0x%08X", st.ssrc))
+  w.field("sipdiag.stream.link", st.link)
+  if st.setup_frame then w.field("sipdiag.stream.setup_frame", M.fmt_int(st.setup_frame)) end
+  w.field("sipdiag.stream.first_frame", M.fmt_int(st.first_frame))
+  w.field("sipdiag.stream.last_frame", M.fmt_int(st.last_frame))
+  w.field("sipdiag.stream.first_time", M.fmt_time(st.first_time / 1000))
+  w.field("sipdiag.stream.last_time", M.fmt_time(st.last_time / 1000))
+  w.field("sipdiag.stream.packets", M.fmt_int(st.packets))
+  w.field("sipdiag.stream.expected", M.fmt_int(M.expected(st)))
+  w.field("sipdiag.stream.lost", M.fmt_int(M.expected(st) - st.packets))
+  w.field("sipdiag.stream.duplicates", M.fmt_int(st.duplicates))
+  w.field("sipdiag.stream.out_of_order", M.fmt_int(st.out_of_order))
+  w.field("sipdiag.stream.seq_errors", M.fmt_int(st.seq_errors))
+  w.field("sipdiag.stream.markers", M.fmt_int(st.markers))
+  w.field("sipdiag.stream.jitter_mean_ms", ms(st.mean_jitter))
+  w.field("sipdiag.stream.jitter_max_ms", ms(st.max_jitter))
+  w.field("sipdiag.stream.delta_max_ms", ms(st.max_delta))
+  w.field("sipdiag.stream.gap_max_s", M.fmt_time(st.gap_max / 1000))
+  w.field("sipdiag.stream.gap_start_time", M.fmt_time(st.gap_start / 1000))
+  w.field("sipdiag.stream.gap_end_frame", M.fmt_int(st.gap_frame))
+  for _, pt in ipairs(st.pt_order) do
+    w.open("sipdiag.stream.payload", M.fmt_int(pt))
+    w.field("sipdiag.stream.payload.pt", M.fmt_int(pt))
+    w.field("sipdiag.stream.payload.packets", M.fmt_int(st.pts[pt]))
+    w.field("sipdiag.stream.payload.clock_rate", M.fmt_int(st.clocks[pt] or 0))
+    w.close()
+  end
+  local sender = cap.rtcp_sender and cap.rtcp_sender[st.ssrc]
+  local about = cap.rtcp_about and cap.rtcp_about[st.ssrc]
+  local xr = cap.rtcp_xr and cap.rtcp_xr[st.ssrc]
+  if sender or about or xr then
+    w.open("sipdiag.stream.rtcp", "RTCP")
+    if sender then
+      w.field("sipdiag.stream.rtcp.sender_reports", M.fmt_int(sender.sr))
+      w.field("sipdiag.stream.rtcp.receiver_reports_sent", M.fmt_int(sender.rr))
+    end
+    if about then
+      w.field("sipdiag.stream.rtcp.reports", M.fmt_int(about.reports))
+      w.field("sipdiag.stream.rtcp.fraction_lost_max", M.fmt_int(about.fraction_max))
+      w.field("sipdiag.stream.rtcp.cumulative_lost", M.fmt_int(about.cum_lost))
+      w.field("sipdiag.stream.rtcp.jitter_max", M.fmt_int(about.jitter_max))
+      if about.rtt_n > 0 then
+        w.field("sipdiag.stream.rtcp.rtt_count", M.fmt_int(about.rtt_n))
+        w.field("sipdiag.stream.rtcp.rtt_mean_ms", ms(about.rtt_sum / about.rtt_n * 1000))
+        w.field("sipdiag.stream.rtcp.rtt_min_ms", ms(about.rtt_min * 1000))
+        w.field("sipdiag.stream.rtcp.rtt_max_ms", ms(about.rtt_max * 1000))
+      end
+    end
+    if xr then
+      w.field("sipdiag.stream.rtcp.xr_rtt_ms", M.fmt_int(xr.rtt_ms))
+      w.field("sipdiag.stream.rtcp.xr_loss_rate", M.fmt_int(xr.loss_rate))
+      w.field("sipdiag.stream.rtcp.xr_mos_lq", M.fmt_int(xr.mos_lq))
+      w.field("sipdiag.stream.rtcp.xr_r_factor", M.fmt_int(xr.r_factor))
+    end
+    w.close()
+  end
+  w.close()
 end
 
 local function render_message(w, m)
@@ -433,10 +886,11 @@ local function render_message(w, m)
   if m.xheaders_dropped > 0 then
     w.field("sipdiag.msg.xheaders_dropped", M.fmt_int(m.xheaders_dropped))
   end
+  if m.sdp then render_sdp(w, m.sdp) end
   w.close()
 end
 
-local function render_call(w, call)
+local function render_call(w, call, cap)
   w.line("<packet>")
   w.depth = w.depth + 1
   w.line('<proto name="sipdiag.call" showname="sipdiag call ' .. M.xml_attr(call.id) .. '">')
@@ -452,6 +906,7 @@ local function render_call(w, call)
     render_name_addr(w, "sipdiag.call.to", first.to_addr)
   end
   for _, m in ipairs(call.msgs) do render_message(w, m) end
+  for _, st in ipairs(call.streams or {}) do render_stream(w, st, cap) end
   w.depth = w.depth - 1
   w.line("</proto>")
   w.depth = w.depth - 1
@@ -465,7 +920,7 @@ function M.render_pdml(header, cap, calls, on_error)
   local rendered = {}
   for _, call in ipairs(calls) do
     local w = new_writer()
-    local ok, err = pcall(render_call, w, call)
+    local ok, err = pcall(render_call, w, call, cap)
     if ok then
       rendered[#rendered + 1] = table.concat(w.out, "\n")
     elseif on_error then
@@ -480,6 +935,25 @@ function M.render_pdml(header, cap, calls, on_error)
          .. '" lua="' .. M.xml_attr(header.lua) .. '">')
   render_capture(w, cap)
   for _, text in ipairs(rendered) do w.out[#w.out + 1] = text end
+  if cap.unlinked and #cap.unlinked > 0 then
+    local u = new_writer()
+    local ok, err = pcall(function()
+      u.line("<packet>")
+      u.depth = 1
+      u.line('<proto name="sipdiag.unlinked" showname="sipdiag RTP streams of no known call">')
+      u.depth = 2
+      for _, st in ipairs(cap.unlinked) do render_stream(u, st, cap) end
+      u.depth = 1
+      u.line("</proto>")
+      u.depth = 0
+      u.line("</packet>")
+    end)
+    if ok then
+      w.out[#w.out + 1] = table.concat(u.out, "\n")
+    elseif on_error then
+      on_error(0, "rendering unlinked streams: " .. tostring(err))
+    end
+  end
   w.line("</pdml>")
   return table.concat(w.out, "\n") .. "\n"
 end
@@ -506,6 +980,15 @@ function M.new_state()
     snapped_sip_frames = 0,   -- SIP frames cut by the capture's snap length
     tap_errors = 0,
     tap_error_samples = {},   -- first MAX_TAP_ERRORS_KEPT {frame, message}
+    frame_call = {},          -- map from frame number to the call of a SIP message in it
+    streams = {},             -- array of RTP streams in order of their first packet
+    stream_index = {},        -- map from SSRC to map from src_port*65536+dst_port to stream
+    streams_dropped = 0,      -- streams past MAX_STREAMS
+    rtp_dropped = 0,          -- RTP packets of those streams
+    rtcp_packets = 0,         -- RTCP packets (compound parts) read
+    rtcp_sender = {},         -- map from SSRC to {sr, rr, srs = map from NTP middle 32 bits to time}
+    rtcp_about = {},          -- map from reported SSRC to receiver-report statistics
+    rtcp_xr = {},             -- map from SSRC to the last RTCP-XR VoIP metrics about it
   }
 end
 
@@ -547,6 +1030,7 @@ function M.add_message(state, msg)
     state.calls[#state.calls + 1] = call
   end
   if method and M.CALL_METHODS[method] then call.is_call = true end
+  if state.frame_call[msg.frame] == nil then state.frame_call[msg.frame] = call end
   if method then call.methods[method] = (call.methods[method] or 0) + 1 end
   call.total = call.total + 1
   local key = M.retransmission_key(msg, msg.src .. "\0" .. msg.src_port, msg.dst .. "\0" .. msg.dst_port)
@@ -576,6 +1060,78 @@ function M.note_tls(state, frame, src_port, dst_port)
     state.tls_count = state.tls_count + 1
   end
   t.frames = t.frames + 1
+end
+
+-- A new stream for (ssrc, ports key), or nil past the bound.
+function M.add_stream(state, ssrc, key, src, src_port, dst, dst_port, setup_frame)
+  if #state.streams >= MAX_STREAMS then
+    state.streams_dropped = state.streams_dropped + 1
+    return nil
+  end
+  local st = M.new_stream(ssrc)
+  st.src, st.src_port, st.dst, st.dst_port, st.setup_frame = src, src_port, dst, dst_port, setup_frame
+  st.clocks = {}
+  local call = setup_frame and state.frame_call[setup_frame]
+  if call and call.is_call then st.call, st.link = call, "setup-frame" end
+  local by_ports = state.stream_index[ssrc]
+  if by_ports == nil then
+    by_ports = {}
+    state.stream_index[ssrc] = by_ports
+  end
+  by_ports[key] = st
+  state.streams[#state.streams + 1] = st
+  return st
+end
+
+-- The clock rate of a payload type in a stream, from its call's SDP (cached).
+function M.stream_clock(st, pt)
+  local name, rate
+  if pt >= 96 and st.call then
+    for i = #st.call.msgs, 1, -1 do
+      local sdp = st.call.msgs[i].sdp
+      if sdp then
+        for _, media in ipairs(sdp.media) do
+          name, rate = M.rtpmap_of(media, pt)
+          if name then break end
+        end
+      end
+      if name then break end
+    end
+  end
+  local clock = M.clock_rate(pt, name, rate)
+  st.clocks[pt] = clock
+  return clock
+end
+
+-- Streams without a setup frame go to the call whose SDP advertised their
+-- destination (or, failing that, their source) address:port.
+local function link_streams(state, calls)
+  local by_endpoint = {}
+  for _, call in ipairs(calls) do
+    for _, m in ipairs(call.msgs) do
+      for _, media in ipairs(m.sdp and m.sdp.media or {}) do
+        local addr = media.connection or m.sdp.connection
+        if addr and media.port and media.port > 0 then
+          local key = addr .. "|" .. media.port
+          if by_endpoint[key] == nil then by_endpoint[key] = call end
+        end
+      end
+    end
+  end
+  local unlinked = {}
+  for _, st in ipairs(state.streams) do
+    if st.call == nil then
+      local call = by_endpoint[st.dst .. "|" .. st.dst_port] or by_endpoint[st.src .. "|" .. st.src_port]
+      if call then st.call, st.link = call, "sdp-address" end
+    end
+    if st.call then
+      st.call.streams = st.call.streams or {}
+      st.call.streams[#st.call.streams + 1] = st
+    else
+      unlinked[#unlinked + 1] = st
+    end
+  end
+  return unlinked
 end
 
 -- Capture facts and the calls to write, in a deterministic order.
@@ -610,7 +1166,15 @@ function M.finish(state)
     snapped_sip_frames = state.snapped_sip_frames,
     tap_errors = state.tap_errors,
     tap_error_samples = state.tap_error_samples,
+    rtp_streams = #state.streams,
+    streams_dropped = state.streams_dropped,
+    rtp_dropped = state.rtp_dropped,
+    rtcp_packets = state.rtcp_packets,
+    rtcp_sender = state.rtcp_sender,
+    rtcp_about = state.rtcp_about,
+    rtcp_xr = state.rtcp_xr,
   }
+  cap.unlinked = link_streams(state, calls)
   return cap, calls
 end
 
@@ -629,6 +1193,11 @@ end
 local f_sip = Field.new("sip")
 local f_websocket = Field.new("websocket")
 local f_tls = Field.new("tls")
+local f_rtp = Field.new("rtp")
+local f_rtp_setup = Field.new("rtp.setup-frame")
+local f_rtcp = Field.new("rtcp")
+local f_icmp = Field.new("icmp")
+local f_icmpv6 = Field.new("icmpv6")
 
 -- Script arguments: -X lua_script1:out=PATH
 local script_args = { ... }
@@ -678,6 +1247,46 @@ local function read_sip_frame(pinfo)
   end
 end
 
+-- The hot path: every RTP packet. Header fields come from the raw bytes (one
+-- field extractor), streams are found through numeric keys, nothing is
+-- formatted per packet.
+local function read_rtp(pinfo)
+  local fi = f_rtp()
+  if fi == nil or fi.len < 12 then return end
+  local b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = fi.range:raw(0, 12):byte(1, 12)
+  if b1 < 128 or b1 >= 192 then return end  -- not RTP version 2
+  local ssrc = ((x1 * 256 + x2) * 256 + x3) * 256 + x4
+  local src_port, dst_port = pinfo.src_port, pinfo.dst_port
+  local key = src_port * 65536 + dst_port
+  local by_ports = state.stream_index[ssrc]
+  local st = by_ports and by_ports[key]
+  if st == nil then
+    local setup = f_rtp_setup()
+    st = M.add_stream(state, ssrc, key, tostring(pinfo.src), src_port, tostring(pinfo.dst), dst_port,
+                      setup and setup.value)
+    if st == nil then
+      state.rtp_dropped = state.rtp_dropped + 1
+      return
+    end
+  end
+  local pt = b2 % 128
+  M.rtp_packet(st, (pinfo.abs_ts - state.first_abs) * 1000, s1 * 256 + s2, ((t1 * 256 + t2) * 256 + t3) * 256 + t4,
+               pt, b2 >= 128, st.clocks[pt] or M.stream_clock(st, pt), pinfo.number)
+end
+
+local function read_rtcp(pinfo)
+  if f_icmp() or f_icmpv6() then return end  -- RTCP quoted in an ICMP error
+  local t = pinfo.abs_ts - state.first_abs
+  local items = { f_rtcp() }
+  for i = 1, #items do
+    local packet = M.parse_rtcp(items[i].range:raw())
+    if packet then
+      state.rtcp_packets = state.rtcp_packets + 1
+      M.add_rtcp(state, packet, t)
+    end
+  end
+end
+
 local function write_output()
   local cap, calls = M.finish(state)
   local header = {
@@ -713,6 +1322,8 @@ local function register_taps()
   local sip_tap = Listener.new("sip")
   -- TLS records carrying application data that no dissector turned into SIP
   local tls_tap = Listener.new("frame", "tls.app_data && !sip")
+  local rtp_tap = Listener.new("rtp")
+  local rtcp_tap = Listener.new("frame", "rtcp")
 
   local function on_frame(pinfo)
     state.packets = state.packets + 1
@@ -737,11 +1348,25 @@ local function register_taps()
     last_sip_frame = -1
   end
 
+  local function on_rtp(pinfo)
+    if state.first_abs == nil then state.first_abs = pinfo.abs_ts end
+    local ok, err = pcall(read_rtp, pinfo)
+    if not ok then M.note_error(state, pinfo.number, err) end
+  end
+
+  local function on_rtcp(pinfo)
+    if state.first_abs == nil then state.first_abs = pinfo.abs_ts end
+    local ok, err = pcall(read_rtcp, pinfo)
+    if not ok then M.note_error(state, pinfo.number, err) end
+  end
+
   frame_tap.packet = on_frame
   frame_tap.draw = write_output
   frame_tap.reset = on_reset
   sip_tap.packet = on_sip
   tls_tap.packet = on_tls
+  rtp_tap.packet = on_rtp
+  rtcp_tap.packet = on_rtcp
 end
 
 -- In the GUI the Tools-menu entries drive the tap; under tshark it runs at once.

@@ -49,6 +49,58 @@ class Header:
 
 
 @dataclass(frozen=True)
+class SdpMedia:
+    """One m= line of an SDP with the attributes that follow it."""
+
+    line: str  # the m= line after "m="
+    type: str  # audio, video, image ...
+    port: int | None  # 0 means the stream is refused or disabled
+    proto: str  # RTP/AVP, RTP/SAVP, UDP/TLS/RTP/SAVPF ...
+    formats: tuple[str, ...]  # payload types (or format names), in preference order
+    connection: str | None = None  # media-level c= address
+    direction: str | None = None  # media-level sendrecv/sendonly/recvonly/inactive
+    rtpmap: tuple[str, ...] = ()  # "8 PCMA/8000" ...
+    fmtp: tuple[str, ...] = ()
+    ptime: str | None = None  # ms
+    crypto: bool = False  # a=crypto (SDES SRTP keys)
+    fingerprint: bool = False  # a=fingerprint (DTLS-SRTP)
+    rtcp_mux: bool = False
+
+    def encoding(self, fmt: str) -> str | None:
+        """Encoding name of a format from its rtpmap ("PCMA"), or the static name."""
+        for entry in self.rtpmap:
+            pt, _, rest = entry.partition(" ")
+            if pt == fmt:
+                return rest.split("/")[0] or None
+        return STATIC_PAYLOADS.get(fmt)
+
+
+STATIC_PAYLOADS = {"0": "PCMU", "3": "GSM", "4": "G723", "8": "PCMA", "9": "G722", "13": "CN", "18": "G729"}
+
+
+@dataclass(frozen=True)
+class Sdp:
+    """An SDP session description carried by a SIP message."""
+
+    origin: str | None = None  # the o= line
+    connection: str | None = None  # session-level c= address
+    direction: str | None = None  # session-level direction attribute
+    fingerprint: bool = False
+    media: tuple[SdpMedia, ...] = ()
+
+    def audio(self) -> SdpMedia | None:
+        """The first audio m= line."""
+        return next((m for m in self.media if m.type == "audio"), None)
+
+    def address_of(self, media: SdpMedia) -> str | None:
+        """The connection address that applies to a media line."""
+        return media.connection or self.connection
+
+    def direction_of(self, media: SdpMedia) -> str:
+        return media.direction or self.direction or "sendrecv"
+
+
+@dataclass(frozen=True)
 class SipMessage:
     """One SIP request or response, as it crossed the wire once."""
 
@@ -85,6 +137,7 @@ class SipMessage:
     auth_username: str | None = None  # username of digest credentials (Authorization)
     x_headers: tuple[Header, ...] = ()  # X- headers in order
     kind: str = "unknown"  # request, response or unknown (unparsable start line)
+    sdp: Sdp | None = None  # the SDP body, parsed
 
     @property
     def is_request(self) -> bool:
@@ -116,6 +169,74 @@ class SipMessage:
 
 
 @dataclass(frozen=True)
+class RtcpStats:
+    """What RTCP said about one RTP stream (by its SSRC)."""
+
+    sender_reports: int = 0  # SRs the stream's sender sent
+    receiver_reports_sent: int = 0  # RRs the stream's sender sent (about other streams)
+    reports: int = 0  # report blocks (from the other side) about this stream
+    fraction_lost_max: int = 0  # highest "fraction lost" reported, in 1/256
+    cumulative_lost: int = 0  # the last "cumulative number of packets lost" reported
+    jitter_max: int = 0  # highest interarrival jitter reported, in RTP timestamp units
+    rtt_count: int = 0  # round trips measured from LSR/DLSR against SRs in the capture
+    rtt_mean_ms: float | None = None
+    rtt_min_ms: float | None = None
+    rtt_max_ms: float | None = None
+    xr_rtt_ms: int | None = None  # RTCP-XR VoIP metrics: round trip delay
+    xr_loss_rate: int | None = None  # in 1/256
+    xr_mos_lq: int | None = None  # MOS-LQ x 10
+    xr_r_factor: int | None = None
+
+
+@dataclass(frozen=True)
+class PayloadCount:
+    pt: int  # RTP payload type
+    packets: int
+    clock_rate: int  # Hz used for jitter (0: not measured, e.g. telephone-event)
+
+
+@dataclass(frozen=True)
+class RtpStream:
+    """One RTP stream: (source address:port, destination address:port, SSRC)."""
+
+    src: Endpoint
+    dst: Endpoint
+    ssrc: int
+    first_frame: int
+    last_frame: int
+    first_time: float  # s since the capture's first packet
+    last_time: float
+    packets: int
+    expected: int  # last - first sequence number + 1 (with wraps), as tshark counts
+    lost: int  # expected - packets (negative with duplicates), as tshark counts
+    duplicates: int = 0
+    out_of_order: int = 0
+    seq_errors: int = 0  # tshark's "sequence errors"
+    markers: int = 0
+    jitter_mean_ms: float = 0.0  # RFC 3550 interarrival jitter, mean over the stream (as tshark)
+    jitter_max_ms: float = 0.0
+    delta_max_ms: float = 0.0  # largest time between consecutive packets (tshark's Max Delta)
+    gap_max_s: float = 0.0  # longest silence between two packets (every packet counted)
+    gap_start_time: float = 0.0  # when that silence began
+    gap_end_frame: int = 0  # the frame that ended it
+    payloads: tuple[PayloadCount, ...] = ()
+    link: str | None = None  # how it was tied to its call: setup-frame or sdp-address
+    setup_frame: int | None = None  # the SIP frame whose SDP set the stream up
+    rtcp: RtcpStats | None = None
+
+    @property
+    def ssrc_hex(self) -> str:
+        return f"0x{self.ssrc:08X}"
+
+    @property
+    def loss_pct(self) -> float:
+        return 100.0 * max(self.lost, 0) / self.expected if self.expected > 0 else 0.0
+
+    def label(self) -> str:
+        return f"{self.src} -> {self.dst} SSRC {self.ssrc_hex}"
+
+
+@dataclass(frozen=True)
 class Call:
     """All SIP messages of one Call-ID that belongs to an INVITE dialog."""
 
@@ -127,6 +248,7 @@ class Call:
     total_messages: int  # messages seen, including any not kept
     retransmissions: int  # messages flagged as retransmissions
     messages_dropped: int = 0  # messages over the tap's per-call bound (not in messages)
+    streams: tuple[RtpStream, ...] = ()  # RTP streams linked to the call
 
 
 @dataclass(frozen=True)
@@ -168,6 +290,10 @@ class CaptureFacts:
     tap_errors: int = 0  # packets the tap could not analyse
     tap_error_samples: tuple[TapError, ...] = ()
     read_error: str | None = None  # tshark could not read the whole file (cut short, damaged)
+    rtp_streams: int = 0  # RTP streams in the capture, linked or not
+    rtp_streams_dropped: int = 0  # streams past the tap's bound
+    rtp_packets_dropped: int = 0  # their packets
+    rtcp_packets: int = 0
     creator: str = ""  # the tap that wrote the PDML
     wireshark: str = ""  # the Wireshark version the tap ran in
     schema: str = ""  # PDML schema version, MAJOR.MINOR
@@ -179,3 +305,4 @@ class Summary:
 
     facts: CaptureFacts
     calls: tuple[Call, ...] = field(default_factory=tuple)
+    unlinked_streams: tuple[RtpStream, ...] = ()  # RTP streams of no call in the capture

@@ -20,6 +20,11 @@ from .model import (
     Header,
     NameAddr,
     OtherSip,
+    PayloadCount,
+    RtcpStats,
+    RtpStream,
+    Sdp,
+    SdpMedia,
     SipMessage,
     Summary,
     TapError,
@@ -61,6 +66,7 @@ def parse_summary(data: bytes, name: str = "<pdml>") -> Summary:
     root = _parse_root(data, name)
     facts: CaptureFacts | None = None
     calls: list[Call] = []
+    unlinked: list[RtpStream] = []
     for packet in root.iterchildren("packet"):
         for proto in packet.iterchildren("proto"):
             kind = proto.get("name")
@@ -69,11 +75,13 @@ def parse_summary(data: bytes, name: str = "<pdml>") -> Summary:
                     facts = _capture_facts(proto, root)
                 elif kind == "sipdiag.call":
                     calls.append(_call(proto))
+                elif kind == "sipdiag.unlinked":
+                    unlinked.extend(_stream(g) for g in _Fields(proto, "sipdiag.").groups("stream"))
             except (ValueError, TypeError) as exc:
                 raise PdmlError(f"{name}: invalid {kind} record: {exc}") from None
     if facts is None:
         raise PdmlError(f"{name}: no sipdiag.capture record; not written by the sipdiag tap")
-    return Summary(facts=facts, calls=tuple(calls))
+    return Summary(facts=facts, calls=tuple(calls), unlinked_streams=tuple(unlinked))
 
 
 def add_read_error(path: Path, message: str) -> None:
@@ -133,6 +141,7 @@ class _Fields:
     """The direct child <field>s of an element, by name (after a common prefix), in document order."""
 
     def __init__(self, element: etree._Element, prefix: str = "") -> None:
+        self._element = element
         self._prefix = prefix
         self._by_name: dict[str, list[etree._Element]] = {}
         for child in element.iterchildren("field"):
@@ -170,6 +179,10 @@ class _Fields:
         """Repeated field groups, each read with its own name as prefix."""
         return [_Fields(e, f"{self._prefix}{name}.") for e in self.all(name)]
 
+    def element_show(self) -> str:
+        """The group element's own show attribute."""
+        return self._element.get("show", "")
+
 
 def _capture_facts(proto: etree._Element, root: etree._Element) -> CaptureFacts:
     f = _Fields(proto, "sipdiag.capture.")
@@ -189,6 +202,10 @@ def _capture_facts(proto: etree._Element, root: etree._Element) -> CaptureFacts:
         tap_error_samples=tuple(TapError(frame=g.count("frame"), message=g.text("message"))
                                 for g in f.groups("tap_error")),
         read_error=f.str("read_error"),
+        rtp_streams=f.count("rtp_streams"),
+        rtp_streams_dropped=f.count("rtp_streams_dropped"),
+        rtp_packets_dropped=f.count("rtp_packets_dropped"),
+        rtcp_packets=f.count("rtcp_packets"),
         creator=root.get("creator", ""),
         wireshark=root.get("wireshark", ""),
         schema=root.get("sipdiag_schema", ""),
@@ -217,6 +234,7 @@ def _call(proto: etree._Element) -> Call:
         total_messages=f.int("messages") or len(messages),
         retransmissions=f.count("retransmissions"),
         messages_dropped=f.count("messages_dropped"),
+        streams=tuple(_stream(g) for g in _Fields(proto, "sipdiag.").groups("stream")),
     )
 
 
@@ -256,4 +274,83 @@ def _message(element: etree._Element) -> SipMessage:
         auth_realm=f.str("auth_realm"),
         auth_username=f.str("auth_username"),
         x_headers=tuple(Header(name=g.text("name"), value=g.text("value")) for g in f.groups("xheader")),
+        sdp=next((_sdp(g) for g in _Fields(element, "sipdiag.").groups("sdp")), None),
+    )
+
+
+def _sdp_media(g: _Fields) -> SdpMedia:
+    return SdpMedia(
+        line=g.element_show(),
+        type=g.text("type"),
+        port=g.int("port"),
+        proto=g.text("proto"),
+        formats=tuple(g.text("formats").split()),
+        connection=g.str("connection"),
+        direction=g.str("direction"),
+        rtpmap=g.strs("rtpmap"),
+        fmtp=g.strs("fmtp"),
+        ptime=g.str("ptime"),
+        crypto=g.flag("crypto"),
+        fingerprint=g.flag("fingerprint"),
+        rtcp_mux=g.flag("rtcp_mux"),
+    )
+
+
+def _sdp(g: _Fields) -> Sdp:
+    return Sdp(
+        origin=g.str("origin"),
+        connection=g.str("connection"),
+        direction=g.str("direction"),
+        fingerprint=g.flag("fingerprint"),
+        media=tuple(_sdp_media(m) for m in g.groups("media")),
+    )
+
+
+def _rtcp(g: _Fields) -> RtcpStats:
+    return RtcpStats(
+        sender_reports=g.count("sender_reports"),
+        receiver_reports_sent=g.count("receiver_reports_sent"),
+        reports=g.count("reports"),
+        fraction_lost_max=g.count("fraction_lost_max"),
+        cumulative_lost=g.int("cumulative_lost") or 0,
+        jitter_max=g.count("jitter_max"),
+        rtt_count=g.count("rtt_count"),
+        rtt_mean_ms=g.float("rtt_mean_ms"),
+        rtt_min_ms=g.float("rtt_min_ms"),
+        rtt_max_ms=g.float("rtt_max_ms"),
+        xr_rtt_ms=g.int("xr_rtt_ms"),
+        xr_loss_rate=g.int("xr_loss_rate"),
+        xr_mos_lq=g.int("xr_mos_lq"),
+        xr_r_factor=g.int("xr_r_factor"),
+    )
+
+
+def _stream(g: _Fields) -> RtpStream:
+    ssrc = g.text("ssrc")
+    return RtpStream(
+        src=Endpoint(g.text("src"), g.count("src_port")),
+        dst=Endpoint(g.text("dst"), g.count("dst_port")),
+        ssrc=int(ssrc, 16) if ssrc.lower().startswith("0x") else int(ssrc or 0),
+        first_frame=g.count("first_frame"),
+        last_frame=g.count("last_frame"),
+        first_time=g.float("first_time") or 0.0,
+        last_time=g.float("last_time") or 0.0,
+        packets=g.count("packets"),
+        expected=g.count("expected"),
+        lost=g.int("lost") or 0,
+        duplicates=g.count("duplicates"),
+        out_of_order=g.count("out_of_order"),
+        seq_errors=g.count("seq_errors"),
+        markers=g.count("markers"),
+        jitter_mean_ms=g.float("jitter_mean_ms") or 0.0,
+        jitter_max_ms=g.float("jitter_max_ms") or 0.0,
+        delta_max_ms=g.float("delta_max_ms") or 0.0,
+        gap_max_s=g.float("gap_max_s") or 0.0,
+        gap_start_time=g.float("gap_start_time") or 0.0,
+        gap_end_frame=g.count("gap_end_frame"),
+        payloads=tuple(PayloadCount(pt=p.count("pt"), packets=p.count("packets"), clock_rate=p.count("clock_rate"))
+                       for p in g.groups("payload")),
+        link=g.str("link"),
+        setup_frame=g.int("setup_frame"),
+        rtcp=next((_rtcp(r) for r in g.groups("rtcp")), None),
     )
