@@ -599,7 +599,7 @@ local MAX_SR_REMEMBERED = 64
 -- Account one parsed RTCP packet seen at t (s): sender reports are
 -- remembered so a later report block's LSR/DLSR gives the round trip, as
 -- tshark's rtcp.roundtrip-delay does (capture times only, no clock sync).
-function M.add_rtcp(state, packet, t)
+function M.add_rtcp(state, packet, t, frame)
   local sender = state.rtcp_sender[packet.ssrc]
   if sender == nil then
     sender = { sr = 0, rr = 0, srs = {}, sr_order = {} }
@@ -632,7 +632,7 @@ function M.add_rtcp(state, packet, t)
       local rtt = t - sr_time - block.dlsr / 65536
       if rtt >= 0 then
         about.rtt_n, about.rtt_sum = about.rtt_n + 1, about.rtt_sum + rtt
-        if rtt > about.rtt_max then about.rtt_max = rtt end
+        if rtt > about.rtt_max then about.rtt_max, about.rtt_max_frame = rtt, frame end
         if about.rtt_min < 0 or rtt < about.rtt_min then about.rtt_min = rtt end
       end
     end
@@ -829,6 +829,7 @@ local function render_stream(w, st, cap)
         w.field("sipdiag.stream.rtcp.rtt_mean_ms", ms(about.rtt_sum / about.rtt_n * 1000))
         w.field("sipdiag.stream.rtcp.rtt_min_ms", ms(about.rtt_min * 1000))
         w.field("sipdiag.stream.rtcp.rtt_max_ms", ms(about.rtt_max * 1000))
+        w.field("sipdiag.stream.rtcp.rtt_max_frame", M.fmt_int(about.rtt_max_frame))
       end
     end
     if xr then
@@ -1196,6 +1197,7 @@ local f_tls = Field.new("tls")
 local f_rtp = Field.new("rtp")
 local f_rtp_setup = Field.new("rtp.setup-frame")
 local f_rtcp = Field.new("rtcp")
+local f_srtcp_e = Field.new("srtcp.e")
 local f_icmp = Field.new("icmp")
 local f_icmpv6 = Field.new("icmpv6")
 
@@ -1278,11 +1280,15 @@ local function read_rtcp(pinfo)
   if f_icmp() or f_icmpv6() then return end  -- RTCP quoted in an ICMP error
   local t = pinfo.abs_ts - state.first_abs
   local items = { f_rtcp() }
+  local encrypted = f_srtcp_e()
+  -- SRTCP with the E flag: only the first 8 bytes (header, sender SSRC) are in clear
+  local clear = encrypted and encrypted.value and 8 or nil
   for i = 1, #items do
-    local packet = M.parse_rtcp(items[i].range:raw())
+    local raw = items[i].range:raw()
+    local packet = M.parse_rtcp(clear and raw:sub(1, clear) or raw)
     if packet then
       state.rtcp_packets = state.rtcp_packets + 1
-      M.add_rtcp(state, packet, t)
+      M.add_rtcp(state, packet, t, pinfo.number)
     end
   end
 end

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import fields, replace
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -32,7 +33,7 @@ from .pipeline import (
 )
 from .report import CaptureReport
 from .rules import RULES, find
-from .rules.base import Settings, Status
+from .rules.base import Settings, Status, Thresholds
 from .tshark import CaptureError, TsharkError, find_tshark
 
 
@@ -83,16 +84,36 @@ DecodeAsOpt = Annotated[list[str] | None, typer.Option(
     "--decode-as", help="Passed to tshark -d, e.g. tcp.port==6060,sip (repeatable).")]
 KeylogOpt = Annotated[Path | None, typer.Option(
     "--tls-keylog", help="TLS key log file (SSLKEYLOGFILE format) to decrypt SIP over TLS.")]
+ThresholdOpt = Annotated[list[str] | None, typer.Option(
+    "--threshold", "-T", metavar="NAME=VALUE",
+    help="Override a threshold (repeatable): " + ", ".join(
+        f"{f.name}={f.default:g}" for f in fields(Thresholds)) + ".")]
+
+
+def parse_thresholds(values: list[str] | None) -> Thresholds:
+    """NAME=VALUE overrides on top of the catalog's defaults; ValueError with one line when wrong."""
+    known = {f.name for f in fields(Thresholds)}
+    changes: dict[str, float] = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in known:
+            raise ValueError(f"--threshold {item!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(known))}")
+        try:
+            changes[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--threshold {item!r}: {value!r} is not a number") from None
+    return replace(Thresholds(), **changes)
 
 
 def _rule_options(call: list[str] | None, select: list[str] | None, ignore: list[str] | None,
-                  local: list[str] | None) -> RuleOptions:
+                  local: list[str] | None, threshold: list[str] | None) -> RuleOptions:
     try:
         selected = select_rules(select or [], ignore or [])
-        nets = parse_local(local or [])
+        settings = Settings(local_nets=parse_local(local or []), thresholds=parse_thresholds(threshold))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return RuleOptions(settings=Settings(local_nets=nets), selected=selected, call_ids=tuple(call or ()))
+    return RuleOptions(settings=settings, selected=selected, call_ids=tuple(call or ()))
 
 
 def _tap_options(tshark: str | None, decode_as: list[str] | None, tls_keylog: Path | None) -> TapOptions:
@@ -128,13 +149,14 @@ def analyze(
     select: SelectOpt = None,
     ignore: IgnoreOpt = None,
     local: LocalOpt = None,
+    threshold: ThresholdOpt = None,
     fail_on: FailOnOpt = FailOn.FAIL,
     tshark: TsharkOpt = None,
     decode_as: DecodeAsOpt = None,
     tls_keylog: KeylogOpt = None,
 ) -> None:
     """Run tshark with the Lua tap on each capture, then the rules; print the checklist."""
-    rules = _rule_options(call, select, ignore, local)
+    rules = _rule_options(call, select, ignore, local, threshold)
     tap = _tap_options(tshark, decode_as, tls_keylog)
     reports = [analyse_capture(tap, rules, path) for path in expand_inputs(captures)]
     _emit(reports, fmt, fail_on)
@@ -148,10 +170,11 @@ def check(
     select: SelectOpt = None,
     ignore: IgnoreOpt = None,
     local: LocalOpt = None,
+    threshold: ThresholdOpt = None,
     fail_on: FailOnOpt = FailOn.FAIL,
 ) -> None:
     """Run the rules on PDML the tap already wrote (e.g. exported from Wireshark)."""
-    rules = _rule_options(call, select, ignore, local)
+    rules = _rule_options(call, select, ignore, local, threshold)
     _emit([check_pdml(rules, path) for path in summaries], fmt, fail_on)
 
 

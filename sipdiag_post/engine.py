@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from . import flow as flows
 from .direction import call_direction
+from .media import media_view, share_streams
 from .model import Call, Summary
 from .report import CallReport, CaptureReport
 from .rules import CALL_RULES, CAPTURE_RULES
@@ -30,7 +31,8 @@ def evaluate_call(call: Call, summary: Summary, settings: Settings,
                   rules: Sequence[Rule] = CALL_RULES) -> CallReport:
     flow = flows.analyse(call)
     direction = call_direction(flow, settings.local_nets)
-    ctx = CallContext(call=call, flow=flow, direction=direction, facts=summary.facts, settings=settings)
+    ctx = CallContext(call=call, flow=flow, direction=direction, facts=summary.facts, settings=settings,
+                      media=media_view(flow))
     times = [m.time for m in call.messages] or [0.0]
     return CallReport(
         call_id=call.call_id,
@@ -50,6 +52,7 @@ def evaluate(path: str, summary: Summary, settings: Settings, *,
     """Every selected rule over the capture and each of its calls (or the named calls)."""
     capture_rules = [r for r in CAPTURE_RULES if selected is None or r in selected]
     call_rules = [r for r in CALL_RULES if selected is None or r in selected]
+    summary = share_streams(summary)
     capture_ctx = CaptureContext(summary=summary, settings=settings)
     calls = [c for c in summary.calls if not call_ids or c.call_id in call_ids]
     return CaptureReport(

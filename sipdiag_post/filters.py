@@ -38,3 +38,18 @@ def method(call_id: str, *names: str) -> str:
     """The call's requests of these methods and their responses."""
     either = " || ".join(f"sip.CSeq.method == {quote(n)}" for n in names)
     return f"{call(call_id)} && ({either})" if len(names) > 1 else f"{call(call_id)} && {either}"
+
+
+def stream(src_port: int, ssrc_hex: str) -> str:
+    """One RTP stream's packets."""
+    return f"rtp.ssrc == {ssrc_hex} && udp.srcport == {src_port}"
+
+
+def streams(pairs: Iterable[tuple[int, str]]) -> str:
+    parts = [f"({stream(port, ssrc)})" for port, ssrc in pairs]
+    return " || ".join(parts) if parts else "rtp"
+
+
+def sdp(call_id: str) -> str:
+    """The call's SIP messages that carry SDP."""
+    return f"{call(call_id)} && sdp"

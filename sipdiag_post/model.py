@@ -182,6 +182,7 @@ class RtcpStats:
     rtt_mean_ms: float | None = None
     rtt_min_ms: float | None = None
     rtt_max_ms: float | None = None
+    rtt_max_frame: int | None = None  # the receiver report that gave the largest round trip
     xr_rtt_ms: int | None = None  # RTCP-XR VoIP metrics: round trip delay
     xr_loss_rate: int | None = None  # in 1/256
     xr_mos_lq: int | None = None  # MOS-LQ x 10

@@ -318,6 +318,7 @@ def _rtcp(g: _Fields) -> RtcpStats:
         rtt_mean_ms=g.float("rtt_mean_ms"),
         rtt_min_ms=g.float("rtt_min_ms"),
         rtt_max_ms=g.float("rtt_max_ms"),
+        rtt_max_frame=g.int("rtt_max_frame"),
         xr_rtt_ms=g.int("xr_rtt_ms"),
         xr_loss_rate=g.int("xr_loss_rate"),
         xr_mos_lq=g.int("xr_mos_lq"),

@@ -13,12 +13,57 @@ from dataclasses import replace
 
 from sipdiag_post import flow as flows
 from sipdiag_post.direction import call_direction
-from sipdiag_post.model import Call, CaptureFacts, Endpoint, Header, NameAddr, SipMessage, Summary
+from sipdiag_post.media import media_view
+from sipdiag_post.model import (
+    Call,
+    CaptureFacts,
+    Endpoint,
+    Header,
+    NameAddr,
+    PayloadCount,
+    RtcpStats,
+    RtpStream,
+    Sdp,
+    SdpMedia,
+    SipMessage,
+    Summary,
+)
 from sipdiag_post.rules.base import CallContext, CaptureContext, Outcome, Rule, Settings
 
 CALLER = Endpoint("198.51.100.10", 5060)
 CALLEE = Endpoint("203.0.113.20", 5060)
 CALL_ID = "test-call@sipdiag.test"
+CALLER_MEDIA = Endpoint("198.51.100.10", 16000)
+CALLEE_MEDIA = Endpoint("203.0.113.20", 18000)
+_NAMES = {"0": "PCMU/8000", "8": "PCMA/8000", "9": "G722/8000", "18": "G729/8000", "101": "telephone-event/8000"}
+
+
+def sdp(endpoint: Endpoint = CALLER_MEDIA, formats: str = "8 0 101", *, direction: str | None = None,
+        address: str | None = None, port: int | None = None, proto: str = "RTP/AVP") -> Sdp:
+    """An SDP with one audio line."""
+    fmts = tuple(formats.split())
+    media = SdpMedia(line=f"audio {endpoint.port if port is None else port} {proto} {formats}", type="audio",
+                     port=endpoint.port if port is None else port, proto=proto, formats=fmts,
+                     rtpmap=tuple(f"{f} {_NAMES[f]}" for f in fmts if f in _NAMES), direction=direction)
+    return Sdp(connection=address if address is not None else endpoint.addr, media=(media,))
+
+
+def stream(src: Endpoint = CALLER_MEDIA, dst: Endpoint = CALLEE_MEDIA, *, ssrc: int = 0x11111111,
+           start: float = 1.0, end: float = 7.0, pt: int = 8, **fields: object) -> RtpStream:
+    """An RTP stream: 50 packets a second between start and end, no loss, unless told otherwise."""
+    packets = int((end - start) * 50)
+    values: dict[str, object] = {
+        "src": src, "dst": dst, "ssrc": ssrc, "first_frame": 100, "last_frame": 100 + packets,
+        "first_time": start, "last_time": end, "packets": packets, "expected": packets, "lost": 0,
+        "jitter_mean_ms": 0.5, "jitter_max_ms": 1.0, "gap_max_s": 0.02, "gap_start_time": start,
+        "payloads": (PayloadCount(pt=pt, packets=packets, clock_rate=8000),),
+    }
+    values.update(fields)
+    return RtpStream(**values)  # type: ignore[arg-type]
+
+
+def rtcp(**fields: object) -> RtcpStats:
+    return RtcpStats(**fields)  # type: ignore[arg-type]
 
 
 class CallBuilder:
@@ -33,6 +78,11 @@ class CallBuilder:
         self._cseq = 0
         self._cseqs: dict[str, int] = {}
         self._count = 0
+        self._streams: list[RtpStream] = []
+
+    def streams(self, *streams: RtpStream) -> CallBuilder:
+        self._streams.extend(streams)
+        return self
 
     def at(self, time: float) -> CallBuilder:
         self._next_time = time
@@ -63,6 +113,8 @@ class CallBuilder:
         else:
             branch = f"z9hG4bK-{self._count}"
         self._branches[method] = branch
+        if fields.get("sdp") is not None:
+            fields["has_sdp"] = True
         src, dst = (self.callee, self.caller) if from_callee else (self.caller, self.callee)
         return self._add(SipMessage(
             frame=len(self.messages) + 1, index=1, time=self._time(), src=src, dst=dst,
@@ -71,12 +123,17 @@ class CallBuilder:
             cseq_method=method, branch=branch, from_tag="caller-tag", to_tag=to_tag, **fields,  # type: ignore[arg-type]
         ))
 
-    def invite(self, *, sdp: bool = True, initial: bool = True, **fields: object) -> CallBuilder:
-        return self.request("INVITE", to_tag=None if initial else "callee-tag", has_sdp=sdp, **fields)
+    def invite(self, *, sdp: bool | Sdp = True, initial: bool = True, **fields: object) -> CallBuilder:
+        """An INVITE; sdp is an Sdp body, or just whether it has one."""
+        if isinstance(sdp, Sdp):
+            fields["sdp"] = sdp
+        return self.request("INVITE", to_tag=None if initial else "callee-tag", has_sdp=bool(sdp), **fields)
 
     def response(self, status: int, reason: str | None = None, *, method: str = "INVITE",
                  to_callee: bool = False, **fields: object) -> CallBuilder:
         reason = reason if reason is not None else _REASONS.get(status, "Response")
+        if fields.get("sdp") is not None:
+            fields["has_sdp"] = True
         src, dst = (self.caller, self.callee) if to_callee else (self.callee, self.caller)
         return self._add(SipMessage(
             frame=len(self.messages) + 1, index=1, time=self._time(), src=src, dst=dst,
@@ -104,6 +161,7 @@ class CallBuilder:
             messages=tuple(self.messages),
             total_messages=len(self.messages),
             retransmissions=sum(m.retransmission for m in self.messages),
+            streams=tuple(self._streams),
         )
 
 
@@ -116,6 +174,16 @@ _REASONS = {100: "Trying", 180: "Ringing", 183: "Session Progress", 200: "OK", 2
 def answered() -> CallBuilder:
     """INVITE -> 100 -> 180 -> 200 -> ACK."""
     return CallBuilder().invite().response(100).response(180).response(200).ack()
+
+
+def talking(offer: Sdp | None = None, answer: Sdp | None = None) -> CallBuilder:
+    """An answered call with SDP: INVITE (offer) at 0 s, 200 (answer) at 0.5 s, ACK, BYE at 10 s."""
+    return (CallBuilder().at(0.0).invite(sdp=offer or sdp(CALLER_MEDIA))
+            .at(0.5).response(200, sdp=answer or sdp(CALLEE_MEDIA, "8 101")).at(0.6).ack())
+
+
+def hang_up(builder: CallBuilder, at: float = 10.0) -> CallBuilder:
+    return builder.at(at).request("BYE").response(200, method="BYE")
 
 
 def rejected(status: int, reason: str | None = None, **fields: object) -> CallBuilder:
@@ -139,7 +207,7 @@ def run(rule: Rule, call: Call, *, capture_end: float | None = None, settings: S
     flow = flows.analyse(call)
     end = capture_end if capture_end is not None else max(m.time for m in call.messages) + 60.0
     ctx = CallContext(call=call, flow=flow, direction=call_direction(flow, settings.local_nets),
-                      facts=facts(duration=end), settings=settings)
+                      facts=facts(duration=end), settings=settings, media=media_view(flow))
     return rule.check(ctx)
 
 

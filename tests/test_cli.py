@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sipdiag_post.rules import RULES
 from sipdiag_post.tshark import parse_version_output
 from tests.contract import check_report
 
@@ -89,7 +90,7 @@ def test_export_writes_the_tap_summary(tmp_path):
     done = sipdiag("export", BUSY, "-o", str(out))
     assert done.returncode == 0
     assert "1 call(s)" in done.stderr
-    assert b'sipdiag_schema="1.0"' in out.read_bytes()
+    assert b'sipdiag_schema="1.1"' in out.read_bytes()
 
 
 def test_export_of_a_truncated_capture_says_so_in_the_pdml(tmp_path):
@@ -102,7 +103,7 @@ def test_export_of_a_truncated_capture_says_so_in_the_pdml(tmp_path):
 def test_rules_and_rule():
     listing = sipdiag("rules").stdout
     assert "SIP005  busy-here" in listing and "CID001" in listing
-    assert len(json.loads(sipdiag("rules", "--format", "json").stdout)) == 18
+    assert len(json.loads(sipdiag("rules", "--format", "json").stdout)) == len(RULES) == 31
     by_id, by_name = sipdiag("rule", "SIP005").stdout, sipdiag("rule", "busy-here").stdout
     assert by_id == by_name and "Remedy:" in by_id
 

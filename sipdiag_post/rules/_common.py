@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 
 from .. import filters
 from ..direction import DirectionKind
-from ..model import SipMessage
-from .base import CallContext, Evidence, Outcome, failed, not_applicable, passed
+from ..model import RtpStream, SdpMedia, SipMessage
+from .base import CallContext, Evidence, Outcome, Status, failed, not_applicable, passed
 
 
 def describe_message(message: SipMessage) -> str:
@@ -94,3 +94,26 @@ def final_code_rule(
         frames=frames,
         display_filter=filters.final(ctx.call.call_id, final.status or 0),
     )
+
+
+def stream_evidence(label: str, stream: RtpStream) -> Evidence:
+    return Evidence(label, f"{stream.label()}: {stream.packets} packets, frames {stream.first_frame}-"
+                           f"{stream.last_frame}, {stream.first_time:.3f}-{stream.last_time:.3f}s")
+
+
+def stream_filter(*streams: RtpStream) -> str:
+    return filters.streams((s.src.port, s.ssrc_hex) for s in streams)
+
+
+def sdp_line(message: SipMessage, media: SdpMedia) -> str:
+    """Where an m= line came from, for evidence."""
+    return f"frame {message.frame} ({message.label}): m={media.line}"
+
+
+def grade(value: float, warn_at: float, fail_above: float) -> Status:
+    """pass below warn_at, fail above fail_above, warn between (the catalog's thresholds)."""
+    if value > fail_above:
+        return Status.FAIL
+    if value >= warn_at:
+        return Status.WARN
+    return Status.PASS

@@ -10,6 +10,7 @@ from typing import Literal
 
 from ..direction import Direction
 from ..flow import CallFlow
+from ..media import MediaView
 from ..model import Call, CaptureFacts, Summary
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -86,6 +87,7 @@ class CallContext:
     direction: Direction
     facts: CaptureFacts
     settings: Settings
+    media: MediaView
 
     @property
     def capture_end(self) -> float:

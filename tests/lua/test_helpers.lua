@@ -133,5 +133,77 @@ eq("OPTIONS counted outside calls", cap.other_sip.OPTIONS, 1)
 eq("NOTIFY-only Call-ID counted outside calls", cap.other_sip.NOTIFY, 1)
 eq("sip messages", cap.sip_messages, 5)
 
+-- SDP
+local sdp = M.parse_sdp(table.concat({
+  "v=0", "o=- 1 2 IN IP4 198.51.100.1", "c=IN IP4 198.51.100.1", "t=0 0", "a=sendonly",
+  "m=audio 4000 RTP/SAVP 8 101", "c=IN IP4 10.0.0.5", "a=rtpmap:8 PCMA/8000", "a=rtpmap:101 telephone-event/8000",
+  "a=fmtp:101 0-16", "a=ptime:20", "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x", "a=recvonly",
+  "m=video 0 RTP/AVP 96",
+}, "\r\n"))
+eq("sdp session connection", sdp.connection, "198.51.100.1")
+eq("sdp session direction", sdp.direction, "sendonly")
+eq("sdp media count", #sdp.media, 2)
+eq("sdp media connection", sdp.media[1].connection, "10.0.0.5")
+eq("sdp media direction", sdp.media[1].direction, "recvonly")
+eq("sdp formats", sdp.media[1].formats, "8 101")
+eq("sdp rtpmaps", #sdp.media[1].rtpmap, 2)
+eq("sdp crypto", sdp.media[1].crypto, true)
+eq("sdp ptime", sdp.media[1].ptime, "20")
+eq("refused video port", sdp.media[2].port, 0)
+eq("rtpmap lookup", select(2, M.rtpmap_of(sdp.media[1], 101)), 8000)
+eq("telephone-event has no jitter clock", M.clock_rate(101, "telephone-event", 8000), 0)
+eq("static clock", M.clock_rate(9, nil, nil), 8000)
+eq("dynamic clock from the rtpmap", M.clock_rate(96, "L16", 16000), 16000)
+eq("dynamic clock by name", M.clock_rate(111, "opus", nil), 48000)
+local multi = M.parse_sip("INVITE sip:a@b SIP/2.0\r\nCall-ID: c\r\nContent-Type: multipart/mixed;boundary=X\r\n\r\n"
+  .. "--X\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 5 RTP/AVP 0\r\n--X--\r\n")
+eq("SDP parsed out of a multipart body", multi.sdp.media[1].port, 5)
+
+-- RTP: a steady stream, with sequence numbers and timestamps that wrap
+local st = M.new_stream(1)
+for i = 0, 199 do
+  M.rtp_packet(st, 1000 + i * 20, (65500 + i) % 65536, (4294967000 + i * 160) % 4294967296, 8, i == 0, 8000, i + 1)
+end
+eq("packets", st.packets, 200)
+eq("expected across the sequence wrap", M.expected(st), 200)
+eq("no jitter on a perfect stream", st.max_jitter, 0)
+eq("no reordering", st.out_of_order, 0)
+-- loss, a duplicate and a late packet
+local lossy = M.new_stream(2)
+local seqs = { 1, 2, 3, 5, 6, 6, 8, 7, 9, 10 }
+for i, seq in ipairs(seqs) do M.rtp_packet(lossy, i * 20, seq, seq * 160, 0, false, 8000, i) end
+eq("expected from first to last", M.expected(lossy), 10)
+eq("lost as tshark counts (expected - received)", M.expected(lossy) - lossy.packets, 0)
+eq("duplicate found", lossy.duplicates, 1)
+eq("late packet found", lossy.out_of_order, 1)
+eq("a 4 s silence is the longest gap", (function()
+  local g = M.new_stream(3)
+  M.rtp_packet(g, 0, 1, 0, 0, false, 8000, 1)
+  M.rtp_packet(g, 20, 2, 160, 0, false, 8000, 2)
+  M.rtp_packet(g, 4020, 3, 32160, 0, false, 8000, 3)
+  return g.gap_max
+end)(), 4000)
+
+-- RTCP: an SR, then a receiver report that refers to it
+local function u32(n) return string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
+                                         math.floor(n / 256) % 256, n % 256) end
+local sr = "\128\200\0\6" .. u32(0xAAAA) .. u32(3950000001) .. u32(0x80000000) .. u32(8000) .. u32(50) .. u32(8000)
+local sr_packet = M.parse_rtcp(sr)
+eq("SR type", sr_packet.pt, 200)
+eq("SR NTP middle 32 bits", sr_packet.ntp_mid, (3950000001 % 65536) * 65536 + 0x8000)
+local block = u32(0xAAAA) .. "\26\255\255\254" .. u32(1050) .. u32(80) .. u32(sr_packet.ntp_mid) .. u32(13107)
+local rr_packet = M.parse_rtcp("\129\201\0\7" .. u32(0xBBBB) .. block)
+eq("RR block count", #rr_packet.blocks, 1)
+eq("fraction lost", rr_packet.blocks[1].fraction, 26)
+eq("negative cumulative loss", rr_packet.blocks[1].cum_lost, -2)
+local rtcp_state = { rtcp_sender = {}, rtcp_about = {}, rtcp_xr = {} }
+M.add_rtcp(rtcp_state, sr_packet, 10.0, 100)
+M.add_rtcp(rtcp_state, rr_packet, 10.9, 120)
+local about = rtcp_state.rtcp_about[0xAAAA]
+eq("one round trip", about.rtt_n, 1)
+eq("round trip = arrival - SR - DLSR", string.format("%.3f", about.rtt_max), "0.700")
+eq("round trip frame", about.rtt_max_frame, 120)
+eq("short packets are not RTCP", M.parse_rtcp("\128\200"), nil)
+
 print(string.format("%s: %d checks, %d failures", _VERSION, checks, failures))
 os.exit(failures == 0 and 0 or 1)

@@ -1,0 +1,77 @@
+"""RTP flows in only one direction after the answer.
+
+What it checks:
+    Which party sent each RTP stream of the answered call (told by the SDP
+    address the stream was sent to, or came from), and whether one party sent
+    nothing while the SDP allowed it to send.
+
+Why it matters:
+    One party hears the other but not the reverse: almost always NAT or an
+    advertised address the other side cannot reach, occasionally a firewall
+    letting media through in one direction only.
+
+Evidence:
+    The streams present, the party that sent nothing, the address it
+    advertised and the address its audio should have been sent to.
+
+Remedy:
+    Check the silent direction: the SDP address of the party whose audio is
+    missing must be reachable (SDP004), NAT must keep a pinhole for the
+    return path, and firewalls must allow RTP both ways. A self-hosted SIP
+    service behind NAT must advertise its external IP (LiveKit SIP:
+    `use_external_ip: true`); on LiveKit Cloud, check that the provider sends
+    a routable address in its SDP.
+
+Exceptions:
+    One-way media that the SDP asks for (sendonly/recvonly, a hold) passes.
+    ``n/a`` when there is no RTP at all (RTP001) or the senders cannot be
+    told apart.
+"""
+
+from __future__ import annotations
+
+from ..media import CALLEE, CALLER, other
+from ._common import by_direction, stream_evidence, stream_filter
+from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed
+
+
+def check(ctx: CallContext) -> Outcome:
+    view = ctx.media
+    answer = ctx.flow.answer
+    if answer is None:
+        return not_applicable("the call was not answered")
+    after = view.after_answer()
+    if not after:
+        return not_applicable("no RTP after the answer (RTP001)")
+    senders = {view.sender_of(s) for s in after} - {None}
+    if senders == {CALLER, CALLEE}:
+        return passed("RTP in both directions", frames=[s.first_frame for s in after])
+    if not senders:
+        return not_applicable("cannot tell which party sent the RTP (no matching SDP address)")
+    (talking,) = senders
+    silent = other(talking)
+    if not view.may_send(silent, answer.time):
+        return passed(f"RTP only from the {talking}, as the SDP asks (the {silent} is not to send)")
+    end = min(view.call_end(ctx.capture_end), ctx.capture_end)
+    evidence = [stream_evidence(f"from the {talking}", s) for s in after]
+    evidence.append(Evidence(f"{silent} advertised", ", ".join(sorted(str(e) for e in view.endpoints(silent)))
+                             or "no address"))
+    evidence.append(Evidence(f"{silent}'s audio should go to", ", ".join(
+        sorted(str(e) for e in view.endpoints(talking))) or "no address"))
+    remedy = ("Check the direction that is missing: the silent party's SDP address must be reachable "
+              "(SDP004), NAT must keep a return pinhole open, and firewalls must pass RTP both ways. ")
+    remedy += by_direction(
+        ctx,
+        inbound="If your SIP service is self-hosted behind NAT, make it advertise its external IP "
+                "(LiveKit SIP: use_external_ip: true); on LiveKit Cloud, check the provider's SDP "
+                "carries a routable address.",
+        outbound="If your SIP service is self-hosted behind NAT, make it advertise its external IP "
+                 "(LiveKit SIP: use_external_ip: true); otherwise ask the provider why its media "
+                 "does not reach you.",
+    )
+    return failed(f"one-way audio: RTP only from the {talking}; nothing from the {silent} during "
+                  f"{end - answer.time:.1f} s", remedy=remedy, evidence=evidence,
+                  frames=[s.first_frame for s in after], display_filter=stream_filter(*after))
+
+
+RULE = Rule(id="RTP002", name="one-way-rtp", scope="call", check=check, doc=__doc__ or "")

@@ -1,0 +1,69 @@
+"""RTP packets are lost.
+
+What it checks:
+    Per stream, the share of packets lost: expected (from the sequence
+    numbers, wraps included) minus received, as tshark counts it; and the
+    highest "fraction lost" the far side reported in RTCP. Pass below 1 %,
+    fail above 3 % (configurable), warn between.
+
+Why it matters:
+    RTP is never retransmitted: every lost packet is 20-30 ms of missing
+    audio. Above a few percent speech breaks up audibly. RTCP shows losses
+    after the capture point that the capture cannot see.
+
+Evidence:
+    Per stream: packets expected and received, loss percentage, RTCP fraction
+    lost, frames and a filter for the stream.
+
+Remedy:
+    Find where packets drop: Wi-Fi and congested uplinks, VPNs, overloaded
+    firewalls or SBCs, the provider's network. Mark RTP with DSCP EF and give
+    it priority (QoS), and capture at both ends to localise the loss.
+
+Exceptions:
+    ``n/a`` without RTP. Duplicates make the count negative; they are not
+    loss.
+"""
+
+from __future__ import annotations
+
+from .. import filters
+from ..model import RtpStream
+from ._common import grade, stream_filter
+from .base import CallContext, Evidence, Outcome, Rule, Status, failed, not_applicable, passed, warned
+
+_REMEDY = (
+    "Find where packets drop: Wi-Fi, congested uplinks, VPNs, overloaded firewalls or SBCs, the "
+    "provider's network. Mark RTP with DSCP EF and prioritise it (QoS), and capture at both ends to "
+    "see on which side the loss happens."
+)
+
+
+def rtcp_loss_pct(stream: RtpStream) -> float:
+    return 100.0 * stream.rtcp.fraction_lost_max / 256 if stream.rtcp and stream.rtcp.reports else 0.0
+
+
+def check(ctx: CallContext) -> Outcome:
+    streams = ctx.call.streams
+    if not streams:
+        return not_applicable("no RTP in this call")
+    t = ctx.settings.thresholds
+    scored = sorted(((max(s.loss_pct, rtcp_loss_pct(s)), s) for s in streams), key=lambda p: -p[0])
+    worst, stream = scored[0]
+    evidence = []
+    for _, s in scored:
+        line = f"{s.loss_pct:.1f}% lost ({max(s.lost, 0)} of {s.expected} expected)"
+        if s.rtcp and s.rtcp.reports:
+            line += f", RTCP reported up to {rtcp_loss_pct(s):.1f}%"
+        evidence.append(Evidence(s.label(), line))
+    status = grade(worst, t.loss_warn_pct, t.loss_fail_pct)
+    summary = f"worst stream loses {worst:.1f}% ({stream.ssrc_hex})"
+    if status is Status.PASS:
+        return passed(f"loss below {t.loss_warn_pct:g}% on every stream (worst {worst:.1f}%)", evidence=evidence,
+                      display_filter=filters.streams((s.src.port, s.ssrc_hex) for s in streams))
+    make = failed if status is Status.FAIL else warned
+    return make(summary, remedy=_REMEDY, evidence=evidence, frames=[stream.first_frame, stream.last_frame],
+                display_filter=stream_filter(stream))
+
+
+RULE = Rule(id="RTP003", name="packet-loss", scope="call", check=check, doc=__doc__ or "")

@@ -1,0 +1,64 @@
+"""RTP carries a payload type the SDP answer did not agree on.
+
+What it checks:
+    For every RTP stream of the call, the payload types it carries against
+    the formats of the SDP answers (the initial one and any re-INVITE's).
+    telephone-event (DTMF) and comfort noise count as agreed only when the
+    answer lists them.
+
+Why it matters:
+    The receiver decodes packets with the codec the payload type names. A
+    stream that sends PT 8 (PCMA) when PCMU (PT 0) was agreed is decoded with
+    the wrong codec: loud static or garbled speech, with perfect network
+    figures.
+
+Evidence:
+    The stream, each payload type it sent that was not agreed with its packet
+    count, and the answer's format list.
+
+Remedy:
+    Fix the sending side to encode with the negotiated codec: check its codec
+    preferences, and any SBC or transcoder in the media path that rewrites
+    payloads without rewriting the SDP (or the reverse).
+
+Exceptions:
+    ``n/a`` without an SDP answer or without RTP.
+"""
+
+from __future__ import annotations
+
+from ._common import stream_filter
+from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed
+
+
+def check(ctx: CallContext) -> Outcome:
+    answers = [e.answer_sdp.audio() for e in ctx.media.exchanges if e.answer_sdp and e.answer_sdp.audio()]
+    if not answers:
+        return not_applicable("no SDP answer with audio in this call")
+    if not ctx.call.streams:
+        return not_applicable("no RTP in this call")
+    agreed = {int(f) for media in answers if media is not None for f in media.formats if f.isdigit()}
+    answer = answers[0]
+    assert answer is not None
+    listed = ", ".join(f"{f} {answer.encoding(f) or ''}".strip() for f in answer.formats)
+    wrong = []
+    for stream in ctx.call.streams:
+        for payload in stream.payloads:
+            if payload.pt not in agreed:
+                wrong.append((stream, payload))
+    if not wrong:
+        return passed(f"every RTP packet uses an agreed payload type ({listed})")
+    stream, payload = max(wrong, key=lambda p: p[1].packets)
+    evidence = [Evidence("agreed in the answer", listed)]
+    evidence += [Evidence(s.label(), f"payload type {p.pt} in {p.packets} of {s.packets} packets")
+                 for s, p in wrong]
+    return failed(f"{stream.ssrc_hex} sends payload type {payload.pt} ({payload.packets} packets); the answer "
+                  f"agreed on {listed}",
+                  remedy=("Make the sending side encode with the negotiated codec: check its codec preferences "
+                          "and any SBC or transcoder that rewrites payloads without rewriting the SDP (or the "
+                          "reverse)."),
+                  evidence=evidence, frames=[stream.first_frame],
+                  display_filter=f"{stream_filter(stream)} && rtp.p_type == {payload.pt}")
+
+
+RULE = Rule(id="RTP006", name="payload-type-mismatch", scope="call", check=check, doc=__doc__ or "")

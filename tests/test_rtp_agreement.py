@@ -1,0 +1,80 @@
+"""Per-stream packets, loss and jitter agree with tshark's own `-z rtp,streams`.
+
+For every fixture and every capture of ../shared/corpus (when present): the
+tap's streams and tshark's are the same set, with the same packets, lost,
+mean and max jitter and max delta (docs/pdml-schema.md explains the one
+intended difference, which tshark 4.0 does not show).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import scenarios as sc
+
+from sipdiag_post import pdml
+from sipdiag_post.tshark import TsharkError, find_tshark, tap_script
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("SIPDIAG_CORPUS", ROOT.parent / "shared" / "corpus"))
+_ROW = re.compile(
+    r"^\s*[\d.]+\s+[\d.]+\s+(?P<src>\S+)\s+(?P<sport>\d+)\s+(?P<dst>\S+)\s+(?P<dport>\d+)\s+(?P<ssrc>0x[0-9A-Fa-f]+)"
+    r"\s+.+?\s+(?P<packets>\d+)\s+(?P<lost>-?\d+) \([-\d.]+%\)\s+[-\d.]+\s+[-\d.]+\s+(?P<max_delta>[-\d.]+)"
+    r"\s+[-\d.]+\s+(?P<mean_jitter>[-\d.]+)\s+(?P<max_jitter>[-\d.]+)"
+)
+
+
+def _inputs() -> list[tuple[str, Path, tuple[str, ...]]]:
+    out = [(f"fixture:{s.name}", ROOT / "fixtures" / s.name / "capture.pcap",
+            tuple(a for rule in s.decode_as for a in ("-d", rule))) for s in sc.SCENARIOS]
+    manifest = CORPUS / "MANIFEST.tsv"
+    if manifest.exists():
+        with manifest.open(newline="") as handle:
+            for entry in csv.DictReader(handle, delimiter="\t"):
+                decode = tuple(a for rule in re.findall(r"-d ([\w.=,]+)", entry["notes"]) for a in ("-d", rule))
+                out.append((f"corpus:{entry['file']}", CORPUS / entry["file"], decode))
+    return out
+
+
+INPUTS = _inputs()
+
+
+@pytest.fixture(scope="module")
+def tshark_path() -> str:
+    try:
+        return find_tshark().path
+    except TsharkError as exc:
+        pytest.skip(str(exc))
+
+
+def tshark_streams(tshark: str, capture: Path, decode: tuple[str, ...]) -> dict[tuple, dict[str, str]]:
+    out = subprocess.run([tshark, "-q", "-n", "-r", str(capture), *decode, "-z", "rtp,streams"],
+                         capture_output=True, text=True, check=False).stdout
+    streams = {}
+    for line in out.splitlines():
+        m = _ROW.match(line)
+        if m:
+            key = (m["src"], int(m["sport"]), m["dst"], int(m["dport"]), int(m["ssrc"], 16))
+            streams[key] = {k: m[k] for k in ("packets", "lost", "max_delta", "mean_jitter", "max_jitter")}
+    return streams
+
+
+@pytest.mark.parametrize(("name", "capture", "decode"), INPUTS, ids=[i[0] for i in INPUTS])
+def test_streams_agree_with_tshark(tshark_path, tmp_path, name, capture, decode):
+    if capture.stat().st_size == 0:
+        pytest.skip("empty file")
+    out = tmp_path / "summary.pdml"
+    subprocess.run([tshark_path, "-q", "-n", "-r", str(capture), *decode, "-X", f"lua_script:{tap_script()}",
+                    "-X", f"lua_script1:out={out}"], capture_output=True, check=False)
+    summary = pdml.read_summary(out)
+    ours = {}
+    for s in [s for c in summary.calls for s in c.streams] + list(summary.unlinked_streams):
+        ours[(s.src.addr, s.src.port, s.dst.addr, s.dst.port, s.ssrc)] = {
+            "packets": str(s.packets), "lost": str(s.lost), "max_delta": f"{s.delta_max_ms:.3f}",
+            "mean_jitter": f"{s.jitter_mean_ms:.3f}", "max_jitter": f"{s.jitter_max_ms:.3f}"}
+    assert ours == tshark_streams(tshark_path, capture, decode)
