@@ -5,6 +5,7 @@
 #   make fixtures   regenerate fixture captures with real sipp peers (root)
 #   make golden     regenerate the goldens from the fixture captures
 #   make docs       regenerate docs/rules.md from the rule docstrings
+#   make bench      time the tap against tshark's C taps on a 600k-packet capture
 #
 # demo and test install what is missing: tshark and Lua interpreters from
 # apt (sudo when not root), and a virtualenv from pyproject.toml.
@@ -18,10 +19,10 @@ APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 LUAS := lua5.1 lua5.2 lua5.3 lua5.4
 DEMO_CAPTURE := fixtures/486-busy-inbound/capture.pcap
 
-.PHONY: help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs clean
+.PHONY: help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
 
 # --- set-up ------------------------------------------------------------------
 
@@ -36,8 +37,8 @@ lua-deps:
 	if [ -n "$$missing" ]; then $(APT_GET) update -qq && $(APT_GET) install -y -qq $$missing; fi
 
 fixture-deps: tshark-deps
-	@command -v sipp >/dev/null && command -v openssl >/dev/null || { \
-	  $(APT_GET) update -qq && $(APT_GET) install -y -qq sip-tester openssl; }
+	@command -v sipp >/dev/null && command -v openssl >/dev/null && command -v nft >/dev/null || { \
+	  $(APT_GET) update -qq && $(APT_GET) install -y -qq sip-tester openssl nftables iproute2; }
 
 venv: $(VENV)/.installed
 
@@ -70,6 +71,12 @@ fixtures: fixture-deps venv
 
 golden: tshark-deps venv
 	$(BIN)/python fixtures/golden.py $(SCENARIOS)
+
+# the capture is built once with sipp (needs root) and kept in build/bench/
+bench: fixture-deps venv
+	@[ -f build/bench/600k.pcap ] || [ "$$(id -u)" = 0 ] || { echo "building the bench capture needs root: sudo make bench"; exit 1; }
+	$(BIN)/python bench/capture.py
+	$(BIN)/python bench/run.py
 
 docs: venv
 	$(BIN)/python -m sipdiag_post.docs > docs/rules.md

@@ -418,23 +418,23 @@ function M.new_stream(ssrc)
   }
 end
 
--- Extend a 32-bit RTP timestamp to the value nearest the previous one.
-local function extend_ts(st, ts)
-  if st.packets == 0 then
-    st.last_ts, st.ts_ext = ts, ts
-    return ts
-  end
-  local diff = ts - st.last_ts
-  if diff > 2147483648 then diff = diff - 4294967296 elseif diff < -2147483648 then diff = diff + 4294967296 end
-  st.last_ts = ts
-  st.ts_ext = st.ts_ext + diff
-  return st.ts_ext
-end
-
 -- Account one RTP packet: t_ms since the capture's first packet, header
--- fields, the clock rate of its payload type, its frame number.
+-- fields, the clock rate of its payload type, its frame number. Hot: the
+-- stream's fields are read into locals once and written back once.
 function M.rtp_packet(st, t_ms, seq, ts, pt, marker, clock, frame)
-  local ext_ts = extend_ts(st, ts)
+  local packets = st.packets
+
+  -- the timestamp extended to the value nearest the previous one
+  local ext_ts
+  if packets == 0 then
+    ext_ts = ts
+  else
+    local diff = ts - st.last_ts
+    if diff > 2147483648 then diff = diff - 4294967296 elseif diff < -2147483648 then diff = diff + 4294967296 end
+    ext_ts = st.ts_ext + diff
+  end
+  st.last_ts, st.ts_ext = ts, ext_ts
+
   local count = st.pts[pt]
   if count == nil then
     st.pt_order[#st.pt_order + 1] = pt
@@ -444,75 +444,79 @@ function M.rtp_packet(st, t_ms, seq, ts, pt, marker, clock, frame)
   end
   if marker then st.markers = st.markers + 1 end
 
-  -- own accounting: extended sequence numbers, duplicates, reordering, gaps
-  if st.packets == 0 then
+  -- own accounting: RFC 3550 A.1 extended sequence numbers, duplicates, reordering, gaps
+  local seen = st.seen
+  if packets == 0 then
     st.ext_max = seq
-    st.seen[seq % DUP_WINDOW] = seq
+    seen[seq % DUP_WINDOW] = seq
     st.first_time, st.first_frame = t_ms, frame
   else
-    local ext = st.ext_max - st.ext_max % 65536 + seq
-    if ext - st.ext_max > 32768 then ext = ext - 65536 elseif st.ext_max - ext > 32768 then ext = ext + 65536 end
+    local ext_max = st.ext_max
+    local ext = ext_max - ext_max % 65536 + seq
+    if ext - ext_max > 32768 then ext = ext - 65536 elseif ext_max - ext > 32768 then ext = ext + 65536 end
     local slot = ext % DUP_WINDOW
-    if st.seen[slot] == ext then
+    if seen[slot] == ext then
       st.duplicates = st.duplicates + 1
-    elseif ext < st.ext_max then
+    elseif ext < ext_max then
       st.out_of_order = st.out_of_order + 1
     end
-    st.seen[slot] = ext
-    if ext > st.ext_max then st.ext_max = ext end
+    seen[slot] = ext
+    if ext > ext_max then st.ext_max = ext end
     local gap = t_ms - st.last_time
     if gap > st.gap_max then st.gap_max, st.gap_start, st.gap_frame = gap, st.last_time, frame end
   end
   st.last_time, st.last_frame = t_ms, frame
-  st.packets = st.packets + 1
+  st.packets = packets + 1
 
-  -- tshark's analysis
-  if st.first then
+  -- tshark's analysis (ui/tap-rtp-analysis.c of 4.0)
+  if packets == 0 then
     st.first = false
     st.start_seq, st.stop_seq, st.seq_num = seq, seq, seq
     st.time, st.seq_ts, st.last_pt = t_ms, ext_ts, pt
     return
   end
-  local in_time = st.seq_ts <= ext_ts
-  if seq < st.start_seq and in_time and not st.under then
-    st.cycles, st.under = st.cycles + 1, true
-  elseif seq == 0 and st.stop_seq == 65535 and in_time and not st.under then
-    st.cycles, st.under = st.cycles + 1, true
-  elseif seq > st.start_seq and in_time and st.under then
-    st.under = false
+  local seq_ts, time, seq_num = st.seq_ts, st.time, st.seq_num
+  local in_time = seq_ts <= ext_ts
+  if in_time then
+    if seq < st.start_seq and not st.under then
+      st.cycles, st.under = st.cycles + 1, true
+    elseif seq == 0 and st.stop_seq == 65535 and not st.under then
+      st.cycles, st.under = st.cycles + 1, true
+    elseif seq > st.start_seq and st.under then
+      st.under = false
+    end
   end
-  if in_time and st.seq_num + 1 == seq then
+  if in_time and seq_num + 1 == seq then
     st.seq_num = seq
-  elseif in_time and st.seq_num == 65535 and seq == 0 then
+  elseif in_time and seq_num == 65535 and seq == 0 then
     st.seq_num = seq
-  elseif in_time and (st.seq_num + 1 < seq or st.seq_num - seq > 0xFF00) then
+  elseif in_time and (seq_num + 1 < seq or seq_num - seq > 0xFF00) then
     st.seq_num = seq
     st.seq_errors = st.seq_errors + 1
-  elseif st.seq_num + 1 > seq then
+  elseif seq_num + 1 > seq then
     st.seq_errors = st.seq_errors + 1
   end
-  local cn = pt == 13 or pt == 19
-  local follow_cn = st.last_pt == 13 or st.last_pt == 19
+  local last_pt = st.last_pt
   st.last_pt = pt
-  local current_jitter = 0
+  local delta = t_ms - time
+  local jitter = st.jitter
   if clock ~= 0 then
-    local nominal = (ext_ts - st.seq_ts) / math.floor(clock / 1000)
-    local diff = math.abs(t_ms - (st.time + nominal))
-    current_jitter = (15 * st.jitter + diff) / 16
-    st.delta = t_ms - st.time
-    st.jitter = current_jitter
-  else
-    st.delta = t_ms - st.time
+    local diff = t_ms - (time + (ext_ts - seq_ts) / math.floor(clock / 1000))
+    if diff < 0 then diff = -diff end
+    jitter = (15 * jitter + diff) / 16
+    st.jitter = jitter
   end
-  local total = st.packets - 1  -- packets before this one
-  if not marker and not cn and in_time and not follow_cn then
-    if st.delta > st.max_delta then st.max_delta = st.delta end
-    if st.min_delta == -1 or st.delta < st.min_delta then st.min_delta = st.delta end
-    st.mean_delta = (st.mean_delta * (total - 1) + st.delta) / total
+  st.delta = delta
+  -- "regular" packets: no marker, no comfort noise (or right after it), in timestamp order
+  if not marker and in_time and pt ~= 13 and pt ~= 19 and last_pt ~= 13 and last_pt ~= 19 then
+    local total = packets  -- packets before this one
+    if delta > st.max_delta then st.max_delta = delta end
+    if st.min_delta == -1 or delta < st.min_delta then st.min_delta = delta end
+    st.mean_delta = (st.mean_delta * (total - 1) + delta) / total
     if clock ~= 0 then
-      if st.jitter > st.max_jitter then st.max_jitter = st.jitter end
-      st.mean_jitter = (st.mean_jitter * (total - 1) + current_jitter) / total
-      if st.min_jitter == -1 or st.jitter < st.min_jitter then st.min_jitter = st.jitter end
+      if jitter > st.max_jitter then st.max_jitter = jitter end
+      st.mean_jitter = (st.mean_jitter * (total - 1) + jitter) / total
+      if st.min_jitter == -1 or jitter < st.min_jitter then st.min_jitter = jitter end
     end
   end
   -- tshark 4.0 moves its reference arrival time on every in-order packet but
@@ -671,17 +675,37 @@ end
 ---------------------------------------------------------------------------
 
 -- A writer that appends PDML lines to a table.
+-- map from depth to its indentation
+local INDENT = setmetatable({}, { __index = function(t, depth)
+  local s = string.rep("  ", depth)
+  rawset(t, depth, s)
+  return s
+end })
+
+-- A writer that appends PDML lines to a table (w.out); depth is the indentation.
 local function new_writer()
-  local w = { out = {}, depth = 0 }
+  local out, n = {}, 0
+  local w = { out = out, depth = 0 }
+  local xml_attr = M.xml_attr
   function w.line(s)
-    w.out[#w.out + 1] = string.rep("  ", w.depth) .. s
+    n = n + 1
+    out[n] = INDENT[w.depth] .. s
   end
-  function w.field(name, value)
+  function w.field(name, value)  -- value from the capture: escaped
     if value == nil then return end
-    w.line('<field name="' .. name .. '" show="' .. M.xml_attr(value) .. '"/>')
+    n = n + 1
+    out[n] = INDENT[w.depth] .. '<field name="' .. name .. '" show="' .. xml_attr(value) .. '"/>'
+  end
+  function w.value(name, value)  -- value the tap made itself (a number, a token): no escaping needed
+    n = n + 1
+    out[n] = INDENT[w.depth] .. '<field name="' .. name .. '" show="' .. value .. '"/>'
+  end
+  function w.append(text)  -- an already rendered block
+    n = n + 1
+    out[n] = text
   end
   function w.open(name, show)
-    w.line('<field name="' .. name .. '" show="' .. M.xml_attr(show) .. '">')
+    w.line('<field name="' .. name .. '" show="' .. xml_attr(show) .. '">')
     w.depth = w.depth + 1
   end
   function w.close()
@@ -698,40 +722,40 @@ local function render_capture(w, cap)
   w.depth = w.depth + 1
   w.line('<proto name="sipdiag.capture" showname="sipdiag capture summary">')
   w.depth = w.depth + 1
-  w.field("sipdiag.capture.packets", M.fmt_int(cap.packets))
-  if cap.start_epoch then w.field("sipdiag.capture.start_epoch", M.fmt_time(cap.start_epoch)) end
-  w.field("sipdiag.capture.duration", M.fmt_time(cap.duration or 0))
-  w.field("sipdiag.capture.sip_messages", M.fmt_int(cap.sip_messages))
-  w.field("sipdiag.capture.calls", M.fmt_int(cap.calls))
+  w.value("sipdiag.capture.packets", M.fmt_int(cap.packets))
+  if cap.start_epoch then w.value("sipdiag.capture.start_epoch", M.fmt_time(cap.start_epoch)) end
+  w.value("sipdiag.capture.duration", M.fmt_time(cap.duration or 0))
+  w.value("sipdiag.capture.sip_messages", M.fmt_int(cap.sip_messages))
+  w.value("sipdiag.capture.calls", M.fmt_int(cap.calls))
   for _, method in ipairs(cap.other_methods) do
     w.open("sipdiag.capture.other_sip", method)
     w.field("sipdiag.capture.other_sip.method", method)
-    w.field("sipdiag.capture.other_sip.count", M.fmt_int(cap.other_sip[method]))
-    w.field("sipdiag.capture.other_sip.first_frame", M.fmt_int(cap.other_first[method]))
+    w.value("sipdiag.capture.other_sip.count", M.fmt_int(cap.other_sip[method]))
+    w.value("sipdiag.capture.other_sip.first_frame", M.fmt_int(cap.other_first[method]))
     w.close()
   end
   for _, t in ipairs(cap.tls) do
     w.open("sipdiag.capture.tls_undecoded", M.fmt_int(t.port))
-    w.field("sipdiag.capture.tls_undecoded.port", M.fmt_int(t.port))
-    w.field("sipdiag.capture.tls_undecoded.frames", M.fmt_int(t.frames))
-    w.field("sipdiag.capture.tls_undecoded.first_frame", M.fmt_int(t.first_frame))
+    w.value("sipdiag.capture.tls_undecoded.port", M.fmt_int(t.port))
+    w.value("sipdiag.capture.tls_undecoded.frames", M.fmt_int(t.frames))
+    w.value("sipdiag.capture.tls_undecoded.first_frame", M.fmt_int(t.first_frame))
     w.close()
   end
   if cap.tls_ports_dropped > 0 then
-    w.field("sipdiag.capture.tls_ports_dropped", M.fmt_int(cap.tls_ports_dropped))
+    w.value("sipdiag.capture.tls_ports_dropped", M.fmt_int(cap.tls_ports_dropped))
   end
-  w.field("sipdiag.capture.rtp_streams", M.fmt_int(cap.rtp_streams or 0))
-  w.field("sipdiag.capture.rtp_streams_unlinked", M.fmt_int(cap.unlinked and #cap.unlinked or 0))
+  w.value("sipdiag.capture.rtp_streams", M.fmt_int(cap.rtp_streams or 0))
+  w.value("sipdiag.capture.rtp_streams_unlinked", M.fmt_int(cap.unlinked and #cap.unlinked or 0))
   if (cap.streams_dropped or 0) > 0 then
-    w.field("sipdiag.capture.rtp_streams_dropped", M.fmt_int(cap.streams_dropped))
-    w.field("sipdiag.capture.rtp_packets_dropped", M.fmt_int(cap.rtp_dropped))
+    w.value("sipdiag.capture.rtp_streams_dropped", M.fmt_int(cap.streams_dropped))
+    w.value("sipdiag.capture.rtp_packets_dropped", M.fmt_int(cap.rtp_dropped))
   end
-  w.field("sipdiag.capture.rtcp_packets", M.fmt_int(cap.rtcp_packets or 0))
-  w.field("sipdiag.capture.snapped_sip_frames", M.fmt_int(cap.snapped_sip_frames))
-  w.field("sipdiag.capture.tap_errors", M.fmt_int(cap.tap_errors))
+  w.value("sipdiag.capture.rtcp_packets", M.fmt_int(cap.rtcp_packets or 0))
+  w.value("sipdiag.capture.snapped_sip_frames", M.fmt_int(cap.snapped_sip_frames))
+  w.value("sipdiag.capture.tap_errors", M.fmt_int(cap.tap_errors))
   for _, e in ipairs(cap.tap_error_samples) do
     w.open("sipdiag.capture.tap_error", e.message)
-    w.field("sipdiag.capture.tap_error.frame", M.fmt_int(e.frame))
+    w.value("sipdiag.capture.tap_error.frame", M.fmt_int(e.frame))
     w.field("sipdiag.capture.tap_error.message", e.message)
     w.close()
   end
@@ -753,11 +777,11 @@ local function render_sdp(w, sdp)
   w.field("sipdiag.sdp.origin", sdp.origin)
   w.field("sipdiag.sdp.connection", sdp.connection)
   w.field("sipdiag.sdp.direction", sdp.direction)
-  if sdp.fingerprint then w.field("sipdiag.sdp.fingerprint", "1") end
+  if sdp.fingerprint then w.value("sipdiag.sdp.fingerprint", "1") end
   for _, media in ipairs(sdp.media) do
     w.open("sipdiag.sdp.media", media.line)
     w.field("sipdiag.sdp.media.type", media.type)
-    if media.port then w.field("sipdiag.sdp.media.port", M.fmt_int(media.port)) end
+    if media.port then w.value("sipdiag.sdp.media.port", M.fmt_int(media.port)) end
     w.field("sipdiag.sdp.media.proto", media.proto)
     w.field("sipdiag.sdp.media.formats", media.formats)
     w.field("sipdiag.sdp.media.connection", media.connection)
@@ -765,12 +789,12 @@ local function render_sdp(w, sdp)
     for _, map in ipairs(media.rtpmap) do w.field("sipdiag.sdp.media.rtpmap", map) end
     for _, fmtp in ipairs(media.fmtp) do w.field("sipdiag.sdp.media.fmtp", fmtp) end
     w.field("sipdiag.sdp.media.ptime", media.ptime)
-    if media.crypto then w.field("sipdiag.sdp.media.crypto", "1") end
-    if media.fingerprint then w.field("sipdiag.sdp.media.fingerprint", "1") end
-    if media.rtcp_mux then w.field("sipdiag.sdp.media.rtcp_mux", "1") end
+    if media.crypto then w.value("sipdiag.sdp.media.crypto", "1") end
+    if media.fingerprint then w.value("sipdiag.sdp.media.fingerprint", "1") end
+    if media.rtcp_mux then w.value("sipdiag.sdp.media.rtcp_mux", "1") end
     w.close()
   end
-  if sdp.media_dropped > 0 then w.field("sipdiag.sdp.media_dropped", M.fmt_int(sdp.media_dropped)) end
+  if sdp.media_dropped > 0 then w.value("sipdiag.sdp.media_dropped", M.fmt_int(sdp.media_dropped)) end
   w.close()
 end
 
@@ -780,34 +804,34 @@ local function render_stream(w, st, cap)
   w.open("sipdiag.stream", string.format("%s:%d -> %s:%d SSRC 0x%08X", st.src, st.src_port, st.dst,
                                          st.dst_port, st.ssrc))
   w.field("sipdiag.stream.src", st.src)
-  w.field("sipdiag.stream.src_port", M.fmt_int(st.src_port))
+  w.value("sipdiag.stream.src_port", M.fmt_int(st.src_port))
   w.field("sipdiag.stream.dst", st.dst)
-  w.field("sipdiag.stream.dst_port", M.fmt_int(st.dst_port))
-  w.field("sipdiag.stream.ssrc", string.format("0x%08X", st.ssrc))
+  w.value("sipdiag.stream.dst_port", M.fmt_int(st.dst_port))
+  w.value("sipdiag.stream.ssrc", string.format("0x%08X", st.ssrc))
   w.field("sipdiag.stream.link", st.link)
-  if st.setup_frame then w.field("sipdiag.stream.setup_frame", M.fmt_int(st.setup_frame)) end
-  w.field("sipdiag.stream.first_frame", M.fmt_int(st.first_frame))
-  w.field("sipdiag.stream.last_frame", M.fmt_int(st.last_frame))
-  w.field("sipdiag.stream.first_time", M.fmt_time(st.first_time / 1000))
-  w.field("sipdiag.stream.last_time", M.fmt_time(st.last_time / 1000))
-  w.field("sipdiag.stream.packets", M.fmt_int(st.packets))
-  w.field("sipdiag.stream.expected", M.fmt_int(M.expected(st)))
-  w.field("sipdiag.stream.lost", M.fmt_int(M.expected(st) - st.packets))
-  w.field("sipdiag.stream.duplicates", M.fmt_int(st.duplicates))
-  w.field("sipdiag.stream.out_of_order", M.fmt_int(st.out_of_order))
-  w.field("sipdiag.stream.seq_errors", M.fmt_int(st.seq_errors))
-  w.field("sipdiag.stream.markers", M.fmt_int(st.markers))
-  w.field("sipdiag.stream.jitter_mean_ms", ms(st.mean_jitter))
-  w.field("sipdiag.stream.jitter_max_ms", ms(st.max_jitter))
-  w.field("sipdiag.stream.delta_max_ms", ms(st.max_delta))
-  w.field("sipdiag.stream.gap_max_s", M.fmt_time(st.gap_max / 1000))
-  w.field("sipdiag.stream.gap_start_time", M.fmt_time(st.gap_start / 1000))
-  w.field("sipdiag.stream.gap_end_frame", M.fmt_int(st.gap_frame))
+  if st.setup_frame then w.value("sipdiag.stream.setup_frame", M.fmt_int(st.setup_frame)) end
+  w.value("sipdiag.stream.first_frame", M.fmt_int(st.first_frame))
+  w.value("sipdiag.stream.last_frame", M.fmt_int(st.last_frame))
+  w.value("sipdiag.stream.first_time", M.fmt_time(st.first_time / 1000))
+  w.value("sipdiag.stream.last_time", M.fmt_time(st.last_time / 1000))
+  w.value("sipdiag.stream.packets", M.fmt_int(st.packets))
+  w.value("sipdiag.stream.expected", M.fmt_int(M.expected(st)))
+  w.value("sipdiag.stream.lost", M.fmt_int(M.expected(st) - st.packets))
+  w.value("sipdiag.stream.duplicates", M.fmt_int(st.duplicates))
+  w.value("sipdiag.stream.out_of_order", M.fmt_int(st.out_of_order))
+  w.value("sipdiag.stream.seq_errors", M.fmt_int(st.seq_errors))
+  w.value("sipdiag.stream.markers", M.fmt_int(st.markers))
+  w.value("sipdiag.stream.jitter_mean_ms", ms(st.mean_jitter))
+  w.value("sipdiag.stream.jitter_max_ms", ms(st.max_jitter))
+  w.value("sipdiag.stream.delta_max_ms", ms(st.max_delta))
+  w.value("sipdiag.stream.gap_max_s", M.fmt_time(st.gap_max / 1000))
+  w.value("sipdiag.stream.gap_start_time", M.fmt_time(st.gap_start / 1000))
+  w.value("sipdiag.stream.gap_end_frame", M.fmt_int(st.gap_frame))
   for _, pt in ipairs(st.pt_order) do
     w.open("sipdiag.stream.payload", M.fmt_int(pt))
-    w.field("sipdiag.stream.payload.pt", M.fmt_int(pt))
-    w.field("sipdiag.stream.payload.packets", M.fmt_int(st.pts[pt]))
-    w.field("sipdiag.stream.payload.clock_rate", M.fmt_int(st.clocks[pt] or 0))
+    w.value("sipdiag.stream.payload.pt", M.fmt_int(pt))
+    w.value("sipdiag.stream.payload.packets", M.fmt_int(st.pts[pt]))
+    w.value("sipdiag.stream.payload.clock_rate", M.fmt_int(st.clocks[pt] or 0))
     w.close()
   end
   local sender = cap.rtcp_sender and cap.rtcp_sender[st.ssrc]
@@ -816,27 +840,27 @@ local function render_stream(w, st, cap)
   if sender or about or xr then
     w.open("sipdiag.stream.rtcp", "RTCP")
     if sender then
-      w.field("sipdiag.stream.rtcp.sender_reports", M.fmt_int(sender.sr))
-      w.field("sipdiag.stream.rtcp.receiver_reports_sent", M.fmt_int(sender.rr))
+      w.value("sipdiag.stream.rtcp.sender_reports", M.fmt_int(sender.sr))
+      w.value("sipdiag.stream.rtcp.receiver_reports_sent", M.fmt_int(sender.rr))
     end
     if about then
-      w.field("sipdiag.stream.rtcp.reports", M.fmt_int(about.reports))
-      w.field("sipdiag.stream.rtcp.fraction_lost_max", M.fmt_int(about.fraction_max))
-      w.field("sipdiag.stream.rtcp.cumulative_lost", M.fmt_int(about.cum_lost))
-      w.field("sipdiag.stream.rtcp.jitter_max", M.fmt_int(about.jitter_max))
+      w.value("sipdiag.stream.rtcp.reports", M.fmt_int(about.reports))
+      w.value("sipdiag.stream.rtcp.fraction_lost_max", M.fmt_int(about.fraction_max))
+      w.value("sipdiag.stream.rtcp.cumulative_lost", M.fmt_int(about.cum_lost))
+      w.value("sipdiag.stream.rtcp.jitter_max", M.fmt_int(about.jitter_max))
       if about.rtt_n > 0 then
-        w.field("sipdiag.stream.rtcp.rtt_count", M.fmt_int(about.rtt_n))
-        w.field("sipdiag.stream.rtcp.rtt_mean_ms", ms(about.rtt_sum / about.rtt_n * 1000))
-        w.field("sipdiag.stream.rtcp.rtt_min_ms", ms(about.rtt_min * 1000))
-        w.field("sipdiag.stream.rtcp.rtt_max_ms", ms(about.rtt_max * 1000))
-        w.field("sipdiag.stream.rtcp.rtt_max_frame", M.fmt_int(about.rtt_max_frame))
+        w.value("sipdiag.stream.rtcp.rtt_count", M.fmt_int(about.rtt_n))
+        w.value("sipdiag.stream.rtcp.rtt_mean_ms", ms(about.rtt_sum / about.rtt_n * 1000))
+        w.value("sipdiag.stream.rtcp.rtt_min_ms", ms(about.rtt_min * 1000))
+        w.value("sipdiag.stream.rtcp.rtt_max_ms", ms(about.rtt_max * 1000))
+        w.value("sipdiag.stream.rtcp.rtt_max_frame", M.fmt_int(about.rtt_max_frame))
       end
     end
     if xr then
-      w.field("sipdiag.stream.rtcp.xr_rtt_ms", M.fmt_int(xr.rtt_ms))
-      w.field("sipdiag.stream.rtcp.xr_loss_rate", M.fmt_int(xr.loss_rate))
-      w.field("sipdiag.stream.rtcp.xr_mos_lq", M.fmt_int(xr.mos_lq))
-      w.field("sipdiag.stream.rtcp.xr_r_factor", M.fmt_int(xr.r_factor))
+      w.value("sipdiag.stream.rtcp.xr_rtt_ms", M.fmt_int(xr.rtt_ms))
+      w.value("sipdiag.stream.rtcp.xr_loss_rate", M.fmt_int(xr.loss_rate))
+      w.value("sipdiag.stream.rtcp.xr_mos_lq", M.fmt_int(xr.mos_lq))
+      w.value("sipdiag.stream.rtcp.xr_r_factor", M.fmt_int(xr.r_factor))
     end
     w.close()
   end
@@ -845,26 +869,26 @@ end
 
 local function render_message(w, m)
   w.open("sipdiag.msg", m.start_line)
-  w.field("sipdiag.msg.frame", M.fmt_int(m.frame))
-  w.field("sipdiag.msg.index", M.fmt_int(m.index))
-  w.field("sipdiag.msg.time", M.fmt_time(m.time))
+  w.value("sipdiag.msg.frame", M.fmt_int(m.frame))
+  w.value("sipdiag.msg.index", M.fmt_int(m.index))
+  w.value("sipdiag.msg.time", M.fmt_time(m.time))
   w.field("sipdiag.msg.src", m.src)
-  w.field("sipdiag.msg.src_port", M.fmt_int(m.src_port))
+  w.value("sipdiag.msg.src_port", M.fmt_int(m.src_port))
   w.field("sipdiag.msg.dst", m.dst)
-  w.field("sipdiag.msg.dst_port", M.fmt_int(m.dst_port))
+  w.value("sipdiag.msg.dst_port", M.fmt_int(m.dst_port))
   w.field("sipdiag.msg.transport", m.transport)
   w.field("sipdiag.msg.kind", m.kind)
   w.field("sipdiag.msg.method", m.method)
   w.field("sipdiag.msg.request_uri", m.request_uri)
-  if m.status then w.field("sipdiag.msg.status", M.fmt_int(m.status)) end
+  if m.status then w.value("sipdiag.msg.status", M.fmt_int(m.status)) end
   w.field("sipdiag.msg.reason", m.reason)
-  if m.cseq then w.field("sipdiag.msg.cseq", M.fmt_int(m.cseq)) end
+  if m.cseq then w.value("sipdiag.msg.cseq", M.fmt_int(m.cseq)) end
   w.field("sipdiag.msg.cseq_method", m.cseq_method)
   w.field("sipdiag.msg.branch", m.branch)
   w.field("sipdiag.msg.from_tag", m.from_addr and m.from_addr.tag)
   w.field("sipdiag.msg.to_tag", m.to_addr and m.to_addr.tag)
-  w.field("sipdiag.msg.retransmission", bool01(m.retransmission))
-  w.field("sipdiag.msg.has_sdp", bool01(m.has_sdp))
+  w.value("sipdiag.msg.retransmission", bool01(m.retransmission))
+  w.value("sipdiag.msg.has_sdp", bool01(m.has_sdp))
   w.field("sipdiag.msg.content_type", m.content_type)
   w.field("sipdiag.msg.user_agent", m.user_agent)
   w.field("sipdiag.msg.server", m.server)
@@ -885,7 +909,7 @@ local function render_message(w, m)
     w.close()
   end
   if m.xheaders_dropped > 0 then
-    w.field("sipdiag.msg.xheaders_dropped", M.fmt_int(m.xheaders_dropped))
+    w.value("sipdiag.msg.xheaders_dropped", M.fmt_int(m.xheaders_dropped))
   end
   if m.sdp then render_sdp(w, m.sdp) end
   w.close()
@@ -897,10 +921,10 @@ local function render_call(w, call, cap)
   w.line('<proto name="sipdiag.call" showname="sipdiag call ' .. M.xml_attr(call.id) .. '">')
   w.depth = w.depth + 1
   w.field("sipdiag.call.id", call.id)
-  w.field("sipdiag.call.first_frame", M.fmt_int(call.first_frame))
-  w.field("sipdiag.call.messages", M.fmt_int(call.total))
-  w.field("sipdiag.call.retransmissions", M.fmt_int(call.retransmissions))
-  w.field("sipdiag.call.messages_dropped", M.fmt_int(call.dropped))
+  w.value("sipdiag.call.first_frame", M.fmt_int(call.first_frame))
+  w.value("sipdiag.call.messages", M.fmt_int(call.total))
+  w.value("sipdiag.call.retransmissions", M.fmt_int(call.retransmissions))
+  w.value("sipdiag.call.messages_dropped", M.fmt_int(call.dropped))
   local first = call.msgs[1]
   if first then
     render_name_addr(w, "sipdiag.call.from", first.from_addr)
@@ -935,7 +959,7 @@ function M.render_pdml(header, cap, calls, on_error)
          .. '" wireshark="' .. M.xml_attr(header.wireshark)
          .. '" lua="' .. M.xml_attr(header.lua) .. '">')
   render_capture(w, cap)
-  for _, text in ipairs(rendered) do w.out[#w.out + 1] = text end
+  for _, text in ipairs(rendered) do w.append(text) end
   if cap.unlinked and #cap.unlinked > 0 then
     local u = new_writer()
     local ok, err = pcall(function()
@@ -950,7 +974,7 @@ function M.render_pdml(header, cap, calls, on_error)
       u.line("</packet>")
     end)
     if ok then
-      w.out[#w.out + 1] = table.concat(u.out, "\n")
+      w.append(table.concat(u.out, "\n"))
     elseif on_error then
       on_error(0, "rendering unlinked streams: " .. tostring(err))
     end
@@ -1249,31 +1273,55 @@ local function read_sip_frame(pinfo)
   end
 end
 
--- The hot path: every RTP packet. Header fields come from the raw bytes (one
--- field extractor), streams are found through numeric keys, nothing is
--- formatted per packet.
-local function read_rtp(pinfo)
-  local fi = f_rtp()
-  if fi == nil or fi.len < 12 then return end
-  local b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = fi.range:raw(0, 12):byte(1, 12)
-  if b1 < 128 or b1 >= 192 then return end  -- not RTP version 2
-  local ssrc = ((x1 * 256 + x2) * 256 + x3) * 256 + x4
+-- map from src_port*65536+dst_port to where the RTP header sits in the frame's bytes
+local header_offset = {}
+
+-- The hot path: every RTP packet. Nothing is formatted and no userdata is
+-- made per packet once a flow is known: the header is read from the frame's
+-- bytes at the offset learnt from the rtp field on the flow's first packet
+-- (verified byte for byte), and streams are found through numeric keys. A
+-- header that is not where it was (or a new SSRC) takes the field's path.
+local rtp_packet, stream_clock = M.rtp_packet, M.stream_clock
+
+local function read_rtp(pinfo, tvb, number)
+  local abs = pinfo.abs_ts
+  if state.first_abs == nil then state.first_abs = abs end
+  state.last_abs = abs
   local src_port, dst_port = pinfo.src_port, pinfo.dst_port
   local key = src_port * 65536 + dst_port
-  local by_ports = state.stream_index[ssrc]
-  local st = by_ports and by_ports[key]
+  local b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4
+  local st
+  local offset = header_offset[key]
+  if offset and offset + 12 <= tvb:len() then
+    b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = tvb:raw(offset, 12):byte(1, 12)
+    local by_ports = state.stream_index[((x1 * 256 + x2) * 256 + x3) * 256 + x4]
+    st = by_ports and by_ports[key]
+  end
   if st == nil then
-    local setup = f_rtp_setup()
-    st = M.add_stream(state, ssrc, key, tostring(pinfo.src), src_port, tostring(pinfo.dst), dst_port,
-                      setup and setup.value)
+    local fi = f_rtp()
+    if fi == nil then return end
+    local header = fi.range:raw(0, 12)
+    b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = header:byte(1, 12)
+    if b1 < 128 or b1 >= 192 then return end  -- not RTP version 2
+    if fi.offset + 12 <= tvb:len() and tvb:raw(fi.offset, 12) == header then
+      header_offset[key] = fi.offset
+    end
+    local ssrc = ((x1 * 256 + x2) * 256 + x3) * 256 + x4
+    local by_ports = state.stream_index[ssrc]
+    st = by_ports and by_ports[key]
     if st == nil then
-      state.rtp_dropped = state.rtp_dropped + 1
-      return
+      local setup = f_rtp_setup()
+      st = M.add_stream(state, ssrc, key, tostring(pinfo.src), src_port, tostring(pinfo.dst), dst_port,
+                        setup and setup.value)
+      if st == nil then
+        state.rtp_dropped = state.rtp_dropped + 1
+        return
+      end
     end
   end
   local pt = b2 % 128
-  M.rtp_packet(st, (pinfo.abs_ts - state.first_abs) * 1000, s1 * 256 + s2, ((t1 * 256 + t2) * 256 + t3) * 256 + t4,
-               pt, b2 >= 128, st.clocks[pt] or M.stream_clock(st, pt), pinfo.number)
+  rtp_packet(st, (abs - state.first_abs) * 1000, s1 * 256 + s2, ((t1 * 256 + t2) * 256 + t3) * 256 + t4,
+             pt, b2 >= 128, st.clocks[pt] or stream_clock(st, pt), number)
 end
 
 local function read_rtcp(pinfo)
@@ -1324,7 +1372,9 @@ local function write_output()
 end
 
 local function register_taps()
-  local frame_tap = Listener.new("frame")
+  -- every frame is counted once: RTP frames by the rtp listener, all others here
+  -- (the rtp tap fires for version 2 only, and not for RTP quoted in ICMP errors)
+  local frame_tap = Listener.new("frame", "!(rtp.version == 2) || icmp || icmpv6")
   local sip_tap = Listener.new("sip")
   -- TLS records carrying application data that no dissector turned into SIP
   local tls_tap = Listener.new("frame", "tls.app_data && !sip")
@@ -1349,15 +1399,23 @@ local function register_taps()
     if not ok then M.note_error(state, pinfo.number, err) end
   end
 
+  local last_rtp_frame = -1
+
   local function on_reset()
     state = M.new_state()
     last_sip_frame = -1
+    last_rtp_frame = -1
+    header_offset = {}
   end
 
-  local function on_rtp(pinfo)
-    if state.first_abs == nil then state.first_abs = pinfo.abs_ts end
-    local ok, err = pcall(read_rtp, pinfo)
-    if not ok then M.note_error(state, pinfo.number, err) end
+  local function on_rtp(pinfo, tvb)
+    local number = pinfo.number
+    if number ~= last_rtp_frame then
+      last_rtp_frame = number
+      state.packets = state.packets + 1
+    end
+    local ok, err = pcall(read_rtp, pinfo, tvb, number)
+    if not ok then M.note_error(state, number, err) end
   end
 
   local function on_rtcp(pinfo)
