@@ -810,6 +810,7 @@ local function render_stream(w, st, cap)
   w.value("sipdiag.stream.ssrc", string.format("0x%08X", st.ssrc))
   w.field("sipdiag.stream.link", st.link)
   if st.setup_frame then w.value("sipdiag.stream.setup_frame", M.fmt_int(st.setup_frame)) end
+  if st.call then w.value("sipdiag.stream.src_in_sdp", bool01(st.src_in_sdp)) end
   w.value("sipdiag.stream.first_frame", M.fmt_int(st.first_frame))
   w.value("sipdiag.stream.last_frame", M.fmt_int(st.last_frame))
   w.value("sipdiag.stream.first_time", M.fmt_time(st.first_time / 1000))
@@ -1133,11 +1134,13 @@ end
 local function link_streams(state, calls)
   local by_endpoint = {}
   for _, call in ipairs(calls) do
+    call.endpoints = {}  -- set of "address|port" its SDPs advertised
     for _, m in ipairs(call.msgs) do
       for _, media in ipairs(m.sdp and m.sdp.media or {}) do
         local addr = media.connection or m.sdp.connection
         if addr and media.port and media.port > 0 then
           local key = addr .. "|" .. media.port
+          call.endpoints[key] = true
           if by_endpoint[key] == nil then by_endpoint[key] = call end
         end
       end
@@ -1150,6 +1153,7 @@ local function link_streams(state, calls)
       if call then st.call, st.link = call, "sdp-address" end
     end
     if st.call then
+      st.src_in_sdp = st.call.endpoints[st.src .. "|" .. st.src_port] == true
       st.call.streams = st.call.streams or {}
       st.call.streams[#st.call.streams + 1] = st
     else

@@ -223,6 +223,7 @@ class RtpStream:
     payloads: tuple[PayloadCount, ...] = ()
     link: str | None = None  # how it was tied to its call: setup-frame or sdp-address
     setup_frame: int | None = None  # the SIP frame whose SDP set the stream up
+    src_in_sdp: bool | None = None  # its source address:port is advertised in its call's SDP
     rtcp: RtcpStats | None = None
 
     @property

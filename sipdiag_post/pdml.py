@@ -353,5 +353,6 @@ def _stream(g: _Fields) -> RtpStream:
                        for p in g.groups("payload")),
         link=g.str("link"),
         setup_frame=g.int("setup_frame"),
+        src_in_sdp=g.flag("src_in_sdp") if g.str("src_in_sdp") is not None else None,
         rtcp=next((_rtcp(r) for r in g.groups("rtcp")), None),
     )

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from .. import filters
 from ..media import CALLEE, CALLER, is_loopback, is_private, other
-from ._common import sdp_line, stream_evidence
+from ._common import sdp_line, stream_evidence, stream_filter
 from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed
 
 
@@ -81,7 +81,8 @@ def check(ctx: CallContext) -> Outcome:
                         "an SBC. The receiving side can work around it with symmetric RTP (latching)."),
                 evidence=evidence,
                 frames=frames,
-                display_filter=f"{filters.sdp(ctx.call.call_id)} || rtp",
+                display_filter=f"({filters.sdp(ctx.call.call_id)})"
+                + (f" || ({stream_filter(elsewhere[0])})" if elsewhere else ""),
             )
     found = sorted({p[3] for p in private if p[3]})
     return passed(f"private SDP address(es) {', '.join(found)}, and nothing shows them unreachable")
