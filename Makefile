@@ -4,7 +4,7 @@
 #   make test       lint and the full test suite (what CI runs)
 #   make fixtures   regenerate fixture captures with real sipp peers (root)
 #   make golden     regenerate the goldens from the fixture captures
-#   make docs       regenerate docs/rules.md from the rule docstrings
+#   make docs       regenerate docs/rules.md and docs/cli.md
 #   make bench      time the tap against tshark's C taps on a 600k-packet capture
 #
 # demo and test install what is missing: tshark and Lua interpreters from
@@ -53,8 +53,8 @@ $(VENV)/.installed: pyproject.toml
 # --- the two commands of the README ---------------------------------------------
 
 demo: tshark-deps venv
-	@echo "\$$ sipdiag analyze $(DEMO_CAPTURE)"
-	@$(BIN)/sipdiag analyze $(DEMO_CAPTURE) || [ $$? -eq 1 ]
+	@echo "\$$ sipdiag analyze --verbose $(DEMO_CAPTURE)"
+	@$(BIN)/sipdiag analyze --verbose $(DEMO_CAPTURE) || [ $$? -eq 1 ]
 
 test: tshark-deps lua-deps venv lint
 	$(BIN)/pytest -q
@@ -80,6 +80,7 @@ bench: fixture-deps venv
 
 docs: venv
 	$(BIN)/python -m sipdiag_post.docs > docs/rules.md
+	$(BIN)/python -m sipdiag_post.docs cli > docs/cli.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

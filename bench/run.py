@@ -7,6 +7,7 @@ Measured in one run, median of --runs each, wall time and peak RSS of:
   (b) Wireshark's C taps:        tshark -q -n -r F -z rtp,streams -z sip,stat
   (c) the sipdiag tap alone:     tshark -q -n -r F -X lua_script:lua/sipdiag.lua -X lua_script1:out=...
   (d) sipdiag analyze end to end (JSON to /dev/null)
+and a batch of the fixture captures with --jobs 1 and --jobs 2 (identical results required).
 Prints a table with packets/s and the ratios to (b); writes it to build/bench/results.md.
 """
 
@@ -43,6 +44,25 @@ def packets(capture: Path) -> int:
     return int(out.split("\t")[-1])
 
 
+def batch_speedup(sipdiag: str, runs: int) -> str:
+    """`sipdiag analyze fixtures/` with one worker and with two; the reports must be identical."""
+    folder = ROOT / "fixtures"
+    captures = len(list(folder.rglob("capture.pcap")))
+    timings, outputs = {}, {}
+    for jobs in (1, 2):
+        walls = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            done = subprocess.run([sipdiag, "analyze", str(folder), "--format", "json", "--jobs", str(jobs)],
+                                  capture_output=True, check=False)
+            walls.append(time.perf_counter() - start)
+            outputs[jobs] = done.stdout
+        timings[jobs] = statistics.median(walls)
+    same = "identical" if outputs[1] == outputs[2] else "DIFFERENT"
+    return (f"Batch of {captures} fixture captures: --jobs 1 {timings[1]:.2f} s, --jobs 2 {timings[2]:.2f} s, "
+            f"speed-up {timings[1] / timings[2]:.2f}x; reports {same}.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("capture", nargs="?", default=str(DEFAULT))
@@ -68,6 +88,7 @@ def main() -> None:
         for _ in range(args.runs):  # interleaved, so load changes hit every case alike
             for name, command in cases:
                 results.setdefault(name, []).append(measure(command))
+    batch = batch_speedup(sipdiag, args.runs)
     count = packets(capture)
     medians = {name: (statistics.median(w for w, _ in runs), max(m for _, m in runs)) for name, runs in results.items()}
     base = medians["(b) C taps rtp,streams + sip,stat"][0]
@@ -82,6 +103,7 @@ def main() -> None:
     ]
     for name, (wall, rss) in medians.items():
         lines.append(f"| {name} | {wall:.2f} | {count / wall:,.0f} | {rss:.0f} | {wall / base:.2f}x |")
+    lines += ["", batch]
     text = "\n".join(lines) + "\n"
     print(text, end="")
     results_md = ROOT / "build" / "bench" / "results.md"

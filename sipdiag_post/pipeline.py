@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +45,9 @@ def expand_inputs(paths: Iterable[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(CAPTURE_SUFFIXES))
+            # every entry named like a capture, readable or not: an unreadable one is reported, not skipped
+            found = sorted(p for p in path.rglob("*")
+                           if not p.is_dir() and p.name.lower().endswith(CAPTURE_SUFFIXES))
             out.extend(found or [path])
         else:
             out.append(path)
@@ -100,6 +104,42 @@ def analyse_capture(tap: TapOptions, rules: RuleOptions, capture: Path) -> Captu
     except (CaptureError, pdml.PdmlError) as exc:
         return error_report(str(capture), str(exc))
     return evaluate(str(capture), summary, rules.settings, selected=rules.selected, call_ids=rules.call_ids)
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool and reports it once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def analyse_many(tap: TapOptions, rules: RuleOptions, captures: Sequence[Path], jobs: int = 1,
+                 on_done: Callable[[Path], None] | None = None) -> list[CaptureReport]:
+    """Reports for many captures, in their order, `jobs` at a time in separate processes.
+
+    A capture that cannot be read, or a worker that dies, gives a report with
+    status error; the others are unaffected."""
+    if jobs <= 1 or len(captures) <= 1:
+        reports = []
+        for capture in captures:
+            reports.append(analyse_capture(tap, rules, capture))
+            if on_done:
+                on_done(capture)
+        return reports
+    results: list[CaptureReport | None] = [None] * len(captures)
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_interrupts) as pool:
+        futures = {pool.submit(analyse_capture, tap, rules, capture): i for i, capture in enumerate(captures)}
+        try:
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    results[i] = future.result()
+                except Exception as exc:  # a worker that died: only its capture is lost
+                    results[i] = error_report(str(captures[i]), f"analysis failed: {type(exc).__name__}: {exc}")
+                if on_done:
+                    on_done(captures[i])
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return [r for r in results if r is not None]
 
 
 def check_pdml(rules: RuleOptions, path: Path) -> CaptureReport:

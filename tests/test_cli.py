@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,9 +38,11 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
 def test_analyze_prints_the_checklist_and_exits_1_on_a_failure():
     done = sipdiag("analyze", BUSY)
     assert done.returncode == 1
-    assert "FAIL      SIP005  busy-here" in done.stdout
-    assert "remedy: Your side declined the call" in done.stdout
-    assert "filter: sip.Call-ID ==" in done.stdout
+    assert re.search(r"FAIL\s+SIP005\s+busy-here\s+call declined as busy: 486 Busy Here", done.stdout)
+    assert "passed" in done.stdout and "\x1b[" not in done.stdout  # folded rows; no colour into a pipe
+    verbose = sipdiag("analyze", "--verbose", BUSY).stdout
+    assert "remedy: Your side declined the call" in verbose
+    assert "filter: sip.Call-ID ==" in verbose
 
 
 def test_a_healthy_call_exits_0():
@@ -154,3 +158,71 @@ def test_hostile_pdml_is_refused_with_exit_3(tmp_path):
 ])
 def test_tshark_version_and_lua_support_are_read_from_v(text, version, lua):
     assert parse_version_output(text) == (version, lua)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "markdown", "junit"])
+def test_every_format_is_offered(fmt, tmp_path):
+    out = tmp_path / f"report.{fmt}"
+    done = sipdiag("analyze", BUSY, "--format", fmt, "--output", str(out))
+    assert done.returncode == 1 and done.stdout == ""
+    assert "SIP005" in out.read_text()
+
+
+def test_ladder_draws_the_call_with_its_media():
+    done = sipdiag("ladder", "fixtures/healthy-call/capture.pcap")
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert lines[1] == "  A = 127.0.0.1:5070 (caller)"
+    assert any(re.search(r"\|-+ INVITE -+>\|  SDP PCMA,PCMU,telephone-event @127\.0\.0\.1:16000", line)
+               for line in lines)
+    assert sum("RTP" in line and "300 packets" in line for line in lines) == 2
+    assert sipdiag("ladder", "fixtures/healthy-call/expected.pdml").stdout == done.stdout
+
+
+def test_ladder_of_an_unknown_call_is_a_usage_error():
+    done = sipdiag("ladder", BUSY, "--call", "nope")
+    assert done.returncode == 2 and "no call with Call-ID nope" in one_line_error(done)
+
+
+def test_doctor_reports_tshark_lua_and_packages():
+    done = sipdiag("doctor")
+    assert done.returncode == 0
+    assert re.search(r"tshark: /\S+, version \d+\.\d+\.\d+, Lua \d", done.stdout)
+    assert "Python packages: typer" in done.stdout and "pyshark" in done.stdout
+    missing = sipdiag("doctor", "--tshark", "/nonexistent/tshark")
+    assert missing.returncode == 4 and "NOT USABLE" in missing.stdout
+
+
+def _run_in(directory, *args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "sipdiag_post.cli", *args], cwd=directory, env=env,
+                          capture_output=True, text=True, check=False)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def test_config_file_sets_defaults_and_the_command_line_wins(tmp_path):
+    capture = str(ROOT / "fixtures/media-jitter/capture.pcap")
+    assert _run_in(tmp_path, "analyze", capture, "--select", "RTP004").returncode == 1
+    (tmp_path / "sipdiag.toml").write_text('fail-on = "warn"\n[thresholds]\njitter_fail_ms = 40\n')
+    relaxed = _run_in(tmp_path, "analyze", capture, "--select", "RTP004")
+    assert "WARN" in relaxed.stdout and relaxed.returncode == 1  # warn, and fail-on warn from the file
+    assert _run_in(tmp_path, "analyze", capture, "--select", "RTP004", "--fail-on", "fail").returncode == 0
+    strict = _run_in(tmp_path, "analyze", capture, "--select", "RTP004", "-T", "jitter_fail_ms=10")
+    assert "FAIL" in strict.stdout
+
+
+def test_pyproject_tool_section_is_read_and_bad_config_is_one_line(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.sipdiag]\nignore = ["CID001"]\n')
+    report = json.loads(_run_in(tmp_path, "check", str(ROOT / "fixtures/486-busy-inbound/expected.pdml"),
+                                "--format", "json").stdout)
+    assert "CID001" not in [c["id"] for c in report["captures"][0]["calls"][0]["checks"]]
+    (tmp_path / "sipdiag.toml").write_text("colour = 1\n")
+    done = _run_in(tmp_path, "analyze", BUSY)
+    assert done.returncode == 2 and "unknown setting 'colour'" in one_line_error(done)
+
+
+def test_cli_reference_is_generated_from_the_help():
+    from sipdiag_post.docs import cli_markdown
+
+    assert (ROOT / "docs/cli.md").read_text() == cli_markdown(), "run `make docs`"

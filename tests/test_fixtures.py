@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ from sipdiag_post import render
 from sipdiag_post.engine import evaluate
 from sipdiag_post.pipeline import TapOptions, export
 from sipdiag_post.rules.base import Settings
-from sipdiag_post.tshark import Tshark, TsharkError, find_tshark
 from tests.contract import check_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,32 +28,9 @@ HEALTHY = ("healthy-call", "auth-challenge-ok", "refer-notify-ok", "twilio-calls
 _VOLATILE_ROOT_ATTRS = re.compile(rb' (wireshark|lua)="[^"]*"')
 
 
-@dataclass(frozen=True)
-class Run:
-    scenario: sc.Scenario
-    pdml: bytes
-    report: dict
-
-
 @pytest.fixture(scope="session")
-def tshark() -> Tshark:
-    try:
-        return find_tshark()
-    except TsharkError as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="session")
-def runs(tshark: Tshark, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    out: dict[str, Run] = {}
-    tmp = tmp_path_factory.mktemp("pdml")
-    for scenario in sc.SCENARIOS:
-        capture = Path("fixtures") / scenario.name / "capture.pcap"
-        pdml_path = tmp / f"{scenario.name}.pdml"
-        summary = export(TapOptions(tshark=tshark, decode_as=scenario.decode_as), ROOT / capture, pdml_path)
-        report = json.loads(render.report_json([evaluate(str(capture), summary, Settings())]))
-        out[scenario.name] = Run(scenario, pdml_path.read_bytes(), report)
-    return out
+def runs(fixture_runs):
+    return fixture_runs
 
 
 def _golden(name: str, file: str) -> Path:
@@ -70,25 +45,25 @@ NAMES = [s.name for s in sc.SCENARIOS]
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_tap_output_matches_golden(runs: dict[str, Run], name: str) -> None:
+def test_tap_output_matches_golden(runs, name: str) -> None:
     golden = _golden(name, "expected.pdml").read_bytes()
     assert _normalise(runs[name].pdml) == _normalise(golden), f"run `make golden` and review the diff of {name}"
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_verdicts_match_golden(runs: dict[str, Run], name: str) -> None:
+def test_verdicts_match_golden(runs, name: str) -> None:
     golden = json.loads(_golden(name, "expected-verdicts.json").read_text())
-    assert runs[name].report == golden, f"run `make golden` and review the diff of {name}"
+    assert runs[name].json == golden, f"run `make golden` and review the diff of {name}"
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_json_keeps_the_contract(runs: dict[str, Run], name: str) -> None:
-    check_report(runs[name].report)
+def test_json_keeps_the_contract(runs, name: str) -> None:
+    check_report(runs[name].json)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_targeted_verdicts(runs: dict[str, Run], name: str) -> None:
-    capture = runs[name].report["captures"][0]
+def test_targeted_verdicts(runs, name: str) -> None:
+    capture = runs[name].json["captures"][0]
     assert len(capture["calls"]) == sc.expected_calls(runs[name].scenario)
     for rule, status in runs[name].scenario.targets.items():
         checks = [c for c in capture["capture_checks"] if c["id"] == rule]
@@ -98,13 +73,13 @@ def test_targeted_verdicts(runs: dict[str, Run], name: str) -> None:
 
 
 @pytest.mark.parametrize("name", HEALTHY)
-def test_healthy_fixtures_have_no_fail(runs: dict[str, Run], name: str) -> None:
-    capture = runs[name].report["captures"][0]
+def test_healthy_fixtures_have_no_fail(runs, name: str) -> None:
+    capture = runs[name].json["captures"][0]
     checks = capture["capture_checks"] + [c for call in capture["calls"] for c in call["checks"]]
     assert [c["id"] for c in checks if c["status"] == "fail"] == []
 
 
-def _frames_matching(tshark: Tshark, capture: Path, display_filter: str, decode_as: tuple[str, ...]) -> set[int]:
+def _frames_matching(tshark, capture: Path, display_filter: str, decode_as: tuple[str, ...]) -> set[int]:
     command = [tshark.path, "-n", "-r", str(capture), "-Y", display_filter, "-T", "fields", "-e", "frame.number"]
     for rule in decode_as:
         command += ["-d", rule]
@@ -114,9 +89,9 @@ def _frames_matching(tshark: Tshark, capture: Path, display_filter: str, decode_
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_display_filters_show_the_evidence(runs: dict[str, Run], tshark: Tshark, name: str) -> None:
+def test_display_filters_show_the_evidence(runs, tshark, name: str) -> None:
     run = runs[name]
-    capture = run.report["captures"][0]
+    capture = run.json["captures"][0]
     checks = capture["capture_checks"] + [c for call in capture["calls"] for c in call["checks"]]
     for check in checks:
         if check["status"] not in ("fail", "warn") or not check["display_filter"]:
@@ -125,7 +100,7 @@ def test_display_filters_show_the_evidence(runs: dict[str, Run], tshark: Tshark,
         assert set(check["frames"]) <= shown, (check["id"], check["display_filter"], check["frames"], shown)
 
 
-def _messages(run: Run) -> list[dict[str, str]]:
+def _messages(run) -> list[dict[str, str]]:
     from lxml import etree
 
     root = etree.fromstring(run.pdml)
@@ -136,30 +111,30 @@ def _messages(run: Run) -> list[dict[str, str]]:
     return out
 
 
-def test_two_messages_in_one_tcp_segment_are_both_read(runs: dict[str, Run]) -> None:
+def test_two_messages_in_one_tcp_segment_are_both_read(runs) -> None:
     messages = _messages(runs["tcp-segments"])
     in_one = [(m["frame"], m["index"], m["status"]) for m in messages if m.get("status") in ("100", "180")]
     assert in_one == [(in_one[0][0], "1", "100"), (in_one[0][0], "2", "180")]
     assert len(messages) == 7 and all(m["transport"] == "TCP" for m in messages)
 
 
-def test_a_message_over_two_segments_is_read_once_reassembled(runs: dict[str, Run]) -> None:
+def test_a_message_over_two_segments_is_read_once_reassembled(runs) -> None:
     oks = [m for m in _messages(runs["tcp-segments"]) if m.get("status") == "200" and m["cseq_method"] == "INVITE"]
     assert len(oks) == 1 and oks[0]["has_sdp"] == "1"
 
 
-def test_websocket_and_ipv6_transports(runs: dict[str, Run]) -> None:
+def test_websocket_and_ipv6_transports(runs) -> None:
     assert {m["transport"] for m in _messages(runs["sip-over-websocket"])} == {"WS"}
     assert {m["src"] for m in _messages(runs["ipv6-call"])} == {"::1"}
 
 
-def test_retransmissions_are_counted(runs: dict[str, Run]) -> None:
+def test_retransmissions_are_counted(runs) -> None:
     invites = [m for m in _messages(runs["no-response"]) if m.get("method") == "INVITE"]
     assert len(invites) == 7
     assert [m["retransmission"] for m in invites] == ["0"] + ["1"] * 6
 
 
-def test_tls_keys_decrypt_the_signalling(tshark: Tshark, tmp_path: Path) -> None:
+def test_tls_keys_decrypt_the_signalling(tshark, tmp_path: Path) -> None:
     folder = ROOT / "fixtures" / "tls-encrypted"
     tap = TapOptions(tshark=tshark, tls_keylog=folder / "keys.log")
     summary = export(tap, folder / "capture.pcap", tmp_path / "tls.pdml")

@@ -1,0 +1,29 @@
+"""Rendering reports: pure functions from reports to text, one module per format."""
+
+from __future__ import annotations
+
+from .catalog import rule_doc, rules_json, rules_table
+from .common import BatchSummary, safe_text, summarise, summary_line, xml_text
+from .csvfmt import report_csv
+from .jsonfmt import REPORT_SCHEMA, report_json
+from .junit import report_junit
+from .markdown import report_markdown
+from .table import TableOptions, report_table
+
+__all__ = [
+    "REPORT_SCHEMA",
+    "BatchSummary",
+    "TableOptions",
+    "report_csv",
+    "report_json",
+    "report_junit",
+    "report_markdown",
+    "report_table",
+    "rule_doc",
+    "rules_json",
+    "rules_table",
+    "safe_text",
+    "summarise",
+    "summary_line",
+    "xml_text",
+]

@@ -1,0 +1,62 @@
+"""--format json: the contract of cli-contract.md (report_schema 1), plus a batch summary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from .. import __version__
+from ..report import CallReport, CaptureReport
+from ..rules.base import Check
+from .common import summarise
+
+REPORT_SCHEMA = 1
+
+
+def check_json(check: Check) -> dict[str, object]:
+    return {
+        "id": check.id,
+        "name": check.name,
+        "status": check.status.value,
+        "summary": check.summary,
+        "evidence": [{"label": e.label, "value": e.value} for e in check.evidence],
+        "frames": list(check.frames),
+        "display_filter": check.display_filter,
+        "remedy": check.remedy,
+    }
+
+
+def call_json(call: CallReport) -> dict[str, object]:
+    return {
+        "call_id": call.call_id,
+        "direction": call.direction,
+        "from": call.from_,
+        "to": call.to,
+        "first_frame": call.first_frame,
+        "final_status": call.final_status,
+        "checks": [check_json(c) for c in call.checks],
+    }
+
+
+def capture_json(capture: CaptureReport) -> dict[str, object]:
+    return {
+        "path": capture.path,
+        "status": capture.status,
+        "error": capture.error,
+        "capture_checks": [check_json(c) for c in capture.capture_checks],
+        "calls": [call_json(c) for c in capture.calls],
+    }
+
+
+def report_json(captures: Sequence[CaptureReport], *, with_summary: bool = False) -> str:
+    document: dict[str, object] = {
+        "tool": "sipdiag",
+        "version": __version__,
+        "report_schema": REPORT_SCHEMA,
+        "captures": [capture_json(c) for c in captures],
+    }
+    if with_summary:  # an extension: the contract allows added keys
+        s = summarise(captures)
+        document["summary"] = {"captures": s.captures, "by_status": s.by_status, "calls": s.calls,
+                               "fails_by_rule": s.fails, "warns_by_rule": s.warns}
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
