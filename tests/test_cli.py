@@ -226,3 +226,38 @@ def test_cli_reference_is_generated_from_the_help():
     from sipdiag_post.docs import cli_markdown
 
     assert (ROOT / "docs/cli.md").read_text() == cli_markdown(), "run `make docs`"
+
+
+def _on_a_terminal(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run sipdiag with stdout and stderr on a pseudo-terminal; what the terminal showed."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the terminal is its stdout and stderr
+        os.chdir(ROOT)
+        os.execve(sys.executable, [sys.executable, "-m", "sipdiag_post.cli", *args],
+                  {**os.environ, "COLUMNS": "160", **(env or {})})
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.waitpid(pid, 0)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_colour_on_a_terminal_unless_no_color():
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    coloured = _on_a_terminal("analyze", BUSY, env=env | {"NO_COLOR": ""})
+    assert "\x1b[1;31mFAIL" in coloured
+    assert "\x1b[1;31mFAIL" not in _on_a_terminal("analyze", BUSY, env={"NO_COLOR": "1"})
+
+
+def test_a_batch_shows_progress_on_a_terminal():
+    shown = _on_a_terminal("analyze", "fixtures/403-forbidden", "fixtures/404-not-found", "--jobs", "1",
+                           env={"NO_COLOR": "1"})
+    assert "analysing" in shown
