@@ -6,6 +6,7 @@
 #   make golden     regenerate the goldens from the fixture captures
 #   make docs       regenerate docs/rules.md and docs/cli.md
 #   make bench      time the tap against tshark's C taps on a 600k-packet capture
+#   make install-plugin   put the tap in Wireshark's personal Lua plugins (Tools menu)
 #
 # demo and test install what is missing: tshark and Lua interpreters from
 # apt (sudo when not root), and a virtualenv from pyproject.toml.
@@ -19,10 +20,10 @@ APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 LUAS := lua5.1 lua5.2 lua5.3 lua5.4
 DEMO_CAPTURE := fixtures/486-busy-inbound/capture.pcap
 
-.PHONY: help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
+.PHONY: install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
 
 help:
-	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
 
 # --- set-up ------------------------------------------------------------------
 
@@ -77,6 +78,12 @@ bench: fixture-deps venv
 	@[ -f build/bench/600k.pcap ] || [ "$$(id -u)" = 0 ] || { echo "building the bench capture needs root: sudo make bench"; exit 1; }
 	$(BIN)/python bench/capture.py
 	$(BIN)/python bench/run.py
+
+install-plugin: tshark-deps venv
+	$(BIN)/sipdiag install-plugin
+
+uninstall-plugin: venv
+	$(BIN)/sipdiag install-plugin --uninstall
 
 docs: venv
 	$(BIN)/python -m sipdiag_post.docs > docs/rules.md

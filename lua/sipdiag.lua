@@ -1207,6 +1207,76 @@ function M.finish(state)
   return cap, calls
 end
 
+---------------------------------------------------------------------------
+-- Pure helpers: what the Tools menu shows without the post-processor
+---------------------------------------------------------------------------
+
+-- The final response to the call's INVITE (the last one seen), or nil.
+local function final_status(call)
+  local final
+  for _, m in ipairs(call.msgs) do
+    if m.status and m.status >= 200 and m.cseq_method == "INVITE" then final = m.status end
+  end
+  return final
+end
+
+-- A short text summary of the calls and their streams (no rules: those need
+-- the post-processor).
+function M.brief(cap, calls)
+  local lines = {
+    string.format("%d packets, %d SIP messages, %d call(s), %d RTP stream(s)", cap.packets, cap.sip_messages,
+                  #calls, cap.rtp_streams or 0),
+    "",
+  }
+  for i, call in ipairs(calls) do
+    local first = call.msgs[1]
+    local from = first and first.from_addr and first.from_addr.uri or "?"
+    local to = first and first.to_addr and first.to_addr.uri or "?"
+    lines[#lines + 1] = string.format("%d. %s", i, call.id)
+    lines[#lines + 1] = string.format("   %s -> %s, final response %s, %d SIP message(s)", from, to,
+                                      tostring(final_status(call) or "none"), call.total)
+    for _, st in ipairs(call.streams or {}) do
+      lines[#lines + 1] = string.format("   RTP %s:%d -> %s:%d SSRC 0x%08X: %d packets, %d lost, jitter %.1f ms",
+                                        st.src, st.src_port, st.dst, st.dst_port, st.ssrc, st.packets,
+                                        M.expected(st) - st.packets, st.mean_jitter)
+    end
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- A display filter showing a call's SIP, RTP and RTCP.
+function M.call_filter(call)
+  local parts = { 'sip.Call-ID == "' .. call.id:gsub("\\", "\\\\"):gsub('"', '\\"') .. '"' }
+  for _, st in ipairs(call.streams or {}) do
+    -- by ports as well as SSRC: two calls can carry the same SSRC
+    parts[#parts + 1] = string.format("(rtp.ssrc == 0x%08X && udp.srcport == %d && udp.dstport == %d)",
+                                      st.ssrc, st.src_port, st.dst_port)
+    parts[#parts + 1] = string.format("(rtcp && udp.srcport == %d && udp.dstport == %d)",
+                                      st.src_port + 1, st.dst_port + 1)
+  end
+  if #parts == 1 then return parts[1] end
+  -- not the copies that ICMP errors quote
+  return "(" .. table.concat(parts, " || ") .. ") && !(icmp || icmpv6)"
+end
+
+-- The call the user asked for: its number in the list, its Call-ID, or the
+-- only Call-ID that starts with what was typed.
+function M.pick_call(calls, wanted)
+  wanted = trim(wanted or "")
+  if wanted == "" then return nil end
+  local n = tonumber(wanted)
+  if n and calls[n] then return calls[n] end
+  local found
+  for _, call in ipairs(calls) do
+    if call.id == wanted then return call end
+    if call.id:sub(1, #wanted) == wanted then
+      if found then return nil end  -- ambiguous
+      found = call
+    end
+  end
+  return found
+end
+
 -- Outside Wireshark (plain lua, for tests) the helpers are the module.
 if not (rawget(_G, "Field") and rawget(_G, "Listener")) then
   return M
@@ -1345,37 +1415,55 @@ local function read_rtcp(pinfo)
   end
 end
 
-local function write_output()
+-- The PDML document of what the taps collected.
+local function render_document()
   local cap, calls = M.finish(state)
   local header = {
     creator = "sipdiag/" .. TAP_VERSION,
     wireshark = (get_version and get_version()) or "unknown",
     lua = _VERSION,
   }
-  local doc = M.render_pdml(header, cap, calls, function(frame, err)
+  return M.render_pdml(header, cap, calls, function(frame, err)
     M.note_error(state, frame, err)
     cap.tap_errors = state.tap_errors
-  end)
+  end), cap, calls
+end
+
+-- Write a document to path, replacing it only once complete; true or nil, error.
+local function write_document(doc, path)
+  local part = path .. ".part"
+  local fh, err = io.open(part, "wb")
+  if not fh then return nil, err end
+  fh:write(doc)
+  fh:close()
+  os.remove(path)
+  local ok, rename_err = os.rename(part, path)
+  if not ok then return nil, rename_err end
+  return true
+end
+
+-- tshark's end of the capture: the document to out= or stdout.
+local function write_output()
+  local doc = render_document()
   if out_path == nil then
     io.write(doc)
     return
   end
-  local part = out_path .. ".part"
-  local fh, err = io.open(part, "wb")
-  if not fh then
-    io.stderr:write("sipdiag: cannot write " .. out_path .. ": " .. tostring(err) .. "\n")
-    return
-  end
-  fh:write(doc)
-  fh:close()
-  os.remove(out_path)
-  local ok, rename_err = os.rename(part, out_path)
-  if not ok then
-    io.stderr:write("sipdiag: cannot write " .. out_path .. ": " .. tostring(rename_err) .. "\n")
-  end
+  local ok, err = write_document(doc, out_path)
+  if not ok then io.stderr:write("sipdiag: cannot write " .. out_path .. ": " .. tostring(err) .. "\n") end
 end
 
-local function register_taps()
+local last_rtp_frame = -1  -- the rtp tap runs once per RTP PDU; a frame is counted once
+
+local function reset_state()
+  state = M.new_state()
+  last_sip_frame = -1
+  last_rtp_frame = -1
+  header_offset = {}
+end
+
+-- Register the listeners; `draw` runs at the end of tshark's pass. Returns them.
+local function register_taps(draw)
   -- every frame is counted once: RTP frames by the rtp listener, all others here
   -- (the rtp tap fires for version 2 only, and not for RTP quoted in ICMP errors)
   local frame_tap = Listener.new("frame", "!(rtp.version == 2) || icmp || icmpv6")
@@ -1403,15 +1491,6 @@ local function register_taps()
     if not ok then M.note_error(state, pinfo.number, err) end
   end
 
-  local last_rtp_frame = -1
-
-  local function on_reset()
-    state = M.new_state()
-    last_sip_frame = -1
-    last_rtp_frame = -1
-    header_offset = {}
-  end
-
   local function on_rtp(pinfo, tvb)
     local number = pinfo.number
     if number ~= last_rtp_frame then
@@ -1429,15 +1508,126 @@ local function register_taps()
   end
 
   frame_tap.packet = on_frame
-  frame_tap.draw = write_output
-  frame_tap.reset = on_reset
+  if draw then frame_tap.draw = draw end
+  frame_tap.reset = reset_state
   sip_tap.packet = on_sip
   tls_tap.packet = on_tls
   rtp_tap.packet = on_rtp
   rtcp_tap.packet = on_rtcp
+  return { frame_tap, sip_tap, tls_tap, rtp_tap, rtcp_tap }
 end
 
--- In the GUI the Tools-menu entries drive the tap; under tshark it runs at once.
-if not gui_enabled() then
-  register_taps()
+---------------------------------------------------------------------------
+-- Wireshark's Tools menu
+---------------------------------------------------------------------------
+
+-- Run the taps over the open capture, then `after` (its errors are shown).
+-- The listeners exist only for this retap, so the plugin costs nothing while
+-- unused. Tests under tshark, which cannot retap, provide sipdiag_test_defer
+-- to run `after` at the end of tshark's own pass.
+local function with_fresh_tap(after)
+  reset_state()
+  local listeners = register_taps(nil)
+  retap_packets()
+  local function finish()
+    for _, listener in ipairs(listeners) do listener:remove() end
+    local ok, err = pcall(after)
+    if not ok then
+      local window = TextWindow.new("SIP Diagnostics: error")
+      window:set("sipdiag could not finish: " .. tostring(err) .. "\n")
+    end
+  end
+  local defer = rawget(_G, "sipdiag_test_defer")
+  if defer then defer(finish) else finish() end
+end
+
+-- The post-processor's checklist for a document, or nil when `sipdiag` is not installed.
+local function post_processor_checklist(doc)
+  local command = os.getenv("SIPDIAG_BIN") or "sipdiag"
+  local probe = io.popen(command .. " --version 2>&1")
+  local version = probe and probe:read("*a") or ""
+  if probe then probe:close() end
+  if not version:find("^sipdiag ") then return nil end
+  local path = os.tmpname()
+  local ok = write_document(doc, path)
+  if not ok then return nil end
+  local run = io.popen(command .. ' check --format table --verbose "' .. path .. '" 2>&1')
+  local text = run and run:read("*a") or ""
+  if run then run:close() end
+  os.remove(path)
+  return text
+end
+
+local function show_text(title, text)
+  local window = TextWindow.new("SIP Diagnostics: " .. title)
+  window:set(text)
+  local echo = os.getenv("SIPDIAG_GUI_ECHO")  -- tests read what the window shows
+  if echo then
+    local fh = io.open(echo, "wb")
+    if fh then
+      fh:write(text)
+      fh:close()
+    end
+  end
+end
+
+local function call_checklist()
+  with_fresh_tap(function()
+    local doc, cap, calls = render_document()
+    local text = post_processor_checklist(doc)
+    if text == nil then
+      text = M.brief(cap, calls) .. "\nThe full checklist (rules, evidence, remedies) needs the sipdiag "
+          .. "post-processor: install it with `pip install sipdiag` (or `pipx install sipdiag`) so that "
+          .. "`sipdiag` is on the PATH Wireshark sees (or set SIPDIAG_BIN), then run this again.\n"
+    end
+    show_text("call checklist", text)
+  end)
+end
+
+local function export_pdml()
+  new_dialog("SIP Diagnostics: export per-call PDML", function(path)
+    if path == nil or trim(path) == "" then return end
+    path = trim(path)
+    with_fresh_tap(function()
+      local ok, err = write_document(render_document(), path)
+      if ok then
+        show_text("export", "Wrote " .. path .. "\n\nCheck it with: sipdiag check " .. path .. "\n")
+      else
+        show_text("export", "Could not write " .. path .. ": " .. tostring(err) .. "\n")
+      end
+    end)
+  end, "File to write (for example /tmp/calls.pdml)")
+end
+
+local function filter_call()
+  new_dialog("SIP Diagnostics: filter a call", function(wanted)
+    with_fresh_tap(function()
+      local cap, calls = M.finish(state)
+      local call = M.pick_call(calls, wanted)
+      if call then
+        set_filter(M.call_filter(call))
+        apply_filter()
+        return
+      end
+      local head = (wanted and trim(wanted) ~= "") and ("No single call matches '" .. wanted .. "'.\n\n") or ""
+      show_text("calls", head .. M.brief(cap, calls)
+                .. "\nRun Filter a call... again with a call's number, its Call-ID or its beginning.\n")
+    end)
+  end, "Call: its number, Call-ID or Call-ID's beginning (empty: list the calls)")
+end
+
+-- A copy in a Wireshark plugins folder is loaded by every tshark too: there it
+-- stays silent, so `tshark -X lua_script:...` runs the tap once.
+local function loaded_as_plugin()
+  local source = (debug.getinfo(1, "S").source or ""):lower():gsub("\\", "/")
+  return source:find("/wireshark/plugins/", 1, true) ~= nil
+end
+
+if gui_enabled() then
+  local group = MENU_TOOLS_UNSORTED
+  register_menu("SIP Diagnostics/Call checklist", call_checklist, group)
+  register_menu("SIP Diagnostics/Export per-call PDML...", export_pdml, group)
+  register_menu("SIP Diagnostics/Filter a call...", filter_call, group)
+elseif not loaded_as_plugin() then
+  register_taps(write_output)
 end

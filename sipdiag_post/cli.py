@@ -384,6 +384,32 @@ def doctor(tshark: TsharkOpt = None) -> None:
     sys.stdout.write("\n".join(lines) + "\n")
 
 
+@app.command("install-plugin")
+def install_plugin(
+    uninstall: Annotated[bool, typer.Option("--uninstall", help="Remove the installed copy instead.")] = False,
+    tshark: TsharkOpt = None,
+) -> None:
+    """Copy the tap into Wireshark's personal Lua plugins folder (Tools > SIP Diagnostics)."""
+    found = find_tshark(tshark or _config().tshark)
+    folder = _plugin_folder(found.path)
+    if folder is None:
+        raise TsharkError(f"{found.path} does not report a personal Lua plugins folder (tshark -G folders)")
+    target = Path(folder) / "sipdiag.lua"
+    try:
+        if uninstall:
+            if target.exists():
+                target.unlink()
+                sys.stdout.write(f"removed {target}\n")
+            else:
+                sys.stdout.write(f"nothing to remove: {target} is not there\n")
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(tap_script().read_bytes())
+    except OSError as exc:
+        raise OutputError(f"{target}: {exc.strerror or exc}") from None
+    sys.stdout.write(f"installed {target}\nrestart Wireshark, then use Tools > SIP Diagnostics\n")
+
+
 def _version_callback(value: bool) -> None:
     if value:
         sys.stdout.write(f"sipdiag {__version__}\n")

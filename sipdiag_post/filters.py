@@ -41,8 +41,8 @@ def method(call_id: str, *names: str) -> str:
 
 
 def stream(src_port: int, ssrc_hex: str) -> str:
-    """One RTP stream's packets."""
-    return f"rtp.ssrc == {ssrc_hex} && udp.srcport == {src_port}"
+    """One RTP stream's packets (not the copies ICMP errors quote)."""
+    return f"rtp.ssrc == {ssrc_hex} && udp.srcport == {src_port} && !(icmp || icmpv6)"
 
 
 def streams(pairs: Iterable[tuple[int, str]]) -> str:
