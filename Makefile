@@ -7,6 +7,7 @@
 #   make docs       regenerate docs/rules.md and docs/cli.md
 #   make bench      time the tap against tshark's C taps on a 600k-packet capture
 #   make install-plugin   put the tap in Wireshark's personal Lua plugins (Tools menu)
+#   make compat     the tap under tshark 4.4 and 4.6 from Debian trixie/sid roots (root)
 #
 # demo and test install what is missing: tshark and Lua interpreters from
 # apt (sudo when not root), and a virtualenv from pyproject.toml.
@@ -20,10 +21,10 @@ APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 LUAS := lua5.1 lua5.2 lua5.3 lua5.4
 DEMO_CAPTURE := fixtures/486-busy-inbound/capture.pcap
 
-.PHONY: install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
+.PHONY: compat install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
 
 help:
-	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
 
 # --- set-up ------------------------------------------------------------------
 
@@ -69,6 +70,12 @@ fixtures: fixture-deps venv
 	@[ "$$(id -u)" = 0 ] || { echo "make fixtures needs root (dumpcap on the loopback interface): sudo make fixtures"; exit 1; }
 	$(PYTHON) fixtures/generate.py $(SCENARIOS)
 	$(MAKE) golden
+
+# throwaway debootstrap roots in build/compat/ (made once, about 550 MB each)
+compat: tshark-deps venv
+	@[ "$$(id -u)" = 0 ] || { echo "make compat needs root (debootstrap, chroot): sudo make compat"; exit 1; }
+	@command -v debootstrap >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq debootstrap; }
+	$(BIN)/python tests/compat.py
 
 golden: tshark-deps venv
 	$(BIN)/python fixtures/golden.py $(SCENARIOS)

@@ -40,7 +40,7 @@ module and gets them back (see tests/lua/). The tap itself follows.
 ]]
 
 local TAP_VERSION = "0.1.0"
-local SCHEMA_VERSION = "1.1"
+local SCHEMA_VERSION = "1.2"
 
 -- Bounds that keep hostile captures from exhausting memory; each overflow is
 -- counted and reported, never silently dropped.
@@ -52,6 +52,7 @@ local MAX_TAP_ERRORS_KEPT = 10   -- error samples written to the capture record
 local MAX_TLS_PORTS = 32         -- distinct TLS server ports tracked
 local MAX_OTHER_METHODS = 64     -- distinct non-call method names counted by name
 local MAX_STREAMS = 20000        -- RTP streams tracked (a hostile capture can vary SSRCs per packet)
+local MAX_SDP_ENDPOINTS = 20000  -- SDP media address:ports remembered for RTP tshark did not decode
 
 local M = {}
 
@@ -810,6 +811,7 @@ local function render_stream(w, st, cap)
   w.value("sipdiag.stream.ssrc", string.format("0x%08X", st.ssrc))
   w.field("sipdiag.stream.link", st.link)
   if st.setup_frame then w.value("sipdiag.stream.setup_frame", M.fmt_int(st.setup_frame)) end
+  if st.decoded_by then w.value("sipdiag.stream.decoded_by", st.decoded_by) end
   if st.call then w.value("sipdiag.stream.src_in_sdp", bool01(st.src_in_sdp)) end
   w.value("sipdiag.stream.first_frame", M.fmt_int(st.first_frame))
   w.value("sipdiag.stream.last_frame", M.fmt_int(st.last_frame))
@@ -1015,6 +1017,9 @@ function M.new_state()
     rtcp_sender = {},         -- map from SSRC to {sr, rr, srs = map from NTP middle 32 bits to time}
     rtcp_about = {},          -- map from reported SSRC to receiver-report statistics
     rtcp_xr = {},             -- map from SSRC to the last RTCP-XR VoIP metrics about it
+    sdp_endpoints = {},       -- map from "address|port" an SDP advertised for RTP to {frame, formats}
+    sdp_endpoint_count = 0,
+    sdp_ports = {},           -- set of those ports (a cheap first test per UDP packet)
   }
 end
 
@@ -1066,11 +1071,40 @@ function M.add_message(state, msg)
   else
     call.seen[key] = true
   end
+  if msg.sdp then M.note_sdp_endpoints(state, msg) end
   if #call.msgs < MAX_MSGS_PER_CALL then
     call.msgs[#call.msgs + 1] = msg
   else
     call.dropped = call.dropped + 1
   end
+end
+
+-- Remember the RTP address:ports a message's SDP advertises, with the payload
+-- types it lists, so that RTP tshark leaves undecoded can still be read.
+function M.note_sdp_endpoints(state, msg)
+  for _, media in ipairs(msg.sdp.media) do
+    local addr = media.connection or msg.sdp.connection
+    if addr and media.port and media.port > 0 and (media.proto or ""):find("RTP", 1, true) then
+      local key = addr .. "|" .. media.port
+      local known = state.sdp_endpoints[key]
+      if known == nil and state.sdp_endpoint_count >= MAX_SDP_ENDPOINTS then return end
+      if known == nil then state.sdp_endpoint_count = state.sdp_endpoint_count + 1 end
+      local formats = {}
+      for pt in (media.formats or ""):gmatch("%d+") do formats[tonumber(pt)] = true end
+      state.sdp_endpoints[key] = { frame = msg.frame, formats = formats }
+      state.sdp_ports[media.port] = true
+    end
+  end
+end
+
+-- The SDP endpoint a UDP datagram is sent to (or, failing that, from), when
+-- its first bytes are an RTP version 2 header with a payload type that SDP
+-- lists: {frame, formats}, or nil.
+function M.sdp_rtp_endpoint(state, src, src_port, dst, dst_port, b1, b2)
+  if b1 < 128 or b1 >= 192 then return nil end
+  local ep = state.sdp_endpoints[dst .. "|" .. dst_port] or state.sdp_endpoints[src .. "|" .. src_port]
+  if ep and ep.formats[b2 % 128] then return ep end
+  return nil
 end
 
 function M.note_tls(state, frame, src_port, dst_port)
@@ -1249,8 +1283,14 @@ function M.call_filter(call)
   local parts = { 'sip.Call-ID == "' .. call.id:gsub("\\", "\\\\"):gsub('"', '\\"') .. '"' }
   for _, st in ipairs(call.streams or {}) do
     -- by ports as well as SSRC: two calls can carry the same SSRC
-    parts[#parts + 1] = string.format("(rtp.ssrc == 0x%08X && udp.srcport == %d && udp.dstport == %d)",
-                                      st.ssrc, st.src_port, st.dst_port)
+    if st.decoded_by then  -- not rtp to this Wireshark: the SSRC's bytes in the UDP payload
+      parts[#parts + 1] = string.format("(udp.srcport == %d && udp.dstport == %d && udp.payload[8:4] == %02x:%02x:%02x:%02x)",
+                                        st.src_port, st.dst_port, math.floor(st.ssrc / 16777216) % 256,
+                                        math.floor(st.ssrc / 65536) % 256, math.floor(st.ssrc / 256) % 256, st.ssrc % 256)
+    else
+      parts[#parts + 1] = string.format("(rtp.ssrc == 0x%08X && udp.srcport == %d && udp.dstport == %d)",
+                                        st.ssrc, st.src_port, st.dst_port)
+    end
     parts[#parts + 1] = string.format("(rtcp && udp.srcport == %d && udp.dstport == %d)",
                                       st.src_port + 1, st.dst_port + 1)
   end
@@ -1295,6 +1335,7 @@ local f_tls = Field.new("tls")
 local f_rtp = Field.new("rtp")
 local f_rtp_setup = Field.new("rtp.setup-frame")
 local f_rtcp = Field.new("rtcp")
+local f_udp_payload = Field.new("udp.payload")
 local f_srtcp_e = Field.new("srtcp.e")
 local f_icmp = Field.new("icmp")
 local f_icmpv6 = Field.new("icmpv6")
@@ -1398,6 +1439,38 @@ local function read_rtp(pinfo, tvb, number)
              pt, b2 >= 128, st.clocks[pt] or stream_clock(st, pt), number)
 end
 
+-- UDP that tshark did not decode as RTP (Wireshark 4.0 misses some streams a
+-- re-INVITE sets up) but that is sent to or from an address:port an earlier
+-- SDP advertised, and starts with an RTP header of a payload type that SDP
+-- lists. Read like any stream and marked decoded_by "sipdiag".
+local function read_sdp_udp(pinfo)
+  local src_port, dst_port = pinfo.src_port, pinfo.dst_port
+  if not (state.sdp_ports[dst_port] or state.sdp_ports[src_port]) then return end
+  local fi = f_udp_payload()
+  if fi == nil or fi.len < 12 then return end
+  local b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = fi.range:raw(0, 12):byte(1, 12)
+  local src, dst = tostring(pinfo.src), tostring(pinfo.dst)
+  local ep = M.sdp_rtp_endpoint(state, src, src_port, dst, dst_port, b1, b2)
+  if ep == nil then return end
+  local abs = pinfo.abs_ts
+  local key = src_port * 65536 + dst_port
+  local ssrc = ((x1 * 256 + x2) * 256 + x3) * 256 + x4
+  local by_ports = state.stream_index[ssrc]
+  local st = by_ports and by_ports[key]
+  if st == nil then
+    st = M.add_stream(state, ssrc, key, src, src_port, dst, dst_port, ep.frame)
+    if st == nil then
+      state.rtp_dropped = state.rtp_dropped + 1
+      return
+    end
+    st.decoded_by = "sipdiag"
+    if st.call then st.link = "sdp-address" end
+  end
+  local pt = b2 % 128
+  rtp_packet(st, (abs - state.first_abs) * 1000, s1 * 256 + s2, ((t1 * 256 + t2) * 256 + t3) * 256 + t4,
+             pt, b2 >= 128, st.clocks[pt] or stream_clock(st, pt), pinfo.number)
+end
+
 local function read_rtcp(pinfo)
   if f_icmp() or f_icmpv6() then return end  -- RTCP quoted in an ICMP error
   local t = pinfo.abs_ts - state.first_abs
@@ -1472,6 +1545,7 @@ local function register_taps(draw)
   local tls_tap = Listener.new("frame", "tls.app_data && !sip")
   local rtp_tap = Listener.new("rtp")
   local rtcp_tap = Listener.new("frame", "rtcp")
+  local udp_tap = Listener.new("frame", "udp.payload && !rtp && !rtcp && !sip && !icmp && !icmpv6")
 
   local function on_frame(pinfo)
     state.packets = state.packets + 1
@@ -1501,6 +1575,12 @@ local function register_taps(draw)
     if not ok then M.note_error(state, number, err) end
   end
 
+  local function on_udp(pinfo)
+    if state.first_abs == nil then return end  -- no SDP seen yet
+    local ok, err = pcall(read_sdp_udp, pinfo)
+    if not ok then M.note_error(state, pinfo.number, err) end
+  end
+
   local function on_rtcp(pinfo)
     if state.first_abs == nil then state.first_abs = pinfo.abs_ts end
     local ok, err = pcall(read_rtcp, pinfo)
@@ -1514,7 +1594,8 @@ local function register_taps(draw)
   tls_tap.packet = on_tls
   rtp_tap.packet = on_rtp
   rtcp_tap.packet = on_rtcp
-  return { frame_tap, sip_tap, tls_tap, rtp_tap, rtcp_tap }
+  udp_tap.packet = on_udp
+  return { frame_tap, sip_tap, tls_tap, rtp_tap, rtcp_tap, udp_tap }
 end
 
 ---------------------------------------------------------------------------
@@ -1544,6 +1625,7 @@ end
 -- The post-processor's checklist for a document, or nil when `sipdiag` is not installed.
 local function post_processor_checklist(doc)
   local command = os.getenv("SIPDIAG_BIN") or "sipdiag"
+  if command:find(" ", 1, true) then command = '"' .. command .. '"' end
   local probe = io.popen(command .. " --version 2>&1")
   local version = probe and probe:read("*a") or ""
   if probe then probe:close() end
@@ -1555,7 +1637,8 @@ local function post_processor_checklist(doc)
   local text = run and run:read("*a") or ""
   if run then run:close() end
   os.remove(path)
-  return text
+  -- the report names the temporary file: say what it really is
+  return (text:gsub(path:gsub("%p", "%%%0"), "the open capture"))
 end
 
 local function show_text(title, text)
@@ -1577,8 +1660,8 @@ local function call_checklist()
     local text = post_processor_checklist(doc)
     if text == nil then
       text = M.brief(cap, calls) .. "\nThe full checklist (rules, evidence, remedies) needs the sipdiag "
-          .. "post-processor: install it with `pip install sipdiag` (or `pipx install sipdiag`) so that "
-          .. "`sipdiag` is on the PATH Wireshark sees (or set SIPDIAG_BIN), then run this again.\n"
+          .. "post-processor: install it from a sipdiag checkout (`pipx install .`, or `make venv`) so that "
+          .. "`sipdiag` is on the PATH Wireshark sees, or set SIPDIAG_BIN to its path; then run this again.\n"
     end
     show_text("call checklist", text)
   end)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .model import RtpStream
+
 _MAX_FRAMES_LISTED = 50
 
 
@@ -40,13 +42,19 @@ def method(call_id: str, *names: str) -> str:
     return f"{call(call_id)} && ({either})" if len(names) > 1 else f"{call(call_id)} && {either}"
 
 
-def stream(src_port: int, ssrc_hex: str) -> str:
-    """One RTP stream's packets (not the copies ICMP errors quote)."""
-    return f"rtp.ssrc == {ssrc_hex} && udp.srcport == {src_port} && !(icmp || icmpv6)"
+def stream(s: RtpStream) -> str:
+    """One RTP stream's packets (not the copies ICMP errors quote). A stream the
+    tap read from plain UDP is matched by ports and the SSRC's bytes, because
+    the Wireshark that missed it will not show it as rtp."""
+    if s.decoded_by == "tshark":
+        return f"rtp.ssrc == {s.ssrc_hex} && udp.srcport == {s.src.port} && !(icmp || icmpv6)"
+    ssrc = ":".join(f"{b:02x}" for b in s.ssrc.to_bytes(4, "big"))
+    return (f"udp.srcport == {s.src.port} && udp.dstport == {s.dst.port} && udp.payload[8:4] == {ssrc}"
+            " && !(icmp || icmpv6)")
 
 
-def streams(pairs: Iterable[tuple[int, str]]) -> str:
-    parts = [f"({stream(port, ssrc)})" for port, ssrc in pairs]
+def streams(items: Iterable[RtpStream]) -> str:
+    parts = [f"({stream(s)})" for s in items]
     return " || ".join(parts) if parts else "rtp"
 
 

@@ -225,6 +225,7 @@ class RtpStream:
     setup_frame: int | None = None  # the SIP frame whose SDP set the stream up
     src_in_sdp: bool | None = None  # its source address:port is advertised in its call's SDP
     rtcp: RtcpStats | None = None
+    decoded_by: str = "tshark"  # "sipdiag": plain UDP to an SDP address that tshark did not decode as RTP
 
     @property
     def ssrc_hex(self) -> str:

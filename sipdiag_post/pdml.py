@@ -355,4 +355,5 @@ def _stream(g: _Fields) -> RtpStream:
         setup_frame=g.int("setup_frame"),
         src_in_sdp=g.flag("src_in_sdp") if g.str("src_in_sdp") is not None else None,
         rtcp=next((_rtcp(r) for r in g.groups("rtcp")), None),
+        decoded_by=g.str("decoded_by") or "tshark",
     )

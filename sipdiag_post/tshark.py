@@ -154,6 +154,9 @@ def run_tap(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[str, .
     lowered = " ".join(lines).lower()
     if any(p in lowered for p in ("lua_script", "lua: error", "error loading")) and not out.exists():
         raise TsharkError(f"tshark could not run the Lua tap: {lines[0] if lines else 'no message'}")
+    if not out.exists() and done.returncode == 0 and not lines and os.geteuid() == 0:
+        raise TsharkError(f"tshark {tshark.version_text} ran but the Lua tap wrote nothing: Wireshark 4.2 and later "
+                          "skip Lua scripts when run as root; run sipdiag as an ordinary user")
     if not out.exists():
         message = lines[0] if lines else f"tshark exited with status {done.returncode}"
         if any(p in lowered for p in _NOT_A_CAPTURE) or done.returncode == 2:

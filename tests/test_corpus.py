@@ -101,3 +101,20 @@ def test_the_cli_reports_the_corpus_with_the_documented_exit_codes():
     assert "empty file" in by_name["voipshark__DTMF.pcap"]["error"]
     assert done.returncode == 3  # one unreadable input in the batch; every other capture still reported
     assert sum(c["status"] == "ok" for c in report["captures"]) == len(files) - 1
+
+
+def test_direct_media_that_tshark_leaves_as_udp_still_counts_as_audio(tshark_path, tmp_path):
+    """Asterisk re-INVITEs both phones to send media to each other. Wireshark
+    4.0 does not decode one direction as RTP; the tap reads it from the UDP to
+    the address the re-INVITE's SDP advertised, so no one-way audio is reported."""
+    out = tmp_path / "isa.pdml"
+    subprocess.run([tshark_path, "-q", "-n", "-r", str(CORPUS / "isa__real_sip_call.pcap"),
+                    "-X", f"lua_script:{tap_script()}", "-X", f"lua_script1:out={out}"],
+                   capture_output=True, check=False)
+    summary = pdml.read_summary(out)
+    directions = {(s.src.addr, s.dst.addr): s for c in summary.calls for s in c.streams}
+    phone_to_phone = directions[("10.0.2.4", "10.0.2.5")]
+    assert (phone_to_phone.packets, phone_to_phone.lost, phone_to_phone.setup_frame) == (744, 0, 80)
+    assert ("10.0.2.5", "10.0.2.4") in directions
+    report = evaluate("isa", summary, Settings())
+    assert {c.status.value for call in report.calls for c in call.checks if c.id == "RTP002"} == {"pass"}

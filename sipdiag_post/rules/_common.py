@@ -97,12 +97,15 @@ def final_code_rule(
 
 
 def stream_evidence(label: str, stream: RtpStream) -> Evidence:
-    return Evidence(label, f"{stream.label()}: {stream.packets} packets, frames {stream.first_frame}-"
-                           f"{stream.last_frame}, {stream.first_time:.3f}-{stream.last_time:.3f}s")
+    text = (f"{stream.label()}: {stream.packets} packets, frames {stream.first_frame}-{stream.last_frame}, "
+            f"{stream.first_time:.3f}-{stream.last_time:.3f}s")
+    if stream.decoded_by != "tshark":
+        text += " (read by sipdiag: tshark left this UDP to an SDP address undecoded)"
+    return Evidence(label, text)
 
 
 def stream_filter(*streams: RtpStream) -> str:
-    return filters.streams((s.src.port, s.ssrc_hex) for s in streams)
+    return filters.streams(streams)
 
 
 def sdp_line(message: SipMessage, media: SdpMedia) -> str:

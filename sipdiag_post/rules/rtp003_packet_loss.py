@@ -60,7 +60,7 @@ def check(ctx: CallContext) -> Outcome:
     summary = f"worst stream loses {worst:.1f}% ({stream.ssrc_hex})"
     if status is Status.PASS:
         return passed(f"loss below {t.loss_warn_pct:g}% on every stream (worst {worst:.1f}%)", evidence=evidence,
-                      display_filter=filters.streams((s.src.port, s.ssrc_hex) for s in streams))
+                      display_filter=filters.streams(streams))
     make = failed if status is Status.FAIL else warned
     return make(summary, remedy=_REMEDY, evidence=evidence, frames=[stream.first_frame, stream.last_frame],
                 display_filter=stream_filter(stream))

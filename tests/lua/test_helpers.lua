@@ -159,6 +159,19 @@ local multi = M.parse_sip("INVITE sip:a@b SIP/2.0\r\nCall-ID: c\r\nContent-Type:
   .. "--X\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 5 RTP/AVP 0\r\n--X--\r\n")
 eq("SDP parsed out of a multipart body", multi.sdp.media[1].port, 5)
 
+-- SDP endpoints: UDP that tshark left undecoded is RTP when it goes to (or
+-- comes from) an advertised RTP address:port with a listed payload type
+local ep_state = M.new_state()
+M.note_sdp_endpoints(ep_state, { frame = 80, sdp = sdp })
+eq("RTP endpoint remembered with its frame", ep_state.sdp_endpoints["10.0.0.5|4000"].frame, 80)
+eq("refused m= line not remembered", ep_state.sdp_endpoints["198.51.100.1|0"], nil)
+eq("port set for the cheap test", ep_state.sdp_ports[4000], true)
+eq("to the endpoint, listed PT", M.sdp_rtp_endpoint(ep_state, "10.0.0.9", 7, "10.0.0.5", 4000, 0x80, 8).frame, 80)
+eq("from the endpoint, marker set", M.sdp_rtp_endpoint(ep_state, "10.0.0.5", 4000, "10.0.0.9", 7, 0x80, 0x80 + 101) ~= nil, true)
+eq("unlisted payload type", M.sdp_rtp_endpoint(ep_state, "10.0.0.9", 7, "10.0.0.5", 4000, 0x80, 0), nil)
+eq("not version 2 (STUN)", M.sdp_rtp_endpoint(ep_state, "10.0.0.9", 7, "10.0.0.5", 4000, 0x00, 8), nil)
+eq("other address", M.sdp_rtp_endpoint(ep_state, "10.0.0.9", 7, "10.0.0.6", 4000, 0x80, 8), nil)
+
 -- RTP: a steady stream, with sequence numbers and timestamps that wrap
 local st = M.new_stream(1)
 for i = 0, 199 do
