@@ -8,6 +8,7 @@
 #   make bench      time the tap against tshark's C taps on a 600k-packet capture
 #   make install-plugin   put the tap in Wireshark's personal Lua plugins (Tools menu)
 #   make compat     the tap under tshark 4.4 and 4.6 from Debian trixie/sid roots (root)
+#   make gui-test   the real Wireshark under Xvfb: the Tools menu's checklist, screenshot
 #
 # demo and test install what is missing: tshark and Lua interpreters from
 # apt (sudo when not root), and a virtualenv from pyproject.toml.
@@ -21,10 +22,10 @@ APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 LUAS := lua5.1 lua5.2 lua5.3 lua5.4
 DEMO_CAPTURE := fixtures/486-busy-inbound/capture.pcap
 
-.PHONY: compat install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
+.PHONY: compat gui-deps gui-test install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
 
 help:
-	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
 
 # --- set-up ------------------------------------------------------------------
 
@@ -37,6 +38,12 @@ tshark-deps:
 lua-deps:
 	@missing=""; for l in $(LUAS); do command -v $$l >/dev/null || missing="$$missing $$l"; done; \
 	if [ -n "$$missing" ]; then $(APT_GET) update -qq && $(APT_GET) install -y -qq $$missing; fi
+
+# the real-GUI smoke test: Wireshark's Qt GUI under Xvfb, driven by xdotool
+gui-deps: tshark-deps
+	@command -v wireshark >/dev/null && command -v Xvfb >/dev/null && command -v xdotool >/dev/null && \
+	  command -v import >/dev/null || { $(APT_GET) update -qq && \
+	  $(APT_GET) install -y -qq --no-install-recommends wireshark-qt xvfb xdotool imagemagick; }
 
 fixture-deps: tshark-deps
 	@command -v sipp >/dev/null && command -v openssl >/dev/null && command -v nft >/dev/null || { \
@@ -58,8 +65,13 @@ demo: tshark-deps venv
 	@echo "\$$ sipdiag analyze --verbose $(DEMO_CAPTURE)"
 	@$(BIN)/sipdiag analyze --verbose $(DEMO_CAPTURE) || [ $$? -eq 1 ]
 
-test: tshark-deps lua-deps venv lint
+test: tshark-deps lua-deps gui-deps venv lint
 	$(BIN)/pytest -q
+
+# Wireshark itself: Tools > SIP Diagnostics > Call checklist; the screenshot
+# lands in test-artifacts/gui/checklist.png (also part of make test)
+gui-test: gui-deps venv
+	$(BIN)/pytest -q tests/test_wireshark_gui.py
 
 # --- development -------------------------------------------------------------------
 

@@ -41,13 +41,14 @@ def test_checklist_without_the_post_processor_shows_the_taps_summary_and_how_to_
     assert "WINDOW: SIP Diagnostics: call checklist" in shown
     assert "1. media-loss-1@sipdiag.test" in shown and "final response 200" in shown
     assert re.search(r"RTP 127\.0\.0\.1:18000 -> 127\.0\.0\.1:16000 SSRC 0x5E6F7081: 285 packets, 14 lost", shown)
-    assert "pip install sipdiag" in shown
+    assert "SIPDIAG_BIN" in shown and "pipx install ." in shown
 
 
 def test_checklist_with_the_post_processor_shows_the_rules(tshark):
     shown = menu(tshark, "fixtures/486-busy-inbound/capture.pcap", "Call checklist",
                  env={"SIPDIAG_BIN": str(Path(sys.executable).with_name("sipdiag"))})
     assert re.search(r"FAIL\s+SIP005\s+busy-here", shown)
+    assert "Capture the open capture: ok" in shown  # not the temporary file's name
     assert "remedy: Your side declined the call" in shown
 
 
