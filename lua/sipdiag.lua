@@ -403,39 +403,31 @@ function M.clock_rate(pt, name, rate)
   return rate or DYNAMIC_CLOCK[name] or 0
 end
 
-local DUP_WINDOW = 1024  -- sequence numbers remembered for duplicate detection
+local DUP_WINDOW = 1024  -- how far back (in sequence numbers) a duplicate is recognised
 
 -- A fresh stream record.
 function M.new_stream(ssrc)
   return {
-    ssrc = ssrc, packets = 0, first = true, pts = {}, pt_order = {}, markers = 0,
-    -- tshark's rtp analysis (ui/tap-rtp-analysis.c), kept bit for bit
+    ssrc = ssrc, packets = 0, pts = {}, pt_order = {}, markers = 0,
+    -- tshark's rtp analysis (ui/tap-rtp-analysis.c): the state its -z rtp,streams reports from
     start_seq = 0, stop_seq = 0, seq_num = 0, cycles = 0, under = false, seq_errors = 0,
-    seq_ts = 0, time = 0, jitter = 0, max_jitter = 0, mean_jitter = 0, min_jitter = -1,
-    delta = 0, max_delta = 0, mean_delta = 0, min_delta = -1, last_pt = -1,
+    seq_ts = 0, time = 0, jitter = 0, max_jitter = 0, mean_jitter = 0, max_delta = 0, last_pt = -1,
     -- our own: RFC 3550 A.1 extended sequence numbers, duplicates, reordering, gaps
-    ext_max = 0, seen = {}, duplicates = 0, out_of_order = 0,
-    last_ts = 0, ts_ext = 0, gap_max = 0, gap_start = 0, gap_frame = 0, last_time = 0,
+    ext_max = 0, first_ext = 0, missing = nil, duplicates = 0, out_of_order = 0,
+    ts_ext = 0, gap_max = 0, gap_start = 0, gap_frame = 0, last_time = 0,
   }
 end
 
 -- Account one RTP packet: t_ms since the capture's first packet, header
--- fields, the clock rate of its payload type, its frame number. Hot: the
--- stream's fields are read into locals once and written back once.
+-- fields, the clock rate of its payload type, its frame number.
+--
+-- Hot: about forty table reads and writes per packet, no allocation in the
+-- common case (in order, no loss). Duplicates are told from late packets by
+-- remembering the holes a jump forward leaves (the last DUP_WINDOW of them),
+-- not every sequence number received.
 function M.rtp_packet(st, t_ms, seq, ts, pt, marker, clock, frame)
   local packets = st.packets
-
-  -- the timestamp extended to the value nearest the previous one
-  local ext_ts
-  if packets == 0 then
-    ext_ts = ts
-  else
-    local diff = ts - st.last_ts
-    if diff > 2147483648 then diff = diff - 4294967296 elseif diff < -2147483648 then diff = diff + 4294967296 end
-    ext_ts = st.ts_ext + diff
-  end
-  st.last_ts, st.ts_ext = ts, ext_ts
-
+  st.packets = packets + 1
   local count = st.pts[pt]
   if count == nil then
     st.pt_order[#st.pt_order + 1] = pt
@@ -445,37 +437,57 @@ function M.rtp_packet(st, t_ms, seq, ts, pt, marker, clock, frame)
   end
   if marker then st.markers = st.markers + 1 end
 
-  -- own accounting: RFC 3550 A.1 extended sequence numbers, duplicates, reordering, gaps
-  local seen = st.seen
   if packets == 0 then
-    st.ext_max = seq
-    seen[seq % DUP_WINDOW] = seq
-    st.first_time, st.first_frame = t_ms, frame
-  else
-    local ext_max = st.ext_max
-    local ext = ext_max - ext_max % 65536 + seq
-    if ext - ext_max > 32768 then ext = ext - 65536 elseif ext_max - ext > 32768 then ext = ext + 65536 end
-    local slot = ext % DUP_WINDOW
-    if seen[slot] == ext then
-      st.duplicates = st.duplicates + 1
-    elseif ext < ext_max then
-      st.out_of_order = st.out_of_order + 1
-    end
-    seen[slot] = ext
-    if ext > ext_max then st.ext_max = ext end
-    local gap = t_ms - st.last_time
-    if gap > st.gap_max then st.gap_max, st.gap_start, st.gap_frame = gap, st.last_time, frame end
-  end
-  st.last_time, st.last_frame = t_ms, frame
-  st.packets = packets + 1
-
-  -- tshark's analysis (ui/tap-rtp-analysis.c of 4.0)
-  if packets == 0 then
-    st.first = false
+    st.ts_ext, st.ext_max, st.first_ext = ts, seq, seq
+    st.first_time, st.first_frame, st.last_time, st.last_frame = t_ms, frame, t_ms, frame
+    -- tshark's analysis starts here
     st.start_seq, st.stop_seq, st.seq_num = seq, seq, seq
-    st.time, st.seq_ts, st.last_pt = t_ms, ext_ts, pt
+    st.time, st.seq_ts, st.last_pt = t_ms, ts, pt
     return
   end
+
+  -- the timestamp extended to the value nearest the previous one
+  local ts_ext = st.ts_ext
+  local diff = ts - ts_ext % 4294967296
+  if diff > 2147483648 then diff = diff - 4294967296 elseif diff < -2147483648 then diff = diff + 4294967296 end
+  local ext_ts = ts_ext + diff
+  st.ts_ext = ext_ts
+
+  -- own accounting: RFC 3550 A.1 extended sequence numbers, duplicates, reordering, gaps
+  local ext_max = st.ext_max
+  local ext = ext_max - ext_max % 65536 + seq
+  if ext - ext_max > 32768 then ext = ext - 65536 elseif ext_max - ext > 32768 then ext = ext + 65536 end
+  if ext > ext_max then
+    if ext > ext_max + 1 then  -- a jump: remember the holes, to tell late packets from duplicates
+      local missing = st.missing
+      if missing == nil then
+        missing = {}
+        st.missing = missing
+      end
+      local from = ext - DUP_WINDOW + 1
+      if from <= ext_max then from = ext_max + 1 end
+      for hole = from, ext - 1 do missing[hole % DUP_WINDOW] = hole end
+    end
+    st.ext_max = ext
+  else
+    local missing = st.missing
+    local slot = ext % DUP_WINDOW
+    if missing and missing[slot] == ext then
+      missing[slot] = nil  -- a late packet filling its hole
+      st.out_of_order = st.out_of_order + 1
+    elseif ext > ext_max - DUP_WINDOW and ext >= st.first_ext then
+      st.duplicates = st.duplicates + 1
+    else
+      st.out_of_order = st.out_of_order + 1
+      if ext < st.first_ext then st.first_ext = ext end
+    end
+  end
+  local last_time = st.last_time
+  local gap = t_ms - last_time
+  if gap > st.gap_max then st.gap_max, st.gap_start, st.gap_frame = gap, last_time, frame end
+  st.last_time, st.last_frame = t_ms, frame
+
+  -- tshark's analysis (ui/tap-rtp-analysis.c of 4.0)
   local seq_ts, time, seq_num = st.seq_ts, st.time, st.seq_num
   local in_time = seq_ts <= ext_ts
   if in_time then
@@ -483,7 +495,7 @@ function M.rtp_packet(st, t_ms, seq, ts, pt, marker, clock, frame)
       st.cycles, st.under = st.cycles + 1, true
     elseif seq == 0 and st.stop_seq == 65535 and not st.under then
       st.cycles, st.under = st.cycles + 1, true
-    elseif seq > st.start_seq and st.under then
+    elseif st.under and seq > st.start_seq then
       st.under = false
     end
   end
@@ -498,26 +510,22 @@ function M.rtp_packet(st, t_ms, seq, ts, pt, marker, clock, frame)
     st.seq_errors = st.seq_errors + 1
   end
   local last_pt = st.last_pt
-  st.last_pt = pt
-  local delta = t_ms - time
+  if pt ~= last_pt then st.last_pt = pt end
   local jitter = st.jitter
   if clock ~= 0 then
-    local diff = t_ms - (time + (ext_ts - seq_ts) / math.floor(clock / 1000))
-    if diff < 0 then diff = -diff end
-    jitter = (15 * jitter + diff) / 16
+    local skew = t_ms - (time + (ext_ts - seq_ts) / math.floor(clock / 1000))
+    if skew < 0 then skew = -skew end
+    jitter = (15 * jitter + skew) / 16
     st.jitter = jitter
   end
-  st.delta = delta
   -- "regular" packets: no marker, no comfort noise (or right after it), in timestamp order
   if not marker and in_time and pt ~= 13 and pt ~= 19 and last_pt ~= 13 and last_pt ~= 19 then
-    local total = packets  -- packets before this one
+    local delta = t_ms - time
     if delta > st.max_delta then st.max_delta = delta end
-    if st.min_delta == -1 or delta < st.min_delta then st.min_delta = delta end
-    st.mean_delta = (st.mean_delta * (total - 1) + delta) / total
     if clock ~= 0 then
       if jitter > st.max_jitter then st.max_jitter = jitter end
-      st.mean_jitter = (st.mean_jitter * (total - 1) + jitter) / total
-      if st.min_jitter == -1 or jitter < st.min_jitter then st.min_jitter = jitter end
+      -- tshark divides by every packet before this one, regular or not
+      st.mean_jitter = (st.mean_jitter * (packets - 1) + jitter) / packets
     end
   end
   -- tshark 4.0 moves its reference arrival time on every in-order packet but
@@ -962,7 +970,9 @@ function M.render_pdml(header, cap, calls, on_error)
          .. '" wireshark="' .. M.xml_attr(header.wireshark)
          .. '" lua="' .. M.xml_attr(header.lua) .. '">')
   render_capture(w, cap)
-  for _, text in ipairs(rendered) do w.append(text) end
+  -- the document as chunks, written one by one: no copy of the whole document
+  local chunks = { table.concat(w.out, "\n") .. "\n" }
+  for _, text in ipairs(rendered) do chunks[#chunks + 1] = text .. "\n" end
   if cap.unlinked and #cap.unlinked > 0 then
     local u = new_writer()
     local ok, err = pcall(function()
@@ -977,13 +987,13 @@ function M.render_pdml(header, cap, calls, on_error)
       u.line("</packet>")
     end)
     if ok then
-      w.append(table.concat(u.out, "\n"))
+      chunks[#chunks + 1] = table.concat(u.out, "\n") .. "\n"
     elseif on_error then
       on_error(0, "rendering unlinked streams: " .. tostring(err))
     end
   end
-  w.line("</pdml>")
-  return table.concat(w.out, "\n") .. "\n"
+  chunks[#chunks + 1] = "</pdml>\n"
+  return chunks
 end
 
 ---------------------------------------------------------------------------
@@ -1335,7 +1345,8 @@ local f_tls = Field.new("tls")
 local f_rtp = Field.new("rtp")
 local f_rtp_setup = Field.new("rtp.setup-frame")
 local f_rtcp = Field.new("rtcp")
-local f_udp_payload = Field.new("udp.payload")
+local f_udp = Field.new("udp")
+local f_tls_app_data = Field.new("tls.app_data")
 local f_srtcp_e = Field.new("srtcp.e")
 local f_icmp = Field.new("icmp")
 local f_icmpv6 = Field.new("icmpv6")
@@ -1390,47 +1401,71 @@ end
 
 -- map from src_port*65536+dst_port to where the RTP header sits in the frame's bytes
 local header_offset = {}
+-- where the RTP header sat in the last RTP frame read through the field:
+-- captures mostly keep one encapsulation, so the next header is there too
+local guess = 0
 
 -- The hot path: every RTP packet. Nothing is formatted and no userdata is
--- made per packet once a flow is known: the header is read from the frame's
--- bytes at the offset learnt from the rtp field on the flow's first packet
--- (verified byte for byte), and streams are found through numeric keys. A
--- header that is not where it was (or a new SSRC) takes the field's path.
+-- made per packet once a stream is known: the UDP ports and the RTP header
+-- are read from the frame's bytes at the offset where the stream's first
+-- packet had them (learnt from the rtp field, verified byte for byte), and
+-- the stream is found through numeric keys. Anything else (a new stream,
+-- another encapsulation, RTP over TCP) takes the field's path.
 local rtp_packet, stream_clock = M.rtp_packet, M.stream_clock
 
 local function read_rtp(pinfo, tvb, number)
   local abs = pinfo.abs_ts
   if state.first_abs == nil then state.first_abs = abs end
   state.last_abs = abs
-  local src_port, dst_port = pinfo.src_port, pinfo.dst_port
-  local key = src_port * 65536 + dst_port
-  local b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4
-  local st
-  local offset = header_offset[key]
-  if offset and offset + 12 <= tvb:len() then
-    b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = tvb:raw(offset, 12):byte(1, 12)
+  local st, b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4
+  if guess > 8 and guess + 12 <= tvb:len() then
+    -- two short reads: the ports (the same string for every packet of a
+    -- stream, so Lua finds it interned) and the header. One read of both is
+    -- slower: Lua 5.2 hashes a short string mostly by its first bytes, and
+    -- ports first make every packet's string collide with the stream's others.
+    local p1, p2, q1, q2 = tvb:raw(guess - 8, 4):byte(1, 4)
+    b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = tvb:raw(guess, 12):byte(1, 12)
     local by_ports = state.stream_index[((x1 * 256 + x2) * 256 + x3) * 256 + x4]
-    st = by_ports and by_ports[key]
+    st = by_ports and by_ports[(p1 * 256 + p2) * 65536 + q1 * 256 + q2]
+    if st and st.offset ~= guess then st = nil end
   end
   if st == nil then
-    local fi = f_rtp()
-    if fi == nil then return end
-    local header = fi.range:raw(0, 12)
-    b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = header:byte(1, 12)
-    if b1 < 128 or b1 >= 192 then return end  -- not RTP version 2
-    if fi.offset + 12 <= tvb:len() and tvb:raw(fi.offset, 12) == header then
-      header_offset[key] = fi.offset
+    local src_port, dst_port = pinfo.src_port, pinfo.dst_port
+    local key = src_port * 65536 + dst_port
+    local offset = header_offset[key]
+    if offset and offset + 12 <= tvb:len() then
+      b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = tvb:raw(offset, 12):byte(1, 12)
+      local by_ports = state.stream_index[((x1 * 256 + x2) * 256 + x3) * 256 + x4]
+      st = by_ports and by_ports[key]
     end
-    local ssrc = ((x1 * 256 + x2) * 256 + x3) * 256 + x4
-    local by_ports = state.stream_index[ssrc]
-    st = by_ports and by_ports[key]
     if st == nil then
-      local setup = f_rtp_setup()
-      st = M.add_stream(state, ssrc, key, tostring(pinfo.src), src_port, tostring(pinfo.dst), dst_port,
-                        setup and setup.value)
+      local fi = f_rtp()
+      if fi == nil then return end
+      local header = fi.range:raw(0, 12)
+      b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = header:byte(1, 12)
+      if b1 < 128 or b1 >= 192 then return end  -- not RTP version 2
+      offset = nil
+      if fi.offset + 12 <= tvb:len() and tvb:raw(fi.offset, 12) == header then
+        offset = fi.offset
+        header_offset[key] = offset
+        guess = offset
+      end
+      local ssrc = ((x1 * 256 + x2) * 256 + x3) * 256 + x4
+      local by_ports = state.stream_index[ssrc]
+      st = by_ports and by_ports[key]
       if st == nil then
-        state.rtp_dropped = state.rtp_dropped + 1
-        return
+        local setup = f_rtp_setup()
+        st = M.add_stream(state, ssrc, key, tostring(pinfo.src), src_port, tostring(pinfo.dst), dst_port,
+                          setup and setup.value)
+        if st == nil then
+          state.rtp_dropped = state.rtp_dropped + 1
+          return
+        end
+      end
+      -- the fast path may use this offset only where the UDP header precedes the RTP header
+      if offset and offset >= 8 then
+        local u1, u2, v1, v2 = tvb:raw(offset - 8, 4):byte(1, 4)
+        if u1 * 256 + u2 == src_port and v1 * 256 + v2 == dst_port then st.offset = offset end
       end
     end
   end
@@ -1443,12 +1478,17 @@ end
 -- re-INVITE sets up) but that is sent to or from an address:port an earlier
 -- SDP advertised, and starts with an RTP header of a payload type that SDP
 -- lists. Read like any stream and marked decoded_by "sipdiag".
-local function read_sdp_udp(pinfo)
+local function read_sdp_udp(pinfo, tvb)
   local src_port, dst_port = pinfo.src_port, pinfo.dst_port
   if not (state.sdp_ports[dst_port] or state.sdp_ports[src_port]) then return end
-  local fi = f_udp_payload()
-  if fi == nil or fi.len < 12 then return end
-  local b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = fi.range:raw(0, 12):byte(1, 12)
+  local layers = { f_udp() }
+  local udp = layers[#layers]  -- the innermost UDP of a tunnel
+  if udp == nil then return end
+  local offset = udp.offset + 8
+  if offset + 12 > tvb:len() then return end
+  local u1, u2, v1, v2 = tvb:raw(udp.offset, 4):byte(1, 4)
+  if u1 * 256 + u2 ~= src_port or v1 * 256 + v2 ~= dst_port then return end  -- not in the frame's own bytes
+  local b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = tvb:raw(offset, 12):byte(1, 12)
   local src, dst = tostring(pinfo.src), tostring(pinfo.dst)
   local ep = M.sdp_rtp_endpoint(state, src, src_port, dst, dst_port, b1, b2)
   if ep == nil then return end
@@ -1472,7 +1512,6 @@ local function read_sdp_udp(pinfo)
 end
 
 local function read_rtcp(pinfo)
-  if f_icmp() or f_icmpv6() then return end  -- RTCP quoted in an ICMP error
   local t = pinfo.abs_ts - state.first_abs
   local items = { f_rtcp() }
   local encrypted = f_srtcp_e()
@@ -1502,12 +1541,19 @@ local function render_document()
   end), cap, calls
 end
 
--- Write a document to path, replacing it only once complete; true or nil, error.
+-- Write a document (its chunks) to path, replacing it only once complete; true or nil, error.
 local function write_document(doc, path)
   local part = path .. ".part"
   local fh, err = io.open(part, "wb")
   if not fh then return nil, err end
-  fh:write(doc)
+  for _, chunk in ipairs(doc) do
+    local ok, write_err = fh:write(chunk)
+    if not ok then
+      fh:close()
+      os.remove(part)
+      return nil, write_err
+    end
+  end
   fh:close()
   os.remove(path)
   local ok, rename_err = os.rename(part, path)
@@ -1519,7 +1565,7 @@ end
 local function write_output()
   local doc = render_document()
   if out_path == nil then
-    io.write(doc)
+    for _, chunk in ipairs(doc) do io.write(chunk) end
     return
   end
   local ok, err = write_document(doc, out_path)
@@ -1533,23 +1579,39 @@ local function reset_state()
   last_sip_frame = -1
   last_rtp_frame = -1
   header_offset = {}
+  guess = 0
+end
+
+-- Everything in a frame that is not RTP: RTCP, TLS that no dissector turned
+-- into SIP, and UDP to SDP endpoints that tshark left undecoded.
+local function read_other(pinfo, tvb)
+  if f_icmp() or f_icmpv6() then return end  -- packets quoted in ICMP errors are not traffic
+  if f_rtcp() then
+    read_rtcp(pinfo)
+  elseif f_sip() == nil then
+    if f_tls_app_data() then
+      M.note_tls(state, pinfo.number, pinfo.src_port, pinfo.dst_port)
+    elseif state.sdp_endpoint_count > 0 then
+      read_sdp_udp(pinfo, tvb)
+    end
+  end
 end
 
 -- Register the listeners; `draw` runs at the end of tshark's pass. Returns them.
+-- Three listeners, one of them filtered: each filter is evaluated on every
+-- packet, and each Lua call costs about a microsecond.
 local function register_taps(draw)
   -- every frame is counted once: RTP frames by the rtp listener, all others here
   -- (the rtp tap fires for version 2 only, and not for RTP quoted in ICMP errors)
   local frame_tap = Listener.new("frame", "!(rtp.version == 2) || icmp || icmpv6")
   local sip_tap = Listener.new("sip")
-  -- TLS records carrying application data that no dissector turned into SIP
-  local tls_tap = Listener.new("frame", "tls.app_data && !sip")
   local rtp_tap = Listener.new("rtp")
-  local rtcp_tap = Listener.new("frame", "rtcp")
-  local udp_tap = Listener.new("frame", "udp.payload && !rtp && !rtcp && !sip && !icmp && !icmpv6")
 
-  local function on_frame(pinfo)
+  local function on_frame(pinfo, tvb)
     state.packets = state.packets + 1
     note_time(pinfo)
+    local ok, err = pcall(read_other, pinfo, tvb)
+    if not ok then M.note_error(state, pinfo.number, err) end
   end
 
   local function on_sip(pinfo)
@@ -1557,11 +1619,6 @@ local function register_taps(draw)
     last_sip_frame = pinfo.number
     note_time(pinfo)
     local ok, err = pcall(read_sip_frame, pinfo)
-    if not ok then M.note_error(state, pinfo.number, err) end
-  end
-
-  local function on_tls(pinfo)
-    local ok, err = pcall(M.note_tls, state, pinfo.number, pinfo.src_port, pinfo.dst_port)
     if not ok then M.note_error(state, pinfo.number, err) end
   end
 
@@ -1575,27 +1632,12 @@ local function register_taps(draw)
     if not ok then M.note_error(state, number, err) end
   end
 
-  local function on_udp(pinfo)
-    if state.first_abs == nil then return end  -- no SDP seen yet
-    local ok, err = pcall(read_sdp_udp, pinfo)
-    if not ok then M.note_error(state, pinfo.number, err) end
-  end
-
-  local function on_rtcp(pinfo)
-    if state.first_abs == nil then state.first_abs = pinfo.abs_ts end
-    local ok, err = pcall(read_rtcp, pinfo)
-    if not ok then M.note_error(state, pinfo.number, err) end
-  end
-
   frame_tap.packet = on_frame
   if draw then frame_tap.draw = draw end
   frame_tap.reset = reset_state
   sip_tap.packet = on_sip
-  tls_tap.packet = on_tls
   rtp_tap.packet = on_rtp
-  rtcp_tap.packet = on_rtcp
-  udp_tap.packet = on_udp
-  return { frame_tap, sip_tap, tls_tap, rtp_tap, rtcp_tap, udp_tap }
+  return { frame_tap, sip_tap, rtp_tap }
 end
 
 ---------------------------------------------------------------------------

@@ -222,18 +222,22 @@ def share_streams(summary: Summary) -> Summary:
     A B2BUA that re-INVITEs both legs for direct media, or a proxy seen on both
     sides, has one RTP stream serving several calls; the tap links it to one."""
     everything = [s for c in summary.calls for s in c.streams] + list(summary.unlinked_streams)
+    by_endpoint: dict[Endpoint, list[int]] = {}  # endpoint -> positions in `everything`
+    for index, stream in enumerate(everything):
+        by_endpoint.setdefault(stream.dst, []).append(index)
+        if stream.src != stream.dst:
+            by_endpoint.setdefault(stream.src, []).append(index)
     calls = []
     for call in summary.calls:
-        endpoints = sdp_endpoints(call)
         start, end = call_window(call, summary.facts.duration)
-        own = set(call.streams)
-        extra = tuple(s for s in everything
-                      if s not in own and (s.dst in endpoints or s.src in endpoints)
-                      and s.last_time >= start and s.first_time <= end)
+        own = {id(s) for s in call.streams}  # by identity: hashing a stream hashes all its fields
+        candidates = sorted({i for e in sdp_endpoints(call) for i in by_endpoint.get(e, ())})
+        extra = tuple(s for s in (everything[i] for i in candidates)
+                      if id(s) not in own and s.last_time >= start and s.first_time <= end)
         calls.append(replace(call, streams=call.streams + extra) if extra else call)
-    linked = {s for c in calls for s in c.streams}
+    linked = {id(s) for c in calls for s in c.streams}
     return replace(summary, calls=tuple(calls),
-                   unlinked_streams=tuple(s for s in summary.unlinked_streams if s not in linked))
+                   unlinked_streams=tuple(s for s in summary.unlinked_streams if id(s) not in linked))
 
 
 def exchanges(flow: CallFlow, party_of) -> tuple[Exchange, ...]:

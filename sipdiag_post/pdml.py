@@ -109,7 +109,7 @@ def _parse_root(data: bytes, name: str) -> etree._Element:
     doctype = root.getroottree().docinfo
     if doctype.internalDTD is not None or doctype.externalDTD is not None or doctype.doctype:
         raise PdmlError(f"{name}: DTDs and entity declarations are not allowed in sipdiag PDML")
-    if any(isinstance(node, etree._Entity) for node in root.iter()):
+    if next(root.iter(etree.Entity), None) is not None:
         raise PdmlError(f"{name}: entity references are not allowed in sipdiag PDML")
     if root.tag != "pdml":
         raise PdmlError(f"{name}: root element is <{_one_line(str(root.tag))}>, expected <pdml>")

@@ -59,4 +59,25 @@ def report_json(captures: Sequence[CaptureReport], *, with_summary: bool = False
         s = summarise(captures)
         document["summary"] = {"captures": s.captures, "by_status": s.by_status, "calls": s.calls,
                                "fails_by_rule": s.fails, "warns_by_rule": s.warns}
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return _pretty(document, 0) + "\n"
+
+
+_ONE_LINE = ("checks", "capture_checks")  # lists whose objects are written one per line
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _pretty(value: object, level: int, one_line: bool = False) -> str:
+    """Indented JSON whose checks take one line each: readable, and written by
+    the json module's C encoder (its indenting encoder is pure Python and took
+    most of the post-processor's time on large captures)."""
+    pad, inner = "  " * level, "  " * (level + 1)
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{_compact(k)}: {_pretty(v, level + 1, k in _ONE_LINE)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list) and value:
+        parts = [_compact(v) if one_line else _pretty(v, level + 1) for v in value]
+        return "[\n" + ",\n".join(inner + part for part in parts) + "\n" + pad + "]"
+    return _compact(value)

@@ -25,4 +25,4 @@ M.add_message(state, msg)
 M.note_error(state, 1, evil)
 state.packets = 1
 local cap, calls = M.finish(state)
-io.write(M.render_pdml({ creator = "sipdiag/test" .. evil, wireshark = evil, lua = _VERSION }, cap, calls))
+io.write(table.concat(M.render_pdml({ creator = "sipdiag/test" .. evil, wireshark = evil, lua = _VERSION }, cap, calls)))
