@@ -43,7 +43,8 @@ def build(out: Path, calls: int, seconds: float) -> None:
         uac = subprocess.Popen(["sipp", "-sf", "uac.xml", "-p", "5070", "-mp", "20000", *common,
                                 "-l", "100", "-r", "20", "-cid_str", "bench-%u@sipdiag.test", "127.0.0.1:5060"],
                                **quiet)
-        gen.stop(uac, calls / 20 + seconds + 120)
+        # 20 calls/s, at most 100 at a time: waves of 100 when calls last longer than 5 s
+        gen.stop(uac, max(calls / 20, -(-calls // 100) * (seconds + 1)) + seconds + 120)
         gen.stop(uas, 10)
         time.sleep(1)
         gen.stop(dumpcap, patience_s=120)

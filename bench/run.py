@@ -1,14 +1,19 @@
-"""Time the sipdiag tap against tshark's own C taps on the benchmark capture.
+"""Time the sipdiag tap against tshark's own C taps and the naive routes.
 
-    .venv/bin/python bench/run.py [CAPTURE] [--runs 3]      (make bench)
+    .venv/bin/python bench/run.py [--runs 3] [--pyshark-packets 5000]      (make bench)
 
-Measured in one run, median of --runs each, wall time and peak RSS of:
-  (a) tshark dissection alone:   tshark -q -n -r F -Y 'sip||rtp||rtcp'
-  (b) Wireshark's C taps:        tshark -q -n -r F -z rtp,streams -z sip,stat
-  (c) the sipdiag tap alone:     tshark -q -n -r F -X lua_script:lua/sipdiag.lua -X lua_script1:out=...
-  (d) sipdiag analyze end to end (JSON to /dev/null)
-and a batch of the fixture captures with --jobs 1 and --jobs 2 (identical results required).
-Prints a table with packets/s and the ratios to (b); writes it to build/bench/results.md.
+Measured in one run, median of --runs each (interleaved, so a change in load
+hits every case alike), wall time and peak RSS (tshark included) of:
+  (a) tshark dissection alone:    tshark -q -n -r F -Y 'sip||rtp||rtcp'
+  (b) Wireshark's C taps:         tshark -q -n -r F -z rtp,streams -z sip,stat
+  (c) the sipdiag tap alone:      tshark -q -n -r F -X lua_script:lua/sipdiag.lua -X lua_script1:out=...
+  (d) sipdiag analyze end to end  (JSON to /dev/null)
+  (e) the naive route:            tshark -T pdml of every packet, parsed by lxml (bench/routes.py)
+  (f) pyshark over the first --pyshark-packets packets, extrapolated to the whole capture
+then the tap's memory at 1x and 4x the packets (same calls) and at 1x and 4x
+the calls (same packets), beside tshark's own (a) on the same capture, and a batch of the fixture captures with --jobs 1
+and --jobs 2 (identical reports required). Prints the tables and the targets;
+writes them with the machine's facts to bench/results.md.
 """
 
 from __future__ import annotations
@@ -25,23 +30,39 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = ROOT / "build" / "bench" / "600k.pcap"
+BUILD = ROOT / "build" / "bench"
+BASE = BUILD / "600k.pcap"  # 600 calls of 10 s
+MORE_PACKETS = BUILD / "600calls-40s.pcap"  # the same calls, 4x the packets
+MORE_CALLS = BUILD / "2400calls-2.5s.pcap"  # 4x the calls, the same packets
+PYTHON = sys.executable
 
 
-def measure(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one run of a command."""
+def measure(command: list[str], stdout: int | None = subprocess.DEVNULL) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MiB (the largest process of the tree) and stdout of one run."""
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, stdout=stdout, stderr=subprocess.DEVNULL, text=True)
+    out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise SystemExit(f"bench: {' '.join(command)} failed")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, out
 
 
 def packets(capture: Path) -> int:
     out = subprocess.run(["capinfos", "-c", "-M", "-T", "-r", str(capture)], capture_output=True, text=True).stdout
     return int(out.split("\t")[-1])
+
+
+def calls(capture: Path) -> int:
+    out = subprocess.run(["tshark", "-n", "-r", str(capture), "-Y", 'sip.Method == "INVITE" && !sip.to.tag',
+                          "-T", "fields", "-e", "sip.Call-ID"], capture_output=True, text=True).stdout
+    return len(set(out.split()))
+
+
+def tap_command(tshark: str, capture: Path, out: Path) -> list[str]:
+    return [tshark, "-q", "-n", "-r", str(capture), "-X", f"lua_script:{ROOT / 'lua' / 'sipdiag.lua'}",
+            "-X", f"lua_script1:out={out}"]
 
 
 def batch_speedup(sipdiag: str, runs: int) -> str:
@@ -59,56 +80,108 @@ def batch_speedup(sipdiag: str, runs: int) -> str:
             outputs[jobs] = done.stdout
         timings[jobs] = statistics.median(walls)
     same = "identical" if outputs[1] == outputs[2] else "DIFFERENT"
-    return (f"Batch of {captures} fixture captures: --jobs 1 {timings[1]:.2f} s, --jobs 2 {timings[2]:.2f} s, "
-            f"speed-up {timings[1] / timings[2]:.2f}x; reports {same}.")
+    return (f"Batch of {captures} fixture captures (`sipdiag analyze fixtures/`): --jobs 1 {timings[1]:.2f} s, "
+            f"--jobs 2 {timings[2]:.2f} s, speed-up {timings[1] / timings[2]:.2f}x on {os.cpu_count()} cores; "
+            f"reports {same}.")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("capture", nargs="?", default=str(DEFAULT))
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pyshark-packets", type=int, default=5000)
     args = parser.parse_args()
-    capture = Path(args.capture)
-    if not capture.exists():
-        raise SystemExit(f"bench: {capture} is missing; build it with: sudo .venv/bin/python bench/capture.py")
+    for capture in (BASE, MORE_PACKETS, MORE_CALLS):
+        if not capture.exists():
+            raise SystemExit(f"bench: {capture} is missing; build it with: sudo make bench")
     tshark = shutil.which("tshark") or "tshark"
-    tap = ROOT / "lua" / "sipdiag.lua"
-    sipdiag = str(Path(sys.executable).with_name("sipdiag"))
+    sipdiag = str(Path(PYTHON).with_name("sipdiag"))
+    count = packets(BASE)
     with tempfile.TemporaryDirectory(prefix="sipdiag-bench-") as tmp:
         out = Path(tmp) / "summary.pdml"
-        cases = [
-            ("(a) tshark dissection", [tshark, "-q", "-n", "-r", str(capture), "-Y", "sip||rtp||rtcp"]),
-            ("(b) C taps rtp,streams + sip,stat",
-             [tshark, "-q", "-n", "-r", str(capture), "-z", "rtp,streams", "-z", "sip,stat"]),
-            ("(c) sipdiag tap", [tshark, "-q", "-n", "-r", str(capture), "-X", f"lua_script:{tap}",
-                                 "-X", f"lua_script1:out={out}"]),
-            ("(d) sipdiag analyze", [sipdiag, "analyze", str(capture), "--format", "json"]),
-        ]
-        results = {}
-        for _ in range(args.runs):  # interleaved, so load changes hit every case alike
-            for name, command in cases:
-                results.setdefault(name, []).append(measure(command))
+        subset = Path(tmp) / "subset.pcap"
+        subprocess.run(["editcap", "-r", str(BASE), str(subset), f"1-{args.pyshark_packets}"], check=True)
+        cases = {
+            "(a) tshark dissection": [tshark, "-q", "-n", "-r", str(BASE), "-Y", "sip||rtp||rtcp"],
+            "(b) C taps rtp,streams + sip,stat": [tshark, "-q", "-n", "-r", str(BASE), "-z", "rtp,streams",
+                                                  "-z", "sip,stat"],
+            "(c) sipdiag tap": tap_command(tshark, BASE, out),
+            "(d) sipdiag analyze": [sipdiag, "analyze", str(BASE), "--format", "json"],
+            "(e) tshark -T pdml + lxml": [PYTHON, str(ROOT / "bench" / "routes.py"), "pdml", str(BASE)],
+            "(f) pyshark": [PYTHON, str(ROOT / "bench" / "routes.py"), "pyshark", str(subset),
+                            str(args.pyshark_packets)],
+        }
+        results: dict[str, list[tuple[float, float, str]]] = {name: [] for name in cases}
+        for run in range(args.runs):
+            for name, command in cases.items():
+                print(f"[bench] run {run + 1}/{args.runs}: {name}", file=sys.stderr, flush=True)
+                stdout = subprocess.PIPE if name.startswith("(f)") else subprocess.DEVNULL
+                results[name].append(measure(command, stdout))
+        scaling = {}
+        for label, capture in (("1x packets, 1x calls", BASE), ("4x packets, 1x calls", MORE_PACKETS),
+                               ("1x packets, 4x calls", MORE_CALLS)):
+            print(f"[bench] memory: {label}", file=sys.stderr, flush=True)
+            runs = [measure(tap_command(tshark, capture, out)) for _ in range(args.runs)]
+            alone = measure([tshark, "-q", "-n", "-r", str(capture), "-Y", "sip||rtp||rtcp"])[1]
+            scaling[label] = (capture, packets(capture), calls(capture), statistics.median(w for w, _, _ in runs),
+                              max(m for _, m, _ in runs), alone)
     batch = batch_speedup(sipdiag, args.runs)
-    count = packets(capture)
-    medians = {name: (statistics.median(w for w, _ in runs), max(m for _, m in runs)) for name, runs in results.items()}
-    base = medians["(b) C taps rtp,streams + sip,stat"][0]
+
+    wall = {name: statistics.median(w for w, _, _ in runs) for name, runs in results.items()}
+    rss = {name: max(m for _, m, _ in runs) for name, runs in results.items()}
+    # (f) ran on a subset: scale its time to the whole capture (startup not scaled)
+    f_name = "(f) pyshark"
+    f_inner = statistics.median(float(o.split()[1]) for _, _, o in results[f_name])
+    f_startup = wall[f_name] - f_inner
+    wall[f_name] = f_startup + f_inner * count / args.pyshark_packets
+    b, c, d = (wall[k] for k in list(cases)[1:4])
+    e, f = wall["(e) tshark -T pdml + lxml"], wall[f_name]
+    python_share = (d - c) / d
+
+    version = subprocess.run([tshark, "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     lines = [
-        f"# sipdiag benchmark: {capture.name}, {count} packets, median of {args.runs}",
+        f"# sipdiag benchmark: {BASE.name}, {count:,} packets, {scaling['1x packets, 1x calls'][2]} calls, "
+        f"median of {args.runs}",
         "",
-        f"Machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}; "
-        f"{subprocess.run([tshark, '-v'], capture_output=True, text=True).stdout.splitlines()[0]}",
+        f"Machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}, Python "
+        f"{platform.python_version()}; {version}.",
         "",
         "| what | wall s | packets/s | peak RSS MiB | / (b) |",
         "|---|---|---|---|---|",
     ]
-    for name, (wall, rss) in medians.items():
-        lines.append(f"| {name} | {wall:.2f} | {count / wall:,.0f} | {rss:.0f} | {wall / base:.2f}x |")
+    for name in cases:
+        label = name
+        if name == f_name:
+            label = f"(f) pyshark ({args.pyshark_packets:,}-packet subset, extrapolated)"
+        lines.append(f"| {label} | {wall[name]:.2f} | {count / wall[name]:,.0f} | {rss[name]:.0f} | "
+                     f"{wall[name] / b:.2f}x |")
+    lines += [
+        "",
+        f"Ratios: (c)/(b) {c / b:.2f}x, (d)/(b) {d / b:.2f}x, (e)/(d) {e / d:.1f}x, (f)/(d) {f / d:.0f}x; "
+        f"the Python stage after tshark, (d)-(c), is {d - c:.2f} s = {python_share:.0%} of (d); "
+        f"peak RSS (c)/(a) {rss['(c) sipdiag tap'] / rss['(a) tshark dissection']:.2f}x.",
+        "",
+        "Targets: " + "; ".join(
+            f"{what} {'met' if ok else 'MISSED'} ({value})" for what, ok, value in (
+                ("(c) <= 1.5x (b)", c <= 1.5 * b, f"{c / b:.2f}x"),
+                ("(d) <= 1.6x (b)", d <= 1.6 * b, f"{d / b:.2f}x"),
+                ("Python stage <= 5%", python_share <= 0.05, f"{python_share:.0%}"),
+                ("RSS (c) <= 1.3x (a)", rss["(c) sipdiag tap"] <= 1.3 * rss["(a) tshark dissection"],
+                 f"{rss['(c) sipdiag tap'] / rss['(a) tshark dissection']:.2f}x"),
+            )) + ".",
+        "",
+        "Memory with more packets and with more calls. tshark's own dissection, (a), grows with packets",
+        "(per-frame and per-conversation state); what the tap adds on top, (c) - (a), grows with calls and",
+        "streams, not packets:",
+        "",
+        "| capture | packets | calls | (c) wall s | (c) peak RSS MiB | (a) peak RSS MiB | tap's own, (c) - (a) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, (capture, n, k, w, m, a) in scaling.items():
+        lines.append(f"| {capture.name} ({label}) | {n:,} | {k:,} | {w:.2f} | {m:.0f} | {a:.0f} | {m - a:.0f} |")
     lines += ["", batch]
     text = "\n".join(lines) + "\n"
     print(text, end="")
-    results_md = ROOT / "build" / "bench" / "results.md"
-    results_md.parent.mkdir(parents=True, exist_ok=True)
-    results_md.write_text(text)
+    (ROOT / "bench" / "results.md").write_text(text)
 
 
 if __name__ == "__main__":
