@@ -9,6 +9,7 @@
 #   make install-plugin   put the tap in Wireshark's personal Lua plugins (Tools menu)
 #   make compat     the tap under tshark 4.4 and 4.6 from Debian trixie/sid roots (root)
 #   make gui-test   the real Wireshark under Xvfb: the Tools menu's checklist, screenshot
+#   make fuzz       5,000 mutated fixture captures through tshark, the tap and the CLI
 #
 # demo and test install what is missing: tshark and Lua interpreters from
 # apt (sudo when not root), and a virtualenv from pyproject.toml.
@@ -22,10 +23,10 @@ APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 LUAS := lua5.1 lua5.2 lua5.3 lua5.4
 DEMO_CAPTURE := fixtures/486-busy-inbound/capture.pcap
 
-.PHONY: compat gui-deps gui-test install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
+.PHONY: browser-deps fuzz compat gui-deps gui-test install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
 
 # --- set-up ------------------------------------------------------------------
 
@@ -44,6 +45,11 @@ gui-deps: tshark-deps
 	@command -v wireshark >/dev/null && command -v Xvfb >/dev/null && command -v xdotool >/dev/null && \
 	  command -v import >/dev/null || { $(APT_GET) update -qq && \
 	  $(APT_GET) install -y -qq --no-install-recommends wireshark-qt xvfb xdotool imagemagick; }
+
+# the HTML report's browser test: headless Chromium
+browser-deps:
+	@command -v chromium >/dev/null || { $(APT_GET) update -qq && \
+	  $(APT_GET) install -y -qq --no-install-recommends chromium; }
 
 fixture-deps: tshark-deps
 	@command -v sipp >/dev/null && command -v openssl >/dev/null && command -v nft >/dev/null || { \
@@ -65,7 +71,7 @@ demo: tshark-deps venv
 	@echo "\$$ sipdiag analyze --verbose $(DEMO_CAPTURE)"
 	@$(BIN)/sipdiag analyze --verbose $(DEMO_CAPTURE) || [ $$? -eq 1 ]
 
-test: tshark-deps lua-deps gui-deps venv lint
+test: tshark-deps lua-deps gui-deps browser-deps venv lint
 	$(BIN)/pytest -q
 
 # Wireshark itself: Tools > SIP Diagnostics > Call checklist; the screenshot
@@ -76,7 +82,7 @@ gui-test: gui-deps venv
 # --- development -------------------------------------------------------------------
 
 lint: venv
-	$(BIN)/ruff check sipdiag_post tests fixtures
+	$(BIN)/ruff check sipdiag_post tests fixtures bench
 
 fixtures: fixture-deps venv
 	@[ "$$(id -u)" = 0 ] || { echo "make fixtures needs root (dumpcap on the loopback interface): sudo make fixtures"; exit 1; }
@@ -92,11 +98,23 @@ compat: tshark-deps venv
 golden: tshark-deps venv
 	$(BIN)/python fixtures/golden.py $(SCENARIOS)
 
-# the capture is built once with sipp (needs root) and kept in build/bench/
-bench: fixture-deps venv
-	@[ -f build/bench/600k.pcap ] || [ "$$(id -u)" = 0 ] || { echo "building the bench capture needs root: sudo make bench"; exit 1; }
-	$(BIN)/python bench/capture.py
+# hostile input: every fixture capture mutated (tests/mutate.py), FUZZ_CASES cases
+# from FUZZ_SEED; a fixed-seed sample of 200 runs inside make test
+FUZZ_CASES ?= 5000
+FUZZ_SEED ?= 20261126
+fuzz: tshark-deps venv
+	$(BIN)/python tests/fuzz.py --cases $(FUZZ_CASES) --seed $(FUZZ_SEED)
+
+# the captures are built once with sipp (root) and kept in build/bench/: 600 calls of
+# 10 s (606,600 packets), the same calls 4x as long, and 4x the calls 4x shorter
+BENCH_CAPTURES := build/bench/600k.pcap build/bench/600calls-40s.pcap build/bench/2400calls-2.5s.pcap
+
+bench: fixture-deps venv $(BENCH_CAPTURES)
 	$(BIN)/python bench/run.py
+
+build/bench/600k.pcap build/bench/600calls-40s.pcap build/bench/2400calls-2.5s.pcap: | venv
+	@[ "$$(id -u)" = 0 ] || { echo "building the bench captures needs root: sudo make bench"; exit 1; }
+	$(BIN)/python bench/capture.py $@ $(if $(findstring 40s,$@),--calls 600 --seconds 40,$(if $(findstring 2400,$@),--calls 2400 --seconds 2.5))
 
 install-plugin: tshark-deps venv
 	$(BIN)/sipdiag install-plugin

@@ -40,7 +40,7 @@ module and gets them back (see tests/lua/). The tap itself follows.
 ]]
 
 local TAP_VERSION = "0.1.0"
-local SCHEMA_VERSION = "1.2"
+local SCHEMA_VERSION = "1.4"
 
 -- Bounds that keep hostile captures from exhausting memory; each overflow is
 -- counted and reported, never silently dropped.
@@ -404,6 +404,16 @@ function M.clock_rate(pt, name, rate)
 end
 
 local DUP_WINDOW = 1024  -- how far back (in sequence numbers) a duplicate is recognised
+local MAX_PPS_SECONDS = 14400  -- per-second packet counts kept per stream (4 hours)
+local floor = math.floor
+
+-- The per-second counts as "50,50,0,12": every second from pps_start to the
+-- last one with a packet, zeros included.
+function M.pps_text(st)
+  local pps, out = st.pps, {}
+  for i = 1, st.pps_n do out[i] = string.format("%d", pps[i] or 0) end
+  return table.concat(out, ",")
+end
 
 -- A fresh stream record.
 function M.new_stream(ssrc)
@@ -415,6 +425,8 @@ function M.new_stream(ssrc)
     -- our own: RFC 3550 A.1 extended sequence numbers, duplicates, reordering, gaps
     ext_max = 0, first_ext = 0, missing = nil, duplicates = 0, out_of_order = 0,
     ts_ext = 0, gap_max = 0, gap_start = 0, gap_frame = 0, last_time = 0,
+    -- packets per second: pps[i] counts second pps_start + i - 1 of the capture
+    pps = {}, pps_start = 0, pps_n = 0, pps_over = 0,
   }
 end
 
@@ -436,6 +448,20 @@ function M.rtp_packet(st, t_ms, seq, ts, pt, marker, clock, frame)
     st.pts[pt] = count + 1
   end
   if marker then st.markers = st.markers + 1 end
+
+  -- packets per second, for the RTP graph: bounded by MAX_PPS_SECONDS
+  local pps = st.pps
+  if packets == 0 then st.pps_start = floor(t_ms / 1000) end
+  local second = floor(t_ms / 1000) - st.pps_start + 1
+  local in_second = pps[second]
+  if in_second then
+    pps[second] = in_second + 1
+  elseif second >= 1 and second <= MAX_PPS_SECONDS then
+    pps[second] = 1
+    if second > st.pps_n then st.pps_n = second end
+  else
+    st.pps_over = st.pps_over + 1
+  end
 
   if packets == 0 then
     st.ts_ext, st.ext_max, st.first_ext = ts, seq, seq
@@ -838,6 +864,9 @@ local function render_stream(w, st, cap)
   w.value("sipdiag.stream.gap_max_s", M.fmt_time(st.gap_max / 1000))
   w.value("sipdiag.stream.gap_start_time", M.fmt_time(st.gap_start / 1000))
   w.value("sipdiag.stream.gap_end_frame", M.fmt_int(st.gap_frame))
+  w.value("sipdiag.stream.pps_start", M.fmt_int(st.pps_start))
+  w.value("sipdiag.stream.pps", M.pps_text(st))
+  if st.pps_over > 0 then w.value("sipdiag.stream.pps_uncounted", M.fmt_int(st.pps_over)) end
   for _, pt in ipairs(st.pt_order) do
     w.open("sipdiag.stream.payload", M.fmt_int(pt))
     w.value("sipdiag.stream.payload.pt", M.fmt_int(pt))

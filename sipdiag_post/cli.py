@@ -11,6 +11,7 @@ Exit codes (the CLI contract):
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, fields, replace
@@ -57,6 +58,7 @@ class Format(StrEnum):
     CSV = "csv"
     MARKDOWN = "markdown"
     JUNIT = "junit"
+    HTML = "html"
 
 
 class FailOn(StrEnum):
@@ -78,7 +80,7 @@ app = typer.Typer(
 )
 
 # Options shared by the commands, defined once.
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", metavar="table|json|csv|markdown|junit",
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", metavar="table|json|csv|markdown|junit|html",
                                            help="Output format.")]
 CallOpt = Annotated[list[str] | None, typer.Option("--call", metavar="CALL_ID", help="Only this Call-ID (repeatable).")]
 SelectOpt = Annotated[list[str] | None, typer.Option(
@@ -188,6 +190,8 @@ def render_reports(reports: list[CaptureReport], how: Reporting) -> str:
         return render.report_markdown(reports)
     if how.fmt is Format.JUNIT:
         return render.report_junit(reports)
+    if how.fmt is Format.HTML:
+        return render.report_html(reports, render.HtmlOptions(media_gap_s=how.rules.settings.thresholds.media_gap_s))
     options = render.TableOptions(verbose=how.verbose, show_all=how.show_all, colour=_colour(how.output),
                                   summary=batch)
     return render.report_table(reports, options)
@@ -433,13 +437,25 @@ _ERRORS: tuple[tuple[type[BaseException], ExitCode], ...] = (
 )
 
 
+INTERRUPTED = "sipdiag: interrupted\n"
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds like Ctrl-C: temporary files go, tshark is stopped
+
+
 def main() -> None:
     """Entry point: one line on stderr and a documented exit code for every error."""
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except KeyboardInterrupt:
-        sys.stderr.write("sipdiag: interrupted\n")
+        sys.stderr.write(INTERRUPTED)
         sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == 130:  # typer's own answer to Ctrl-C: the context managers have run, say why
+            sys.stderr.write(INTERRUPTED)
+        raise
     except Exception as exc:
         for kind, code in _ERRORS:
             if isinstance(exc, kind):

@@ -61,4 +61,5 @@ def evaluate(path: str, summary: Summary, settings: Settings, *,
         error=summary.facts.read_error,
         capture_checks=tuple(_stamp(rule, capture_ctx) for rule in capture_rules),
         calls=tuple(evaluate_call(call, summary, settings, call_rules) for call in calls),
+        model=summary,
     )

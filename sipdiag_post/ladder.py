@@ -1,10 +1,12 @@
-"""A call as a text ladder, like Wireshark's Flow Sequence.
+"""A call as a ladder, like Wireshark's Flow Sequence: the steps (build) and the text drawing.
 
-Endpoints are lettered columns (a legend names them); each SIP message is an
-arrow between its source's and destination's columns with its time since the
-capture's first packet; offers and answers carry an SDP summary; each RTP
-stream is a double arrow (===>) at its first packet, between the columns of
-the parties that sent and received it, with its packet count.
+Endpoints are columns; each SIP message is an arrow between its source's and
+destination's columns with its time since the capture's first packet; offers
+and answers carry an SDP summary; each RTP stream is an arrow at its first
+packet, between the columns of the parties that sent and received it, with
+its packet count. The text drawing letters the columns (a legend names them)
+and draws RTP as a double arrow (===>); render/html.py draws the same steps
+as SVG.
 """
 
 from __future__ import annotations
@@ -21,13 +23,26 @@ _SPACING = 28  # characters between two columns
 
 
 @dataclass(frozen=True)
-class _Event:
-    time: float
-    src: int  # column
+class Step:
+    """One arrow of the ladder."""
+
+    time: float  # s since the capture's first packet
+    src: int  # column index
     dst: int
-    label: str
-    note: str
+    label: str  # method, "status reason", or "RTP"
+    note: str  # SDP summary, or the stream's numbers
+    frame: int
     rtp: bool = False
+    retransmission: bool = False
+    status: int | None = None  # a response's status code
+    sdp: str = ""  # "offer" or "answer" when the message carries one of the call's SDP exchanges
+
+
+@dataclass(frozen=True)
+class Ladder:
+    columns: tuple[Endpoint, ...]
+    roles: dict[Endpoint, str]  # caller / callee, for the initial INVITE's ends
+    steps: tuple[Step, ...]  # in time order
 
 
 def _sdp_note(sdp: Sdp) -> str:
@@ -78,46 +93,57 @@ def _arrow(src: int, dst: int, label: str, width: int, rtp: bool) -> str:
     return "".join(canvas)
 
 
-def ladder(call: Call) -> str:
+def build(call: Call) -> Ladder:
     flow = flows.analyse(call)
     view = media_view(flow)
     columns = _columns(call)
-    letters = string.ascii_uppercase
-    index = {endpoint: i * _SPACING for i, endpoint in enumerate(columns)}
+    index = {endpoint: i for i, endpoint in enumerate(columns)}
     invite = flow.first_invite
     party_column = {}
+    roles: dict[Endpoint, str] = {}
     if invite is not None:
         party_column = {CALLER: index[invite.src], CALLEE: index[invite.dst]}
-    events = []
+        roles = {invite.src: "caller", invite.dst: "callee"}
+    roles_of_sdp = {}
+    for exchange in view.exchanges:
+        for message, role in ((exchange.offer, "offer"), (exchange.answer, "answer")):
+            if message is not None:
+                roles_of_sdp[(message.frame, message.index)] = role
+    steps = []
     for message in call.messages:
-        label = message.label + (" (again)" if message.retransmission else "")
         note = _sdp_note(message.sdp) if message.sdp is not None else ""
-        events.append(_Event(message.time, index[message.src], index[message.dst], label, note))
+        steps.append(Step(message.time, index[message.src], index[message.dst], message.label, note, message.frame,
+                          retransmission=message.retransmission, status=message.status,
+                          sdp=roles_of_sdp.get((message.frame, message.index), "")))
     for stream in call.streams:
         sender = view.sender_of(stream)
         if sender in party_column and party_column:
             src, dst = party_column[sender], party_column[CALLEE if sender == CALLER else CALLER]
         else:
             src = dst = 0
-        events.append(_Event(stream.first_time, src, dst, "RTP", _stream_note(stream), rtp=True))
-    events.sort(key=lambda e: e.time)
-    width = (len(columns) - 1) * _SPACING + 1 if columns else 1
-    roles = {}
-    if invite is not None:
-        roles = {invite.src: "caller", invite.dst: "callee"}
+        steps.append(Step(stream.first_time, src, dst, "RTP", _stream_note(stream), stream.first_frame, rtp=True))
+    steps.sort(key=lambda e: e.time)
+    return Ladder(columns=tuple(columns), roles=roles, steps=tuple(steps))
+
+
+def ladder(call: Call) -> str:
+    """The call as a text ladder."""
+    drawing = build(call)
+    letters = string.ascii_uppercase
+    width = (len(drawing.columns) - 1) * _SPACING + 1 if drawing.columns else 1
     lines = [f"Call {safe_text(call.call_id)}"]
-    for i, endpoint in enumerate(columns):
-        role = f" ({roles[endpoint]})" if endpoint in roles else ""
+    for i, endpoint in enumerate(drawing.columns):
+        role = f" ({drawing.roles[endpoint]})" if endpoint in drawing.roles else ""
         lines.append(f"  {letters[i % 26]} = {endpoint}{role}")
     header = [" "] * width
-    for i in range(len(columns)):
+    for i in range(len(drawing.columns)):
         header[i * _SPACING] = letters[i % 26]
     lines.append(f"{'time (s)':>11}  " + "".join(header))
-    for event in events:
-        label = safe_text(event.label)
-        row = _arrow(event.src, event.dst, label, width, event.rtp)
+    for step in drawing.steps:
+        label = safe_text(step.label + (" (again)" if step.retransmission else ""))
+        row = _arrow(step.src * _SPACING, step.dst * _SPACING, label, width, step.rtp)
         cut = label not in row
-        note = "  ".join(x for x in (label if cut else "", safe_text(event.note)) if x)
+        note = "  ".join(x for x in (label if cut else "", safe_text(step.note)) if x)
         note = f"  {note}" if note else ""
-        lines.append(f"{event.time:11.6f}  {row}{note}".rstrip())
+        lines.append(f"{step.time:11.6f}  {row}{note}".rstrip())
     return "\n".join(lines) + "\n"

@@ -226,6 +226,8 @@ class RtpStream:
     src_in_sdp: bool | None = None  # its source address:port is advertised in its call's SDP
     rtcp: RtcpStats | None = None
     decoded_by: str = "tshark"  # "sipdiag": plain UDP to an SDP address that tshark did not decode as RTP
+    pps_start: int = 0  # the second (since the capture's first packet) that pps[0] counts
+    pps: tuple[int, ...] = ()  # packets in each second from pps_start on (empty in summaries before 1.4)
 
     @property
     def ssrc_hex(self) -> str:
@@ -293,6 +295,7 @@ class CaptureFacts:
     tap_errors: int = 0  # packets the tap could not analyse
     tap_error_samples: tuple[TapError, ...] = ()
     read_error: str | None = None  # tshark could not read the whole file (cut short, damaged)
+    link_type: str | None = None  # the capture's link type(s), written by the runner when no SIP was found
     rtp_streams: int = 0  # RTP streams in the capture, linked or not
     rtp_streams_dropped: int = 0  # streams past the tap's bound
     rtp_packets_dropped: int = 0  # their packets

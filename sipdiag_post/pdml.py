@@ -9,6 +9,7 @@ See docs/pdml-schema.md for the contract.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from lxml import etree
@@ -30,6 +31,7 @@ from .model import (
     TapError,
     TlsSighting,
 )
+from .render.common import xml_text
 
 SUPPORTED_MAJOR = 1
 MAX_PDML_BYTES = 1 << 30  # 1 GiB: far above any real summary, below memory trouble
@@ -84,14 +86,37 @@ def parse_summary(data: bytes, name: str = "<pdml>") -> Summary:
     return Summary(facts=facts, calls=tuple(calls), unlinked_streams=tuple(unlinked))
 
 
-def add_read_error(path: Path, message: str) -> None:
-    """Record in a PDML file that tshark could not read the whole capture."""
+def add_capture_field(path: Path, name: str, value: str) -> None:
+    """Add a runner-written field (read_error, link_type) to a PDML file's capture record."""
+    _edit_capture(path, lambda proto: _sub_field(proto, f"sipdiag.capture.{name}", value))
+
+
+def add_tap_errors(path: Path, messages: list[str]) -> None:
+    """Count Lua errors tshark reported outside the tap's guards as tap errors at frame 0."""
+    def edit(proto: etree._Element) -> None:
+        for field in proto.iterchildren("field"):
+            if field.get("name") == "sipdiag.capture.tap_errors":
+                count = field.get("show", "0")
+                field.set("show", str((int(count) if count.isdigit() else 0) + len(messages)))
+        for message in messages[:10]:
+            group = _sub_field(proto, "sipdiag.capture.tap_error", message)
+            _sub_field(group, "sipdiag.capture.tap_error.frame", "0")
+            _sub_field(group, "sipdiag.capture.tap_error.message", message)
+    _edit_capture(path, edit)
+
+
+def _sub_field(parent: etree._Element, name: str, show: str) -> etree._Element:
+    field = etree.SubElement(parent, "field")
+    field.set("name", name)
+    field.set("show", xml_text(show))
+    return field
+
+
+def _edit_capture(path: Path, edit: Callable[[etree._Element], None]) -> None:
     root = _parse_root(path.read_bytes(), str(path))
     for proto in root.iter("proto"):
         if proto.get("name") == "sipdiag.capture":
-            field = etree.SubElement(proto, "field")
-            field.set("name", "sipdiag.capture.read_error")
-            field.set("show", message)
+            edit(proto)
             break
     path.write_bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8") + b"\n")
 
@@ -202,6 +227,7 @@ def _capture_facts(proto: etree._Element, root: etree._Element) -> CaptureFacts:
         tap_error_samples=tuple(TapError(frame=g.count("frame"), message=g.text("message"))
                                 for g in f.groups("tap_error")),
         read_error=f.str("read_error"),
+        link_type=f.str("link_type"),
         rtp_streams=f.count("rtp_streams"),
         rtp_streams_dropped=f.count("rtp_streams_dropped"),
         rtp_packets_dropped=f.count("rtp_packets_dropped"),
@@ -356,4 +382,11 @@ def _stream(g: _Fields) -> RtpStream:
         src_in_sdp=g.flag("src_in_sdp") if g.str("src_in_sdp") is not None else None,
         rtcp=next((_rtcp(r) for r in g.groups("rtcp")), None),
         decoded_by=g.str("decoded_by") or "tshark",
+        pps_start=g.count("pps_start"),
+        pps=_counts(g.text("pps")),
     )
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    """A comma-separated list of counts ("50,50,0,12"); ValueError on anything else."""
+    return tuple(int(n) for n in text.split(",")) if text else ()

@@ -15,7 +15,7 @@ from .engine import evaluate
 from .model import Summary
 from .report import CaptureReport
 from .rules.base import Rule, Settings
-from .tshark import CaptureError, Tshark, non_network_file_type, run_tap
+from .tshark import CaptureError, Tshark, capture_format, run_tap
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 
@@ -58,14 +58,19 @@ def _summarise(tap: TapOptions, capture: Path, workdir: Path) -> tuple[Summary, 
     out = workdir / "summary.pdml"
     run = run_tap(tap.tshark, capture, out, decode_as=tap.decode_as, tls_keylog=tap.tls_keylog)
     if run.read_error:
-        pdml.add_read_error(out, run.read_error)
+        pdml.add_capture_field(out, "read_error", run.read_error)
+    if run.lua_errors:
+        pdml.add_tap_errors(out, list(run.lua_errors))
     summary = pdml.read_summary(out)
     if summary.facts.packets == 0:
         raise CaptureError(f"{capture}: no packets read (empty, or not a capture format tshark reads)")
     if summary.facts.sip_messages == 0:
-        file_type = non_network_file_type(tap.tshark, capture)
-        if file_type:
-            raise CaptureError(f"{capture}: not a packet capture (tshark reads it as {file_type} data)")
+        found = capture_format(tap.tshark, capture)
+        if found and not found.is_network:
+            raise CaptureError(f"{capture}: not a packet capture (tshark reads it as {found.file_type} data)")
+        if found:  # said beside "no SIP": a link type tshark cannot decode is the usual reason
+            pdml.add_capture_field(out, "link_type", found.link_type)
+            summary = pdml.read_summary(out)
     return summary, out
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .model import Summary
 from .rules.base import Check, Status
 
 
@@ -27,6 +28,7 @@ class CaptureReport:
     error: str | None  # one line, when status is error (or truncated)
     capture_checks: tuple[Check, ...] = ()
     calls: tuple[CallReport, ...] = ()
+    model: Summary | None = field(default=None, compare=False, repr=False)  # what the checks were run on
 
     def all_checks(self) -> tuple[Check, ...]:
         return self.capture_checks + tuple(c for call in self.calls for c in call.checks)

@@ -114,9 +114,14 @@ def tap_script() -> Path:
     return Path(__file__).resolve().parent.parent / "lua" / "sipdiag.lua"
 
 
+# how tshark reports a Lua error that escaped the tap's own guards
+_LUA_ERROR = re.compile(r"Lua: Error|stack traceback|\.lua:\d+:", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class TapRun:
     read_error: str | None  # tshark read only part of the capture: its message
+    lua_errors: tuple[str, ...] = ()  # Lua errors tshark reported although the tap wrote its summary
 
 
 def _tshark_lines(stderr: str) -> list[str]:
@@ -166,7 +171,8 @@ def run_tap(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[str, .
     if done.returncode != 0 or any(p in lowered for p in _READ_ERRORS):
         relevant = [line for line in lines if any(p in line.lower() for p in _READ_ERRORS)]
         read_error = _strip_path((relevant or lines or [f"tshark exited with {done.returncode}"])[0], capture)
-    return TapRun(read_error=read_error)
+    lua_errors = tuple(line for line in lines if _LUA_ERROR.search(line))
+    return TapRun(read_error=read_error, lua_errors=lua_errors)
 
 
 def _strip_path(message: str, capture: Path) -> str:
@@ -178,11 +184,18 @@ def _strip_path(message: str, capture: Path) -> str:
 _NOT_NETWORK = ("mp4", "jpeg", "jfif", "ruby", "journal", "json", "log", "unknown")
 
 
-def non_network_file_type(tshark: Tshark, capture: Path) -> str | None:
-    """The file type when tshark read the file as something other than packets (e.g. mp4).
+@dataclass(frozen=True)
+class CaptureFormat:
+    file_type: str  # e.g. pcap, pcapng, mp4
+    link_type: str  # wiretap's encapsulation name(s), e.g. ether, user0
 
-    Asks capinfos (beside tshark); None when the file holds network packets or
-    capinfos is not there to ask."""
+    @property
+    def is_network(self) -> bool:
+        return not any(word in self.link_type for word in _NOT_NETWORK)
+
+
+def capture_format(tshark: Tshark, capture: Path) -> CaptureFormat | None:
+    """The file type and link type as capinfos (beside tshark) reads them; None when it cannot say."""
     capinfos = Path(tshark.path).with_name("capinfos")
     if not capinfos.exists():
         return None
@@ -191,10 +204,7 @@ def non_network_file_type(tshark: Tshark, capture: Path) -> str | None:
     fields = done.stdout.strip().split("\t")
     if done.returncode != 0 or len(fields) < 3:
         return None
-    file_type, encapsulation = fields[-2].lower(), fields[-1].lower()
-    if any(word in encapsulation for word in _NOT_NETWORK):
-        return file_type
-    return None
+    return CaptureFormat(file_type=fields[-2].lower(), link_type=fields[-1].lower())
 
 
 def check_capture_file(capture: Path) -> None:

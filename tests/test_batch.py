@@ -13,7 +13,7 @@ GOOD = ("486-busy-inbound", "healthy-call", "media-loss", "cancel-487", "603-dec
 
 
 def sipdiag(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "sipdiag_post.cli", *args], cwd=ROOT, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "sipdiag_post", *args], cwd=ROOT, capture_output=True,
                           text=True, check=False)
     assert "Traceback" not in done.stderr, done.stderr
     return done

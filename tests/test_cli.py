@@ -22,7 +22,7 @@ SLOW = "fixtures/slow-first-response/capture.pcap"
 
 
 def sipdiag(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "sipdiag_post.cli", *args], cwd=cwd,
+    done = subprocess.run([sys.executable, "-m", "sipdiag_post", *args], cwd=cwd,
                           capture_output=True, text=True, check=False)
     assert "Traceback" not in done.stderr, done.stderr
     return done
@@ -94,7 +94,7 @@ def test_export_writes_the_tap_summary(tmp_path):
     done = sipdiag("export", BUSY, "-o", str(out))
     assert done.returncode == 0
     assert "1 call(s)" in done.stderr
-    assert b'sipdiag_schema="1.2"' in out.read_bytes()
+    assert b'sipdiag_schema="1.4"' in out.read_bytes()
 
 
 def test_export_of_a_truncated_capture_says_so_in_the_pdml(tmp_path):
@@ -195,7 +195,7 @@ def test_doctor_reports_tshark_lua_and_packages():
 
 def _run_in(directory, *args):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-m", "sipdiag_post.cli", *args], cwd=directory, env=env,
+    done = subprocess.run([sys.executable, "-m", "sipdiag_post", *args], cwd=directory, env=env,
                           capture_output=True, text=True, check=False)
     assert "Traceback" not in done.stderr, done.stderr
     return done
@@ -235,7 +235,7 @@ def _on_a_terminal(*args: str, env: dict[str, str] | None = None) -> str:
     pid, fd = pty.fork()
     if pid == 0:  # the child: the terminal is its stdout and stderr
         os.chdir(ROOT)
-        os.execve(sys.executable, [sys.executable, "-m", "sipdiag_post.cli", *args],
+        os.execve(sys.executable, [sys.executable, "-m", "sipdiag_post", *args],
                   {**os.environ, "COLUMNS": "160", **(env or {})})
     chunks = []
     while True:

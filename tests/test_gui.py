@@ -91,7 +91,7 @@ def test_a_copy_in_a_plugins_folder_stays_silent_under_tshark(tshark, tmp_path):
 
 def test_install_plugin_puts_the_tap_where_tshark_loads_it_and_removes_it(tshark, tmp_path):
     env = dict(os.environ, HOME=str(tmp_path))
-    sipdiag = [sys.executable, "-m", "sipdiag_post.cli"]
+    sipdiag = [sys.executable, "-m", "sipdiag_post"]
     done = subprocess.run([*sipdiag, "install-plugin"], capture_output=True, text=True, env=env, cwd=ROOT,
                           check=False)
     assert done.returncode == 0, done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .catalog import rule_doc, rules_json, rules_table
 from .common import BatchSummary, safe_text, summarise, summary_line, xml_text
 from .csvfmt import report_csv
+from .html import HtmlOptions, report_html
 from .jsonfmt import REPORT_SCHEMA, report_json
 from .junit import report_junit
 from .markdown import report_markdown
@@ -13,8 +14,10 @@ from .table import TableOptions, report_table
 __all__ = [
     "REPORT_SCHEMA",
     "BatchSummary",
+    "HtmlOptions",
     "TableOptions",
     "report_csv",
+    "report_html",
     "report_json",
     "report_junit",
     "report_markdown",

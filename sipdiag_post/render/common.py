@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from ..report import CaptureReport
 from ..rules.base import Status
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# characters XML 1.0 does not allow (besides what _CONTROL already covers)
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# characters XML 1.0 does not allow (besides what CONTROL already covers)
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def safe_text(text: str) -> str:
     """Capture text made safe for a terminal or log: control characters (ESC included) become '?'."""
-    return _CONTROL.sub("?", text).replace("\t", " ")
+    return CONTROL.sub("?", text).replace("\t", " ")
 
 
 def xml_text(text: str) -> str:

@@ -1,8 +1,9 @@
 """--format csv: one row per check, for spreadsheets and scripts.
 
 Cells that a spreadsheet would read as a formula (starting with = + - @, tab or
-carriage return) are neutralised with a leading apostrophe: capture text is
-attacker-controlled.
+carriage return) are neutralised with a leading apostrophe, and control
+characters (NUL, ESC, a lone carriage return that readers take for a row end)
+become '?': capture text is attacker-controlled.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from collections.abc import Sequence
 
 from ..report import CallReport, CaptureReport
 from ..rules.base import Check
+from .common import CONTROL
 
 COLUMNS = ("capture", "capture_status", "call_id", "direction", "from", "to", "final_status", "rule_id",
            "rule_name", "status", "summary", "frames", "display_filter", "remedy", "evidence")
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t")
 
 
 def neutralise(value: object) -> str:
-    text = "" if value is None else str(value)
+    text = CONTROL.sub("?", "" if value is None else str(value))
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 

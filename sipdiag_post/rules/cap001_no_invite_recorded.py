@@ -9,8 +9,9 @@ Why it matters:
     in this capture can explain it.
 
 Evidence:
-    The number of packets read, the SIP messages found (by method) and the
-    display filter ``sip.Method == "INVITE"``.
+    The number of packets read, the SIP messages found (by method), the
+    capture's link type when there is no SIP at all, and the display filter
+    ``sip.Method == "INVITE"``.
 
 Remedy:
     Look upstream. For an inbound call, check the SIP provider's logs and the
@@ -18,7 +19,8 @@ Remedy:
     outbound call, check that the request to create the call succeeded and that
     the outbound trunk's address is right. If SIP runs on a non-standard port,
     tell tshark with ``--decode-as udp.port==PORT,sip``; if it runs over TLS,
-    see CAP002.
+    see CAP002. A link type tshark cannot decode (user0-15, unknown) hides
+    every protocol: re-export the capture as Ethernet or Linux cooked.
 
 Exceptions:
     ``pass`` as soon as one INVITE exists, even if it was not answered.
@@ -46,20 +48,28 @@ def check(ctx: CaptureContext) -> Outcome:
     facts = summary.facts
     other = ", ".join(f"{o.method} x{o.count} (first at frame {o.first_frame})" for o in facts.other_sip)
     if facts.sip_messages == 0:
-        summary_line = f"no SIP at all in {facts.packets} packets"
+        summary_line = f"no SIP found in {facts.packets} packets"
+        if facts.link_type:
+            summary_line += f" (link type {facts.link_type})"
     else:
         summary_line = f"{facts.sip_messages} SIP messages but no INVITE"
+    remedy = (
+        "No call was offered on this link, so the problem is upstream of the capture point. "
+        "Inbound: check the SIP provider's logs and that the number routes to your SIP endpoint. "
+        "Outbound: check that creating the call succeeded and that the trunk address is right. "
+        "If SIP uses a non-standard port, rerun with --decode-as udp.port==PORT,sip "
+        "(or tcp.port); if it is encrypted, see CAP002."
+    )
+    if facts.sip_messages == 0 and facts.link_type:
+        remedy += (" A link type tshark has no dissector for (user0-15, unknown) hides every protocol: "
+                   "re-export the capture as Ethernet or Linux cooked, or map the link type in Wireshark's "
+                   "DLT_USER preferences.")
     return failed(
         summary_line,
-        remedy=(
-            "No call was offered on this link, so the problem is upstream of the capture point. "
-            "Inbound: check the SIP provider's logs and that the number routes to your SIP endpoint. "
-            "Outbound: check that creating the call succeeded and that the trunk address is right. "
-            "If SIP uses a non-standard port, rerun with --decode-as udp.port==PORT,sip "
-            "(or tcp.port); if it is encrypted, see CAP002."
-        ),
+        remedy=remedy,
         evidence=[
             Evidence("packets read", str(facts.packets)),
+            *([Evidence("link type", facts.link_type)] if facts.link_type else []),
             Evidence("SIP messages", str(facts.sip_messages)),
             Evidence("SIP outside calls", other or "none"),
         ],

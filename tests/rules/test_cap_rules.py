@@ -17,7 +17,7 @@ def test_cap001_passes_when_an_invite_exists():
 def test_cap001_fails_without_any_sip_and_says_so():
     outcome = run_capture(cap001.RULE, Summary(facts(sip_messages=0, calls=0), ()))
     assert outcome.status is Status.FAIL
-    assert "no SIP at all in 100 packets" in outcome.summary
+    assert "no SIP found in 100 packets" in outcome.summary
     assert "--decode-as" in (outcome.remedy or "")
 
 

@@ -1,0 +1,387 @@
+"""--format html: one self-contained page with the checklists, a ladder and an RTP graph per call.
+
+Everything is inline (CSS, SVG, a few lines of JS); nothing is loaded from
+anywhere, and a Content-Security-Policy with hashes of the inline style and
+script forbids the page to load anything else. All capture text is
+HTML-escaped after control characters are replaced, so a Call-ID or reason
+phrase cannot add markup, script or terminal escapes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .. import __version__
+from ..flow import analyse
+from ..ladder import Ladder, Step, build
+from ..media import CALLEE, CALLER, media_view
+from ..model import Call, RtpStream, Summary
+from ..report import CallReport, CaptureReport, worst
+from ..rules.base import Check, Status
+from .common import safe_text, summarise, summary_line
+
+_ORDER = (Status.FAIL, Status.WARN, Status.INFO)
+_BADGE = {Status.FAIL: "FAIL", Status.WARN: "WARN", Status.INFO: "info", Status.PASS: "pass", Status.NA: "n/a"}
+_DIRECTION_COLOUR = {CALLER: "#1f77b4", CALLEE: "#e8710a", None: "#777777"}
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1d2327;background:#fff}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px}h3{font-size:16px;margin:0}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
+table{border-collapse:collapse;margin:8px 0}th,td{text-align:left;vertical-align:top;padding:4px 8px;
+border-bottom:1px solid #e3e6e8}th{background:#f4f6f7;font-weight:600}
+.badge{display:inline-block;min-width:38px;text-align:center;border-radius:4px;padding:1px 6px;font-weight:700;
+font-size:12px;color:#fff}
+.b-fail{background:#c62828}.b-warn{background:#e69500}.b-info{background:#1769aa}.b-pass{background:#2e7d32}
+.b-na{background:#9e9e9e}.b-ok{background:#2e7d32}.b-truncated{background:#e69500}.b-error{background:#c62828}
+.call{border:1px solid #d5dadd;border-radius:8px;padding:14px 18px;margin:18px 0}
+.meta{color:#555;margin:4px 0 8px}.remedy{color:#1d4d2b}.evidence{margin:2px 0 0 0;padding-left:18px}
+.muted{color:#777}.filter code{word-break:break-all}
+.findings{list-style:none;padding:0;margin:6px 0 10px}.findings li{margin:3px 0}
+.pictures{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}h4{margin:8px 0 0}
+button.copy{font-size:11px;margin-left:6px;cursor:pointer}
+details{margin:6px 0}summary{cursor:pointer;color:#444}
+svg{display:block;margin:10px 0;max-width:100%;height:auto}
+svg text{font-family:system-ui,sans-serif;font-size:12px;fill:#1d2327}
+svg .time,svg .frame{font-size:11px;fill:#666}svg .note{font-size:11px;fill:#555}
+svg .life{stroke:#b0b8bd;stroke-dasharray:4 4}svg .head{fill:#eef2f4;stroke:#90a0a8}
+svg .msg{stroke:#37474f;stroke-width:1.5}svg .bad{stroke:#c62828;stroke-width:2.5}
+svg .bad-text{fill:#c62828;font-weight:700}svg .retrans{stroke:#8d99a0;stroke-dasharray:5 3}
+svg .rtp{stroke:#2e7d32;stroke-width:4;stroke-opacity:.6}svg .axis{stroke:#555}svg .grid{stroke:#e3e6e8}
+svg .marker{stroke:#555;stroke-dasharray:3 3}svg .gap{fill:#c62828;fill-opacity:.13}
+svg .missing{fill:#c62828;font-weight:700}
+"""
+
+_JS = """
+document.body.setAttribute('data-ready', 'yes');
+document.querySelectorAll('button.copy').forEach(function (b) {
+  b.addEventListener('click', function () {
+    var done = function () { b.textContent = 'copied'; };
+    var fail = function () { b.textContent = 'select it to copy'; };
+    if (navigator.clipboard) { navigator.clipboard.writeText(b.dataset.filter).then(done, fail); } else { fail(); }
+  });
+});
+"""
+
+
+@dataclass(frozen=True)
+class HtmlOptions:
+    media_gap_s: float = 15.0  # silences at least this long are shaded in the RTP graph
+
+
+def _e(text: object) -> str:
+    """Capture text for HTML: control characters replaced, then escaped (quotes too)."""
+    return html.escape(safe_text(str(text)), quote=True)
+
+
+def _hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def _badge(status: Status | str) -> str:
+    if isinstance(status, Status):
+        label, css = _BADGE[status], "na" if status is Status.NA else status.value
+    else:
+        label, css = status, status
+    return f'<span class="badge b-{css}">{_e(label)}</span>'
+
+
+# --- checklist -----------------------------------------------------------------------
+
+
+def _check_row(check: Check) -> str:
+    details = []
+    if check.evidence:
+        items = "".join(f"<li>{_e(e.label)}: {_e(e.value)}</li>" for e in check.evidence)
+        details.append(f'<ul class="evidence">{items}</ul>')
+    if check.frames:
+        details.append(f'<div class="muted">frames {_e(", ".join(map(str, check.frames[:20])))}</div>')
+    if check.remedy:
+        details.append(f'<div class="remedy"><b>Remedy:</b> {_e(check.remedy)}</div>')
+    if check.display_filter:
+        details.append(f'<div class="filter"><code>{_e(check.display_filter)}</code>'
+                       f'<button class="copy" type="button" data-filter="{_e(check.display_filter)}">copy</button>'
+                       "</div>")
+    return (f"<tr><td>{_badge(check.status)}</td><td class=\"mono\">{_e(check.id)}</td><td>{_e(check.name)}</td>"
+            f"<td><b>{_e(check.summary)}</b>{''.join(details)}</td></tr>")
+
+
+def _checklist(checks: Sequence[Check]) -> str:
+    if not checks:
+        return ""
+    head = "<tr><th>status</th><th>rule</th><th>name</th><th>finding, evidence and remedy</th></tr>"
+    shown = [c for status in _ORDER for c in checks if c.status is status]
+    rest = [c for c in checks if c.status not in _ORDER]
+    out = [f"<table>{head}{''.join(_check_row(c) for c in shown)}</table>"] if shown else []
+    if rest:
+        passed = sum(1 for c in rest if c.status is Status.PASS)
+        out.append(f"<details><summary>{passed} passed, {len(rest) - passed} not applicable</summary>"
+                   f"<table>{head}{''.join(_check_row(c) for c in rest)}</table></details>")
+    return "".join(out)
+
+
+# --- ladder ----------------------------------------------------------------------------
+
+_COL = 230
+_LEFT = 96
+_TOP = 70
+_ROW = 34
+_NOTE = 15
+
+
+def _short(text: str, room: int) -> str:
+    return text if len(text) <= room else text[: room - 1] + "\u2026"
+
+
+def _step_class(step: Step, failing: set[int], unanswered: bool) -> str:
+    """rtp, bad (the failing response; a request only when nothing answered it), retrans or msg."""
+    if step.rtp:
+        return "rtp"
+    if step.status is not None:
+        if step.frame in failing or (step.status >= 400 and step.status not in (401, 407)):
+            return "bad"
+    elif step.frame in failing and unanswered:
+        return "bad"
+    if step.retransmission:
+        return "retrans"
+    return "msg"
+
+
+def ladder_svg(drawing: Ladder, number: int, failing: set[int], unanswered: bool = False) -> str:
+    """The ladder as SVG: endpoints as columns, messages as arrows with times, SDP notes and frames."""
+    columns = max(len(drawing.columns), 1)
+    width = _LEFT + 60 + (columns - 1) * _COL + 200
+    x = [_LEFT + 60 + i * _COL for i in range(columns)]
+    t0 = drawing.steps[0].time if drawing.steps else 0.0
+    rows, y = [], _TOP + 20
+    for step in drawing.steps:
+        css = _step_class(step, failing, unanswered)
+        label = step.label + (" (retransmission)" if step.retransmission else "")
+        a, b = x[step.src], x[step.dst]
+        text_class = ' class="bad-text"' if css == "bad" else ""
+        rows.append(f'<text class="time" x="6" y="{y + 4}">+{step.time - t0:.3f} s</text>')
+        if a == b:
+            rows.append(f'<path class="{css}" fill="none" d="M{a} {y - 8} h40 v16 h-36" '
+                        f'marker-end="url(#arrow-{number})"/>')
+            rows.append(f'<text{text_class} x="{a + 46}" y="{y + 4}">{_e(_short(label, 40))}</text>')
+        else:
+            end = b - 6 if b > a else b + 6
+            marker = "" if css == "rtp" else f' marker-end="url(#arrow-{number})"'
+            rows.append(f'<line class="{css}" x1="{a}" y1="{y}" x2="{end}" y2="{y}"{marker}/>')
+            room = max(abs(b - a) // 7, 12)
+            rows.append(f'<text{text_class} x="{(a + b) / 2}" y="{y - 6}" text-anchor="middle">'
+                        f"<title>{_e(label)}</title>{_e(_short(label, room))}</text>")
+        rows.append(f'<text class="frame" x="{x[-1] + 30}" y="{y + 4}">frame {step.frame}</text>')
+        if step.note:
+            note = f"{step.sdp}: {step.note}" if step.sdp else step.note
+            rows.append(f'<text class="note" x="{min(a, b) + 4}" y="{y + _NOTE}"><title>{_e(note)}</title>'
+                        f"{_e(_short(note, max(abs(b - a) // 6, 60)))}</text>")
+            y += _NOTE
+        y += _ROW
+    height = y + 10
+    heads = []
+    for i, endpoint in enumerate(drawing.columns):
+        role = drawing.roles.get(endpoint, "")
+        heads.append(f'<rect class="head" x="{x[i] - 100}" y="8" width="200" height="44" rx="6"/>'
+                     f'<text x="{x[i]}" y="27" text-anchor="middle" class="mono">{_e(_short(str(endpoint), 30))}'
+                     f'</text><text x="{x[i]}" y="44" text-anchor="middle" class="note">{_e(role)}</text>'
+                     f'<line class="life" x1="{x[i]}" y1="52" x2="{x[i]}" y2="{height - 4}"/>')
+    return (f'<svg id="ladder-{number}" class="ladder" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+            f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="SIP ladder">'
+            f'<defs><marker id="arrow-{number}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" '
+            'markerHeight="9" markerUnits="userSpaceOnUse" orient="auto-start-reverse">'
+            '<path d="M0 0 L10 5 L0 10 z" fill="#37474f"/></marker>'
+            f"</defs>{''.join(heads)}{''.join(rows)}</svg>")
+
+
+# --- RTP graph ---------------------------------------------------------------------------
+
+_GW, _GH, _GL, _GT = 700, 170, 56, 34
+
+
+def _nice_step(span: float) -> float:
+    for step in (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600):
+        if span / step <= 12:
+            return step
+    return span / 10
+
+
+def _series(stream: RtpStream) -> tuple[list[tuple[float, int]], bool]:
+    """(second, packets) points of a stream, and whether they are exact per-second counts."""
+    if stream.pps:
+        return [(stream.pps_start + i + 0.5, n) for i, n in enumerate(stream.pps)], True
+    span = max(stream.last_time - stream.first_time, 1.0)
+    rate = round(stream.packets / span)
+    return [(stream.first_time, rate), (stream.last_time, rate)], False
+
+
+def _who(sender: str | None) -> str:
+    return f"{sender} \u2192 {CALLEE if sender == CALLER else CALLER}" if sender else "unknown sender"
+
+
+def rtp_graph_svg(call: Call, number: int, options: HtmlOptions) -> str:
+    """Packets per second per direction over the call's time, with 200 OK, ACK and BYE marked."""
+    flow = analyse(call)
+    view = media_view(flow)
+    times = [m.time for m in call.messages] + [t for s in call.streams for t in (s.first_time, s.last_time)]
+    t0, t1 = min(times), max(times)
+    t1 = max(t1, t0 + 1.0)
+    span = t1 - t0
+
+    def x(t: float) -> float:
+        return round(_GL + (t - t0) / span * _GW, 1)
+
+    series = [(stream, *_series(stream)) for stream in call.streams]
+    peak = max([n for _, points, _ in series for _, n in points] + [10])
+    top = int(-(-peak * 1.15 // 10) * 10)
+
+    def y(v: float) -> float:
+        return round(_GT + _GH - v / top * _GH, 1)
+
+    parts = []
+    step = _nice_step(span)
+    tick = 0.0
+    while tick <= span + 1e-9:
+        parts.append(f'<line class="grid" x1="{x(t0 + tick)}" y1="{_GT}" x2="{x(t0 + tick)}" y2="{_GT + _GH}"/>'
+                     f'<text class="time" x="{x(t0 + tick)}" y="{_GT + _GH + 16}" text-anchor="middle">'
+                     f"{tick:g} s</text>")
+        tick += step
+    for v in (0, top // 2, top):
+        parts.append(f'<line class="grid" x1="{_GL}" y1="{y(v)}" x2="{_GL + _GW}" y2="{y(v)}"/>'
+                     f'<text class="time" x="{_GL - 6}" y="{y(v) + 4}" text-anchor="end">{v}</text>')
+    parts.append(f'<text class="note" transform="translate(14 {_GT + _GH / 2}) rotate(-90)" text-anchor="middle">'
+                 "packets/s</text>")
+    # silences long enough to end a call, shaded
+    for stream in call.streams:
+        if stream.gap_max_s >= options.media_gap_s:
+            start = stream.gap_start_time
+            who = _who(view.sender_of(stream))
+            parts.append(f'<rect class="gap" x="{x(start)}" y="{_GT}" width="{x(start + stream.gap_max_s) - x(start)}" '
+                         f'height="{_GH}"><title>no RTP {_e(stream.label())} for {stream.gap_max_s:.1f} s</title>'
+                         f'</rect><text class="missing" x="{x(start) + 4}" y="{_GT + 14}">'
+                         f"{_e(who)}: no RTP for {stream.gap_max_s:.1f} s</text>")
+    legend = []
+    senders = set()
+    for stream, points, exact in series:
+        sender = view.sender_of(stream)
+        senders.add(sender)
+        colour = _DIRECTION_COLOUR.get(sender, "#777777")
+        dash = "" if exact else ' stroke-dasharray="6 4"'
+        path = " ".join(f"{x(t)},{y(n)}" for t, n in points)
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{path}"/>')
+        legend.append((colour, f"{_who(sender)}: {stream.src} \u2192 {stream.dst}, {stream.packets} packets, "
+                       f"lost {max(stream.lost, 0)}"))
+    if any(not exact for _, _, exact in series):
+        legend.append(("#ffffff", "dashed: average rate (this summary has no per-second counts)"))
+    answered = flow.answer
+    if answered is not None:
+        for party in (CALLER, CALLEE):
+            if party not in senders:
+                legend.append(("#c62828", f"{_who(party)}: no RTP at all after the answer"))
+                parts.append(f'<rect class="gap" x="{x(answered.time)}" y="{_GT}" '
+                             f'width="{x(t1) - x(answered.time)}" height="{_GH}"/>')
+    marks = []
+    if answered is not None:
+        marks.append((answered.time, answered.label))
+        ack = flow.ack_for(answered)
+        if ack is not None:
+            marks.append((ack.time, "ACK"))
+    bye = next((m for m in call.messages if m.is_request and m.method == "BYE"), None)
+    if bye is not None:
+        marks.append((bye.time, "BYE"))
+    for k, (t, label) in enumerate(marks):
+        parts.append(f'<line class="marker" x1="{x(t)}" y1="{_GT - 4}" x2="{x(t)}" y2="{_GT + _GH}"/>'
+                     f'<text class="note" x="{x(t) + 3}" y="{_GT - 6 - 11 * (k % 2)}">{_e(label)}</text>')
+    if not call.streams:
+        if answered is not None:
+            parts.append(f'<text class="missing" x="{_GL + 10}" y="{_GT + _GH / 2}">no RTP in this call</text>')
+        else:
+            parts.append(f'<text class="note" x="{_GL + 10}" y="{_GT + _GH / 2}">no RTP: none expected, '
+                         "the call was not answered</text>")
+    legend_y = _GT + _GH + 34
+    for k, (colour, text) in enumerate(legend):
+        ly = legend_y + 18 * k
+        missing = colour == "#c62828"
+        parts.append(f'<line x1="{_GL}" y1="{ly - 4}" x2="{_GL + 24}" y2="{ly - 4}" stroke="{colour}" '
+                     f'stroke-width="3"/><text{" class=" + chr(34) + "missing" + chr(34) if missing else ""} '
+                     f'x="{_GL + 32}" y="{ly}">{_e(text)}</text>')
+    height = legend_y + 18 * len(legend) + 6
+    width = _GL + _GW + 50
+    return (f'<svg id="rtp-{number}" class="rtp-graph" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+            f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="RTP packets per second">'
+            f'<line class="axis" x1="{_GL}" y1="{_GT + _GH}" x2="{_GL + _GW}" y2="{_GT + _GH}"/>'
+            f'<line class="axis" x1="{_GL}" y1="{_GT}" x2="{_GL}" y2="{_GT + _GH}"/>{"".join(parts)}</svg>')
+
+
+# --- page ------------------------------------------------------------------------------
+
+
+def _findings(checks: Sequence[Check]) -> str:
+    """The failures and warnings, one line each: why the call failed, before the pictures."""
+    items = [f"<li>{_badge(c.status)} <span class=\"mono\">{_e(c.id)}</span> {_e(c.summary)}</li>"
+             for status in (Status.FAIL, Status.WARN) for c in checks if c.status is status]
+    return f'<ul class="findings">{"".join(items)}</ul>' if items else ""
+
+
+def _call_section(call: CallReport, model: Call | None, number: int, options: HtmlOptions) -> str:
+    status = worst(call.checks)
+    badge = _badge(status) if status else _badge(Status.PASS)
+    final = f"final response {call.final_status}" if call.final_status else "no final response"
+    out = [f'<section class="call" id="call-{number}"><h3>{badge} Call <span class="mono">{_e(call.call_id)}</span>'
+           f"</h3><div class=\"meta\">{_e(call.direction)}, {_e(call.from_ or '?')} \u2192 {_e(call.to or '?')}, "
+           f"{final}, {call.duration:.1f} s, first frame {call.first_frame}</div>",
+           _findings(call.checks)]
+    if model is not None:
+        failing = {f for c in call.checks if c.status is Status.FAIL for f in c.frames}
+        out.append('<div class="pictures"><div><h4>Ladder</h4>'
+                   + ladder_svg(build(model), number, failing, call.final_status is None)
+                   + "</div><div><h4>RTP in and out</h4>" + rtp_graph_svg(model, number, options) + "</div></div>")
+    out.append("<h4>Checklist</h4>" + _checklist(call.checks) + "</section>")
+    return "".join(out)
+
+
+def _models(capture: CaptureReport) -> dict[str, Call]:
+    summary: Summary | None = capture.model
+    return {c.call_id: c for c in summary.calls} if summary is not None else {}
+
+
+def report_html(captures: Sequence[CaptureReport], options: HtmlOptions = HtmlOptions()) -> str:
+    batch = summarise(captures)
+    rows, sections, number = [], [], 0
+    for capture in captures:
+        models = _models(capture)
+        fails = sum(1 for c in capture.all_checks() if c.status is Status.FAIL)
+        warns = sum(1 for c in capture.all_checks() if c.status is Status.WARN)
+        rows.append(f"<tr><td class=\"mono\">{_e(capture.path)}</td><td>{_badge(capture.status)}</td>"
+                    f"<td>{len(capture.calls)}</td><td>{fails}</td><td>{warns}</td></tr>")
+        body = [f"<h2>{_badge(capture.status)} Capture <span class=\"mono\">{_e(capture.path)}</span></h2>"]
+        if capture.error:
+            body.append(f'<p class="missing">{_e(capture.error)}</p>')
+        body.append(_checklist(capture.capture_checks))
+        call_rows = []
+        for call in capture.calls:
+            number += 1
+            status = worst(call.checks)
+            call_rows.append(f'<tr><td>{_badge(status or Status.PASS)}</td><td><a href="#call-{number}" '
+                             f'class="mono">{_e(call.call_id)}</a></td><td>{_e(call.direction)}</td>'
+                             f"<td>{call.final_status or ''}</td></tr>")
+            body.append(_call_section(call, models.get(call.call_id), number, options))
+        if call_rows:
+            body.insert(2, "<table><tr><th>status</th><th>call</th><th>direction</th><th>final</th></tr>"
+                        f"{''.join(call_rows)}</table>")
+        sections.append("".join(body))
+    csp = (f"default-src 'none'; style-src {_hash(_CSS)}; script-src {_hash(_JS)}; img-src data:; "
+           "base-uri 'none'; form-action 'none'")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>sipdiag report</title><style>{_CSS}</style></head><body>"
+        f"<h1>sipdiag report</h1><div class=\"meta\">{_e(summary_line(batch))}; sipdiag {_e(__version__)}</div>"
+        "<table><tr><th>capture</th><th>status</th><th>calls</th><th>failed</th><th>warnings</th></tr>"
+        f"{''.join(rows)}</table>{''.join(sections)}<script>{_JS}</script></body></html>\n"
+    )

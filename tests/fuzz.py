@@ -1,0 +1,257 @@
+"""Mutated fixture captures through the whole pipeline: no crash, no traceback, no malformed PDML.
+
+    .venv/bin/python tests/fuzz.py [--cases 5000] [--seed 20261126] [--jobs N] [--keep DIR]   (make fuzz)
+
+Case n mutates fixture n mod F with mutation kind n mod K (tests/mutate.py; when F
+and K share no factor every pairing comes up once in F*K cases, otherwise the
+kind index also advances by n div (F*K)) and a seed drawn from --seed, so a run is reproducible and a failing case can
+be replayed alone (`--only N`). Each case:
+  1. runs the real tshark with the Lua tap over the mutated capture: tshark may
+     refuse the file, but no Lua error may escape the tap (its stderr is read)
+     and tshark must not die from a signal;
+  2. parses the PDML the tap wrote with a strict XML parser (well-formed, root
+     <pdml sipdiag_schema=...>), then reads it with sipdiag's own reader;
+  3. runs `sipdiag check` on it in one of the five formats and validates the
+     output (JSON parses, JUnit is XML, CSV parses without formula cells, the
+     table has no control characters); exit code 0 or 1;
+  4. for every case whose capture tshark refused, and one case in six
+     otherwise, runs `sipdiag analyze` end to end: exit 0, 1 or 3 (then one line
+     on stderr), never a traceback.
+Steps 3 and 4 run the CLI's own entry point in-process with SIPDIAG_DEBUG=1,
+so an unexpected exception surfaces as a crash instead of the "internal error"
+line users would see. Prints counts per mutation kind and outcome; exit 1 when
+any case failed (the failures are listed, with --keep DIR their captures kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for _path in (ROOT, ROOT / "fixtures", ROOT / "tests"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import mutate  # noqa: E402
+import scenarios as sc  # noqa: E402
+from lxml import etree  # noqa: E402
+
+DEFAULT_SEED = 20261126
+FORMATS = ("json", "csv", "junit", "markdown", "table")
+LUA_ERROR = re.compile(r"Lua: Error|stack traceback|attempt to (?:index|call|compare|perform|concatenate)|"
+                       r"bad argument #|\.lua:\d+:", re.IGNORECASE)
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+STRICT = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+
+
+@dataclass(frozen=True)
+class Case:
+    number: int
+    fixture: str
+    kind: str
+    seed: int
+    decode_as: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: Case
+    result: str  # "report", "clean-error" or "FAIL: ..."
+    detail: str = ""
+
+
+def cases(count: int, seed: int) -> list[Case]:
+    scenarios = [s for s in sc.SCENARIOS if (ROOT / "fixtures" / s.name / "capture.pcap").exists()]
+    kinds = list(mutate.MUTATIONS)
+    rng = random.Random(seed)
+    out = []
+    for n in range(count):
+        scenario = scenarios[n % len(scenarios)]
+        kind = kinds[(n + n // (len(scenarios) * len(kinds))) % len(kinds)]
+        out.append(Case(n, scenario.name, kind, rng.randrange(1 << 31), tuple(scenario.decode_as)))
+    return out
+
+
+def run_cli(args: list[str]) -> tuple[int, str, str]:
+    """sipdiag's entry point in this process: exit code, stdout, stderr. Unexpected exceptions propagate."""
+    from sipdiag_post import cli
+
+    out, err = io.TextIOWrapper(io.BytesIO(), "utf-8"), io.TextIOWrapper(io.BytesIO(), "utf-8")
+    saved = sys.argv
+    sys.argv = ["sipdiag", *args]
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cli.main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    finally:
+        sys.argv = saved
+    out.flush()
+    err.flush()
+    return code, out.buffer.getvalue().decode(), err.buffer.getvalue().decode()
+
+
+def _check_output(fmt: str, text: str) -> str | None:
+    """What is wrong with a report in this format, or None."""
+    try:
+        if fmt == "json":
+            json.loads(text)
+        elif fmt == "junit":
+            etree.fromstring(text.encode(), STRICT)
+        elif fmt == "csv":
+            for row in csv.reader(io.StringIO(text)):
+                bad = [cell for cell in row if cell[:1] in ("=", "+", "-", "@")]
+                if bad:
+                    return f"csv formula cell {bad[0][:40]!r}"
+    except (ValueError, etree.XMLSyntaxError) as exc:
+        return f"{fmt} output does not parse: {str(exc).splitlines()[0][:120]}"
+    if fmt in ("table", "markdown") and CONTROL.search(text):
+        return f"{fmt} output has a control character"
+    return None
+
+
+def _one_line_error(code: int, stderr: str) -> str | None:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    if code == 3 and (len(lines) != 1 or not lines[0].startswith("sipdiag: error: ")):
+        return f"exit 3 without one error line: {stderr[:200]!r}"
+    if "Traceback" in stderr or "internal error" in stderr:
+        return f"traceback or internal error: {stderr[:200]!r}"
+    return None
+
+
+def run_case(case: Case, keep: str | None = None) -> Outcome:
+    from sipdiag_post import pdml
+    from sipdiag_post.tshark import find_tshark, tap_command
+
+    os.environ["SIPDIAG_DEBUG"] = "1"
+    try:
+        data = (ROOT / "fixtures" / case.fixture / "capture.pcap").read_bytes()
+        mutated = mutate.mutate(data, case.kind, case.seed)
+        with tempfile.TemporaryDirectory(prefix="sipdiag-fuzz-") as tmp:
+            capture, out = Path(tmp) / "case.pcap", Path(tmp) / "summary.pdml"
+            capture.write_bytes(mutated)
+            outcome = _run(case, capture, out, find_tshark, tap_command, pdml)
+            if keep and outcome.result.startswith("FAIL"):
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(capture, Path(keep) / f"case{case.number}-{case.fixture}-{case.kind}.pcap")
+            return outcome
+    except Exception:  # the harness reports whatever broke
+        return Outcome(case, "FAIL: exception", traceback.format_exc(limit=-3))
+
+
+def _run(case: Case, capture: Path, out: Path, find_tshark, tap_command, pdml) -> Outcome:
+    tshark = find_tshark()
+    command = tap_command(tshark, capture, out)
+    for rule in case.decode_as:
+        command += ["-d", rule]
+    env = dict(os.environ, LC_ALL="C", TZ="UTC")
+    try:
+        done = subprocess.run(command, capture_output=True, env=env, timeout=300, check=False)
+    except subprocess.TimeoutExpired:
+        return Outcome(case, "FAIL: tshark with the tap took over 300 s")
+    stderr = done.stderr.decode("utf-8", "replace")
+    if done.returncode < 0:
+        return Outcome(case, f"FAIL: tshark died from signal {-done.returncode}", stderr[-300:])
+    if LUA_ERROR.search(stderr):
+        return Outcome(case, "FAIL: a Lua error escaped the tap", stderr[:400])
+    analyze_too = not out.exists() or case.number % 6 == 0
+    if out.exists():
+        try:
+            root = etree.parse(str(out), STRICT).getroot()
+        except etree.XMLSyntaxError as exc:
+            return Outcome(case, "FAIL: malformed PDML", str(exc)[:300])
+        if root.tag != "pdml" or root.get("sipdiag_schema") is None:
+            return Outcome(case, "FAIL: PDML without <pdml sipdiag_schema>")
+        try:
+            pdml.read_summary(out)
+        except pdml.PdmlError as exc:
+            return Outcome(case, "FAIL: sipdiag refuses the tap's own PDML", str(exc))
+        fmt = FORMATS[case.number % len(FORMATS)]
+        code, stdout, err = run_cli(["check", str(out), "--format", fmt])
+        problem = _one_line_error(code, err) or _check_output(fmt, stdout)
+        if code not in (0, 1):
+            problem = problem or f"check exited {code}: {err.strip()[:200]}"
+        if problem:
+            return Outcome(case, f"FAIL: check --format {fmt}", problem)
+    if analyze_too:
+        args = ["analyze", str(capture), "--format", "json"]
+        for rule in case.decode_as:
+            args += ["--decode-as", rule]
+        code, stdout, err = run_cli(args)
+        problem = _one_line_error(code, err)
+        if code not in (0, 1, 3):
+            problem = problem or f"analyze exited {code}: {err.strip()[:200]}"
+        if code in (0, 1) and not problem:
+            problem = _check_output("json", stdout)
+        if problem:
+            return Outcome(case, "FAIL: analyze", problem)
+        if code == 3:
+            return Outcome(case, "clean-error", err.strip())
+    return Outcome(case, "report")
+
+
+def run(count: int, seed: int, jobs: int, keep: str | None = None, only: int | None = None,
+        progress: bool = False) -> list[Outcome]:
+    chosen = cases(count if only is None else only + 1, seed)
+    if only is not None:
+        chosen = chosen[only:]
+    outcomes = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for i, outcome in enumerate(pool.map(run_case, chosen, [keep] * len(chosen), chunksize=4)):
+            outcomes.append(outcome)
+            if progress and (i + 1) % 250 == 0:
+                failed = sum(o.result.startswith("FAIL") for o in outcomes)
+                print(f"[fuzz] {i + 1}/{len(chosen)} cases, {failed} failed", file=sys.stderr, flush=True)
+    return outcomes
+
+
+def summary(outcomes: list[Outcome], seed: int, seconds: float) -> str:
+    kinds: dict[str, Counter[str]] = {}
+    for o in outcomes:
+        kinds.setdefault(o.case.kind, Counter())["FAIL" if o.result.startswith("FAIL") else o.result] += 1
+    lines = [f"{'mutation':<16} {'cases':>6} {'report':>7} {'clean error':>12} {'FAIL':>5}"]
+    for kind, c in kinds.items():
+        lines.append(f"{kind:<16} {sum(c.values()):>6} {c['report']:>7} {c['clean-error']:>12} {c['FAIL']:>5}")
+    failed = [o for o in outcomes if o.result.startswith("FAIL")]
+    lines.append(f"{len(outcomes)} cases, seed {seed}, {seconds:.0f} s: {len(failed)} failed "
+                 f"(crashes, tracebacks, escaped Lua errors, malformed PDML or output)")
+    for o in failed[:30]:
+        lines.append(f"  case {o.case.number} ({o.case.fixture}, {o.case.kind}, seed {o.case.seed}): "
+                     f"{o.result} {o.detail.strip()[:300]!r}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--keep", help="folder for the captures of failing cases")
+    parser.add_argument("--only", type=int, help="run case N alone")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    outcomes = run(args.cases, args.seed, args.jobs, args.keep, args.only, progress=True)
+    print(summary(outcomes, args.seed, time.perf_counter() - start))
+    sys.exit(1 if any(o.result.startswith("FAIL") for o in outcomes) else 0)
+
+
+if __name__ == "__main__":
+    main()
