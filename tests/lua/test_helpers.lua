@@ -196,6 +196,21 @@ eq("a 4 s silence is the longest gap", (function()
   M.rtp_packet(g, 4020, 3, 32160, 0, false, 8000, 3)
   return g.gap_max
 end)(), 4000)
+-- packets per second: one count per second from the stream's first, silent seconds as 0
+eq("per-second counts", M.pps_text(st), "50,50,50,50")
+eq("first counted second", st.pps_start, 1)
+eq("a silent second is a zero", (function()
+  local g = M.new_stream(4)
+  for _, t in ipairs({ 2500, 2900, 5100 }) do M.rtp_packet(g, t, 1, 0, 0, false, 8000, 1) end
+  return g.pps_start .. ":" .. M.pps_text(g)
+end)(), "2:2,0,0,1")
+eq("a time jump past the bound is counted apart, not filled", (function()
+  local g = M.new_stream(5)
+  M.rtp_packet(g, 0, 1, 0, 0, false, 8000, 1)
+  M.rtp_packet(g, 1e12, 2, 160, 0, false, 8000, 2)
+  M.rtp_packet(g, -5000, 3, 320, 0, false, 8000, 3)
+  return M.pps_text(g) .. " +" .. g.pps_over
+end)(), "1 +2")
 
 -- RTCP: an SR, then a receiver report that refers to it
 local function u32(n) return string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
