@@ -178,8 +178,10 @@ def _start(args: list[str], tmp: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, TMPDIR=str(tmp / "t"), HOME=str(tmp / "home"))
     (tmp / "t").mkdir()
     (tmp / "home").mkdir()
+    # as from a terminal: Ctrl-C not ignored, even when the tests run in a background job (which ignores it)
     return subprocess.Popen([sys.executable, "-m", "sipdiag_post", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_work(tmp: Path, proc: subprocess.Popen[str]) -> None:
