@@ -130,7 +130,7 @@ def _check_output(fmt: str, text: str) -> str | None:
 
 def _one_line_error(code: int, stderr: str) -> str | None:
     lines = [line for line in stderr.splitlines() if line.strip()]
-    if code == 3 and (len(lines) != 1 or not lines[0].startswith("sipdiag: error: ")):
+    if code == 3 and (len(lines) != 1 or not lines[0].startswith("sipdiag: ")):
         return f"exit 3 without one error line: {stderr[:200]!r}"
     if "Traceback" in stderr or "internal error" in stderr:
         return f"traceback or internal error: {stderr[:200]!r}"
