@@ -11,9 +11,10 @@ be replayed alone (`--only N`). Each case:
      and tshark must not die from a signal;
   2. parses the PDML the tap wrote with a strict XML parser (well-formed, root
      <pdml sipdiag_schema=...>), then reads it with sipdiag's own reader;
-  3. runs `sipdiag check` on it in one of the five formats and validates the
+  3. runs `sipdiag check` on it in one of the six formats and validates the
      output (JSON parses, JUnit is XML, CSV parses without formula cells, the
-     table has no control characters); exit code 0 or 1;
+     table, Markdown and HTML have no control characters, the HTML no markup
+     from the capture); exit code 0 or 1;
   4. for every case whose capture tshark refused, and one case in six
      otherwise, runs `sipdiag analyze` end to end: exit 0, 1 or 3 (then one line
      on stderr), never a traceback.
@@ -54,7 +55,7 @@ import scenarios as sc  # noqa: E402
 from lxml import etree  # noqa: E402
 
 DEFAULT_SEED = 20261126
-FORMATS = ("json", "csv", "junit", "markdown", "table")
+FORMATS = ("json", "csv", "junit", "markdown", "table", "html")
 LUA_ERROR = re.compile(r"Lua: Error|stack traceback|attempt to (?:index|call|compare|perform|concatenate)|"
                        r"bad argument #|\.lua:\d+:", re.IGNORECASE)
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -123,8 +124,10 @@ def _check_output(fmt: str, text: str) -> str | None:
                     return f"csv formula cell {bad[0][:40]!r}"
     except (ValueError, etree.XMLSyntaxError) as exc:
         return f"{fmt} output does not parse: {str(exc).splitlines()[0][:120]}"
-    if fmt in ("table", "markdown") and CONTROL.search(text):
+    if fmt in ("table", "markdown", "html") and CONTROL.search(text):
         return f"{fmt} output has a control character"
+    if fmt == "html" and (text.count("<script") != 1 or text.count("<style") != 1):
+        return "html output has markup from the capture (a second <script> or <style>)"
     return None
 
 
