@@ -15,7 +15,7 @@ import string
 from dataclasses import dataclass
 
 from . import flow as flows
-from .media import CALLEE, CALLER, media_view
+from .media import CALLEE, CALLER, MediaView, media_view
 from .model import Call, Endpoint, RtpStream, Sdp
 from .render.common import safe_text
 
@@ -93,9 +93,10 @@ def _arrow(src: int, dst: int, label: str, width: int, rtp: bool) -> str:
     return "".join(canvas)
 
 
-def build(call: Call) -> Ladder:
-    flow = flows.analyse(call)
-    view = media_view(flow)
+def build(call: Call, view: MediaView | None = None) -> Ladder:
+    """The call's ladder; view is the call's media view when the caller has it already."""
+    view = view or media_view(flows.analyse(call))
+    flow = view.flow
     columns = _columns(call)
     index = {endpoint: i for i, endpoint in enumerate(columns)}
     invite = flow.first_invite

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from .. import __version__
 from ..flow import analyse
 from ..ladder import Ladder, Step, build
-from ..media import CALLEE, CALLER, media_view
+from ..media import CALLEE, CALLER, MediaView, media_view
 from ..model import Call, RtpStream, Summary
 from ..report import CallReport, CaptureReport, worst
 from ..rules.base import Check, Status
@@ -223,10 +223,10 @@ def _who(sender: str | None) -> str:
     return f"{sender} \u2192 {CALLEE if sender == CALLER else CALLER}" if sender else "unknown sender"
 
 
-def rtp_graph_svg(call: Call, number: int, options: HtmlOptions) -> str:
+def rtp_graph_svg(view: MediaView, number: int, options: HtmlOptions) -> str:
     """Packets per second per direction over the call's time, with 200 OK, ACK and BYE marked."""
-    flow = analyse(call)
-    view = media_view(flow)
+    flow = view.flow
+    call = flow.call
     times = [m.time for m in call.messages] + [t for s in call.streams for t in (s.first_time, s.last_time)]
     t0, t1 = min(times), max(times)
     t1 = max(t1, t0 + 1.0)
@@ -337,9 +337,10 @@ def _call_section(call: CallReport, model: Call | None, number: int, options: Ht
            _findings(call.checks)]
     if model is not None:
         failing = {f for c in call.checks if c.status is Status.FAIL for f in c.frames}
+        view = media_view(analyse(model))  # one analysis for both pictures
         out.append('<div class="pictures"><div><h4>Ladder</h4>'
-                   + ladder_svg(build(model), number, failing, call.final_status is None)
-                   + "</div><div><h4>RTP in and out</h4>" + rtp_graph_svg(model, number, options) + "</div></div>")
+                   + ladder_svg(build(model, view), number, failing, call.final_status is None)
+                   + "</div><div><h4>RTP in and out</h4>" + rtp_graph_svg(view, number, options) + "</div></div>")
     out.append("<h4>Checklist</h4>" + _checklist(call.checks) + "</section>")
     return "".join(out)
 
