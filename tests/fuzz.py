@@ -54,6 +54,9 @@ import mutate  # noqa: E402
 import scenarios as sc  # noqa: E402
 from lxml import etree  # noqa: E402
 
+from sipdiag_post import cli, pdml  # noqa: E402
+from sipdiag_post.tshark import find_tshark, tap_command  # noqa: E402
+
 DEFAULT_SEED = 20261126
 FORMATS = ("json", "csv", "junit", "markdown", "table", "html")
 LUA_ERROR = re.compile(r"Lua: Error|stack traceback|attempt to (?:index|call|compare|perform|concatenate)|"
@@ -92,8 +95,6 @@ def cases(count: int, seed: int) -> list[Case]:
 
 def run_cli(args: list[str]) -> tuple[int, str, str]:
     """sipdiag's entry point in this process: exit code, stdout, stderr. Unexpected exceptions propagate."""
-    from sipdiag_post import cli
-
     out, err = io.TextIOWrapper(io.BytesIO(), "utf-8"), io.TextIOWrapper(io.BytesIO(), "utf-8")
     saved = sys.argv
     sys.argv = ["sipdiag", *args]
@@ -141,9 +142,6 @@ def _one_line_error(code: int, stderr: str) -> str | None:
 
 
 def run_case(case: Case, keep: str | None = None) -> Outcome:
-    from sipdiag_post import pdml
-    from sipdiag_post.tshark import find_tshark, tap_command
-
     os.environ["SIPDIAG_DEBUG"] = "1"
     try:
         data = (ROOT / "fixtures" / case.fixture / "capture.pcap").read_bytes()
@@ -151,7 +149,7 @@ def run_case(case: Case, keep: str | None = None) -> Outcome:
         with tempfile.TemporaryDirectory(prefix="sipdiag-fuzz-") as tmp:
             capture, out = Path(tmp) / "case.pcap", Path(tmp) / "summary.pdml"
             capture.write_bytes(mutated)
-            outcome = _run(case, capture, out, find_tshark, tap_command, pdml)
+            outcome = _run(case, capture, out)
             if keep and outcome.result.startswith("FAIL"):
                 Path(keep).mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(capture, Path(keep) / f"case{case.number}-{case.fixture}-{case.kind}.pcap")
@@ -160,7 +158,7 @@ def run_case(case: Case, keep: str | None = None) -> Outcome:
         return Outcome(case, "FAIL: exception", traceback.format_exc(limit=-3))
 
 
-def _run(case: Case, capture: Path, out: Path, find_tshark, tap_command, pdml) -> Outcome:
+def _run(case: Case, capture: Path, out: Path) -> Outcome:
     tshark = find_tshark()
     command = tap_command(tshark, capture, out)
     for rule in case.decode_as:
