@@ -10,6 +10,7 @@
 #   make compat     the tap under tshark 4.4 and 4.6 from Debian trixie/sid roots (root)
 #   make gui-test   the real Wireshark under Xvfb: the Tools menu's checklist, screenshot
 #   make fuzz       5,000 mutated fixture captures through tshark, the tap and the CLI
+#   make realworld  grade the report against the hand labels of ../shared/corpus-labelled
 #
 # demo and test install what is missing: tshark and Lua interpreters from
 # apt (sudo when not root), and a virtualenv from pyproject.toml.
@@ -23,10 +24,10 @@ APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 LUAS := lua5.1 lua5.2 lua5.3 lua5.4
 DEMO_CAPTURE := fixtures/486-busy-inbound/capture.pcap
 
-.PHONY: browser-deps fuzz compat gui-deps gui-test install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
+.PHONY: realworld browser-deps fuzz compat gui-deps gui-test install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
 
 help:
-	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
 
 # --- set-up ------------------------------------------------------------------
 
@@ -86,7 +87,7 @@ lint: venv
 
 fixtures: fixture-deps venv
 	@[ "$$(id -u)" = 0 ] || { echo "make fixtures needs root (dumpcap on the loopback interface): sudo make fixtures"; exit 1; }
-	$(PYTHON) fixtures/generate.py $(SCENARIOS)
+	flock /tmp/sipdiag-fixtures.lock $(PYTHON) fixtures/generate.py $(SCENARIOS)
 	$(MAKE) golden
 
 # throwaway debootstrap roots in build/compat/ (made once, about 550 MB each)
@@ -115,6 +116,13 @@ bench: fixture-deps venv $(BENCH_CAPTURES)
 build/bench/600k.pcap build/bench/600calls-40s.pcap build/bench/2400calls-2.5s.pcap: | venv
 	@[ "$$(id -u)" = 0 ] || { echo "building the bench captures needs root: sudo make bench"; exit 1; }
 	$(BIN)/python bench/capture.py $@ $(if $(findstring 40s,$@),--calls 600 --seconds 40,$(if $(findstring 2400,$@),--calls 2400 --seconds 2.5))
+
+# hand-labelled public captures (not part of make test): prints every disagreement, then
+# "unlabelled fails: N" and "N/M labels agree"
+LABELLED ?= ../shared/corpus-labelled
+realworld: tshark-deps venv
+	@[ -f $(LABELLED)/labels.tsv ] || { echo "no labelled corpus at $(LABELLED) (set LABELLED=DIR)"; exit 1; }
+	$(BIN)/python $(LABELLED)/grade.py $(LABELLED)/labels.tsv $(LABELLED) --sipdiag $(BIN)/sipdiag --min 0
 
 install-plugin: tshark-deps venv
 	$(BIN)/sipdiag install-plugin
