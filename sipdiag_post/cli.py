@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,10 +23,9 @@ from typing import Annotated
 import typer
 
 from . import __version__, pdml, render
+from .analysis.direction import parse_local
 from .config import Config, ConfigError, load
-from .direction import parse_local
-from .ladder import ladder as ladder_text
-from .media import share_streams
+from .engine import analyses
 from .pipeline import (
     OutputError,
     RuleOptions,
@@ -38,10 +37,13 @@ from .pipeline import (
     select_rules,
     summarise,
 )
+from .render.ladder import ladder_text
 from .report import CaptureReport
-from .rules import RULES, find
-from .rules.base import Settings, Status, Thresholds
+from .rules import RULES, THRESHOLDS, find
+from .rules.base import Settings
+from .text import safe_text
 from .tshark import CaptureError, TsharkError, find_tshark, tap_script
+from .verdict import Status
 
 
 class ExitCode(IntEnum):
@@ -95,7 +97,7 @@ FailOnOpt = Annotated[FailOn | None, typer.Option(
 ThresholdOpt = Annotated[list[str] | None, typer.Option(
     "--threshold", "-T", metavar="NAME=VALUE",
     help="Override a threshold (repeatable): " + ", ".join(
-        f"{f.name}={f.default:g}" for f in fields(Thresholds)) + ".")]
+        f"{t.name}={t.default:g}" for t in THRESHOLDS.values()) + ".")]
 VerboseOpt = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Table: add evidence, frames, display filter and remedy under each finding.")]
 AllOpt = Annotated[bool, typer.Option("--all", help="Table: list passing and not-applicable checks too.")]
@@ -113,10 +115,10 @@ JobsOpt = Annotated[int | None, typer.Option(
     help="Captures analysed at once, in separate processes (default: the number of cores).")]
 
 
-def parse_thresholds(values: list[str] | None, base: Thresholds | None = None) -> Thresholds:
-    """NAME=VALUE overrides on top of base (the catalog's defaults); ValueError with one line when wrong."""
-    known = {f.name for f in fields(Thresholds)}
-    changes: dict[str, float] = {}
+def parse_thresholds(values: list[str] | None, base: dict[str, float] | None = None) -> dict[str, float]:
+    """NAME=VALUE overrides on top of base (the config file's); ValueError with one line when wrong."""
+    known = set(THRESHOLDS)
+    changes: dict[str, float] = dict(base or {})
     for item in values or []:
         name, sep, value = item.partition("=")
         name = name.strip().replace("-", "_")
@@ -126,7 +128,7 @@ def parse_thresholds(values: list[str] | None, base: Thresholds | None = None) -
             changes[name] = float(value)
         except ValueError:
             raise ValueError(f"--threshold {item!r}: {value!r} is not a number") from None
-    return replace(base or Thresholds(), **changes)
+    return changes
 
 
 @dataclass(frozen=True)
@@ -154,13 +156,11 @@ def _reporting(config: Config, fmt: Format, call: list[str] | None, select: list
     """Command line over config file over defaults."""
     try:
         selected = select_rules(select or list(config.select), ignore or list(config.ignore))
-        known = {f.name for f in fields(Thresholds)}
-        unknown = sorted(set(config.thresholds) - known)
+        unknown = sorted(set(config.thresholds) - set(THRESHOLDS))
         if unknown:
             raise ValueError(f"{config.source}: unknown threshold(s) {', '.join(unknown)}")
-        base = replace(Thresholds(), **config.thresholds)
         settings = Settings(local_nets=parse_local(local or list(config.local)),
-                            thresholds=parse_thresholds(threshold, base))
+                            thresholds=parse_thresholds(threshold, config.thresholds))
         chosen_fail_on = fail_on or FailOn(config.fail_on or "fail")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -191,7 +191,8 @@ def render_reports(reports: list[CaptureReport], how: Reporting) -> str:
     if how.fmt is Format.JUNIT:
         return render.report_junit(reports)
     if how.fmt is Format.HTML:
-        return render.report_html(reports, render.HtmlOptions(media_gap_s=how.rules.settings.thresholds.media_gap_s))
+        gap = THRESHOLDS["media_gap_s"].of(how.rules.settings)
+        return render.report_html(reports, render.HtmlOptions(media_gap_s=gap))
     options = render.TableOptions(verbose=how.verbose, show_all=how.show_all, colour=_colour(how.output),
                                   summary=batch)
     return render.report_table(reports, options)
@@ -211,7 +212,7 @@ def _emit(reports: list[CaptureReport], how: Reporting) -> None:
     _write(render_reports(reports, how), how.output)
     for report in reports:
         if report.status == "error":
-            sys.stderr.write(f"sipdiag: {render.safe_text(report.error or report.path)}\n")
+            sys.stderr.write(f"sipdiag: {safe_text(report.error or report.path)}\n")
     raise typer.Exit(int(exit_code(reports, how.fail_on)))
 
 
@@ -327,10 +328,10 @@ def ladder(
         summary = pdml.read_summary(source)
     else:
         summary = summarise(_tap_options(_config(), tshark, decode_as, tls_keylog), source)
-    calls = [c for c in share_streams(summary).calls if not call or c.call_id in call]
-    if call and not calls:
+    found = analyses(summary, Settings(), tuple(call or ()))
+    if call and not found:
         raise UsageError(f"no call with Call-ID {', '.join(call)} in {source}")
-    _write("\n".join(ladder_text(c) for c in calls) or "no calls\n", output)
+    _write("\n".join(ladder_text(a) for a in found) or "no calls\n", output)
 
 
 @app.command("rules")
@@ -459,11 +460,11 @@ def main() -> None:
     except Exception as exc:
         for kind, code in _ERRORS:
             if isinstance(exc, kind):
-                sys.stderr.write(f"sipdiag: error: {render.safe_text(str(exc))}\n")
+                sys.stderr.write(f"sipdiag: error: {safe_text(str(exc))}\n")
                 sys.exit(int(code))
         if os.environ.get("SIPDIAG_DEBUG"):
             raise
-        sys.stderr.write(f"sipdiag: internal error: {type(exc).__name__}: {render.safe_text(str(exc))} "
+        sys.stderr.write(f"sipdiag: internal error: {type(exc).__name__}: {safe_text(str(exc))} "
                          "(set SIPDIAG_DEBUG=1 for details)\n")
         sys.exit(int(ExitCode.INPUT))
 

@@ -32,7 +32,7 @@ def rules_markdown() -> str:
     ]
     lines += [f"| {r.id} | `{r.name}` | {r.scope} | {r.title} |" for r in RULES]
     for rule in RULES:
-        body = rule.doc.strip().split("\n", 1)[1] if "\n" in rule.doc.strip() else ""
+        body = rule.documentation.split("\n", 1)[1] if "\n" in rule.documentation else ""
         lines += ["", f"## {rule.id} `{rule.name}`", "", rule.title, *_markdown(body)]
     return "\n".join(lines) + "\n"
 

@@ -66,13 +66,33 @@ class SdpMedia:
     fingerprint: bool = False  # a=fingerprint (DTLS-SRTP)
     rtcp_mux: bool = False
 
+    def rtpmap_of(self, fmt: str) -> Rtpmap | None:
+        """The a=rtpmap of a format (payload type), or None when the line has none for it."""
+        return next((m for m in map(parse_rtpmap, self.rtpmap) if m.pt == fmt), None)
+
     def encoding(self, fmt: str) -> str | None:
         """Encoding name of a format from its rtpmap ("PCMA"), or the static name."""
-        for entry in self.rtpmap:
-            pt, _, rest = entry.partition(" ")
-            if pt == fmt:
-                return rest.split("/")[0] or None
+        mapped = self.rtpmap_of(fmt)
+        if mapped is not None:
+            return mapped.encoding or None
         return STATIC_PAYLOADS.get(fmt)
+
+
+@dataclass(frozen=True)
+class Rtpmap:
+    """One a=rtpmap value: "96 opus/48000/2"."""
+
+    pt: str  # the payload type as written ("96")
+    text: str  # what follows it ("opus/48000/2")
+    encoding: str  # "opus" ("" when absent)
+    rate: str  # the clock rate as written ("48000"; "" when absent)
+
+
+def parse_rtpmap(entry: str) -> Rtpmap:
+    """The one parser of rtpmap values."""
+    pt, _, text = entry.partition(" ")
+    parts = text.split("/")
+    return Rtpmap(pt=pt, text=text, encoding=parts[0], rate=parts[1] if len(parts) > 1 else "")
 
 
 STATIC_PAYLOADS = {"0": "PCMU", "3": "GSM", "4": "G723", "8": "PCMA", "9": "G722", "13": "CN", "18": "G729"}

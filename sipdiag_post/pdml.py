@@ -31,7 +31,7 @@ from .model import (
     TapError,
     TlsSighting,
 )
-from .render.common import xml_text
+from .text import xml_text
 
 SUPPORTED_MAJOR = 1
 MAX_PDML_BYTES = 1 << 30  # 1 GiB: far above any real summary, below memory trouble

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sipdiag_post import flow as flows
-from sipdiag_post.direction import call_direction
-from sipdiag_post.media import media_view
+from sipdiag_post.engine import contexts
 from sipdiag_post.model import (
     Call,
     CaptureFacts,
@@ -28,7 +26,8 @@ from sipdiag_post.model import (
     SipMessage,
     Summary,
 )
-from sipdiag_post.rules.base import CallContext, CaptureContext, Outcome, Rule, Settings
+from sipdiag_post.rules.base import Rule, Settings
+from sipdiag_post.verdict import Outcome
 
 CALLER = Endpoint("198.51.100.10", 5060)
 CALLEE = Endpoint("203.0.113.20", 5060)
@@ -202,14 +201,13 @@ def x_header(name: str, value: str) -> Header:
 
 
 def run(rule: Rule, call: Call, *, capture_end: float | None = None, settings: Settings | None = None) -> Outcome:
-    """One call rule's outcome on a call."""
-    settings = settings or Settings()
-    flow = flows.analyse(call)
+    """One call rule's outcome on a call, in a capture of that call alone: contexts built by the engine."""
     end = capture_end if capture_end is not None else max(m.time for m in call.messages) + 60.0
-    ctx = CallContext(call=call, flow=flow, direction=call_direction(flow, settings.local_nets),
-                      facts=facts(duration=end), settings=settings, media=media_view(flow))
+    _, (ctx,) = contexts(Summary(facts=facts(duration=end), calls=(call,)), settings or Settings())
     return rule.check(ctx)
 
 
 def run_capture(rule: Rule, summary: Summary) -> Outcome:
-    return rule.check(CaptureContext(summary=summary, settings=Settings()))
+    """One capture rule's outcome, on the context the engine builds."""
+    capture_ctx, _ = contexts(summary, Settings())
+    return rule.check(capture_ctx)

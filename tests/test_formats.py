@@ -14,7 +14,7 @@ from sipdiag_post import render
 from sipdiag_post.render.csvfmt import COLUMNS
 from sipdiag_post.report import CallReport, CaptureReport
 from sipdiag_post.rules import CALL_RULES, CAPTURE_RULES
-from sipdiag_post.rules.base import Check, Evidence, Status
+from sipdiag_post.verdict import Check, Evidence, Status
 from tests.contract import check_report
 
 NAMES = [s.name for s in sc.SCENARIOS]

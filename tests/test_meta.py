@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -10,8 +12,9 @@ import pytest
 import scenarios as sc
 
 from sipdiag_post.docs import rules_markdown
-from sipdiag_post.rules import RULES
-from sipdiag_post.rules.base import Status
+from sipdiag_post.rules import RULES, THRESHOLDS
+from sipdiag_post.rules.base import remedies
+from sipdiag_post.verdict import Status
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -43,6 +46,27 @@ def test_every_rule_fails_in_one_scenario_and_passes_in_another(rule):
 def test_every_rule_is_documented_with_the_fixed_sections(rule):
     for section in ("What it checks:", "Why it matters:", "Evidence:", "Remedy:", "Exceptions:"):
         assert section in rule.doc, f"{rule.id} docstring lacks {section}"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_every_remedy_is_written_once_in_the_docstring_and_used_by_the_check(rule):
+    module = importlib.import_module(rule.check.__module__)
+    source = Path(module.__file__).read_text()
+    keys = remedies(rule.doc)
+    can_complain = bool(rule.statuses & {Status.FAIL, Status.WARN})
+    assert bool(keys) == can_complain, f"{rule.id}: a rule that can fail or warn has remedies, others none"
+    for key in keys:
+        assert f'REMEDY["{key}"]' in source, f"{rule.id}: remedy {key!r} is written but never given"
+    assert not re.search(r"remedy=\(?\s*f?\"", source), f"{rule.id}: a remedy written in code, not the docstring"
+
+
+def test_thresholds_are_declared_by_the_rules_that_grade_with_them():
+    assert len(THRESHOLDS) == sum(len(r.thresholds) for r in RULES), "a threshold name declared twice"
+    for rule in RULES:
+        source = Path(importlib.import_module(rule.check.__module__).__file__).read_text()
+        assert "settings.thresholds" not in source, f"{rule.id}: read thresholds through their declaration"
+        for threshold in rule.thresholds:
+            assert threshold.name in rule.documentation
 
 
 def test_rule_ids_and_names_are_unique_and_well_formed():

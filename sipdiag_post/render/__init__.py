@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .catalog import rule_doc, rules_json, rules_table
-from .common import BatchSummary, safe_text, summarise, summary_line, xml_text
+from .common import BatchSummary, summarise, summary_line
 from .csvfmt import report_csv
 from .html import HtmlOptions, report_html
 from .jsonfmt import REPORT_SCHEMA, report_json
@@ -25,8 +25,6 @@ __all__ = [
     "rule_doc",
     "rules_json",
     "rules_table",
-    "safe_text",
     "summarise",
     "summary_line",
-    "xml_text",
 ]

@@ -17,9 +17,9 @@ def rules_table(rules: Sequence[Rule]) -> str:
 
 def rules_json(rules: Sequence[Rule]) -> str:
     data = [{"id": r.id, "name": r.name, "scope": r.scope, "title": r.title, "aliases": list(r.aliases),
-             "statuses": sorted(s.value for s in r.statuses), "doc": r.doc.strip()} for r in rules]
+             "statuses": sorted(s.value for s in r.statuses), "doc": r.documentation} for r in rules]
     return json.dumps(data, indent=2) + "\n"
 
 
 def rule_doc(rule: Rule) -> str:
-    return f"{rule.id} {rule.name} ({rule.scope})\n\n{rule.doc.strip()}\n"
+    return f"{rule.id} {rule.name} ({rule.scope})\n\n{rule.documentation}\n"

@@ -1,28 +1,13 @@
-"""Helpers every output format shares: safe text and batch summaries."""
+"""What every output format shares: batch summaries."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..report import CaptureReport
-from ..rules.base import Status
-
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# characters XML 1.0 does not allow (besides what CONTROL already covers)
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def safe_text(text: str) -> str:
-    """Capture text made safe for a terminal or log: control characters (ESC included) become '?'."""
-    return CONTROL.sub("?", text).replace("\t", " ")
-
-
-def xml_text(text: str) -> str:
-    """Text made storable in XML 1.0: characters it forbids become U+FFFD."""
-    return _NOT_XML.sub("\ufffd", text)
+from ..verdict import Status
 
 
 @dataclass(frozen=True)

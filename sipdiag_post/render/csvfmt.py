@@ -13,8 +13,8 @@ import io
 from collections.abc import Sequence
 
 from ..report import CallReport, CaptureReport
-from ..rules.base import Check
-from .common import CONTROL
+from ..text import CONTROL
+from ..verdict import Check
 
 COLUMNS = ("capture", "capture_status", "call_id", "direction", "from", "to", "final_status", "rule_id",
            "rule_name", "status", "summary", "frames", "display_filter", "remedy", "evidence")

@@ -16,13 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import __version__
-from ..flow import analyse
-from ..ladder import Ladder, Step, build
-from ..media import CALLEE, CALLER, MediaView, media_view
-from ..model import Call, RtpStream, Summary
-from ..report import CallReport, CaptureReport, worst
-from ..rules.base import Check, Status
-from .common import safe_text, summarise, summary_line
+from ..analysis import CallAnalysis
+from ..analysis.media import CALLEE, CALLER
+from ..model import RtpStream
+from ..report import CallReport, CaptureReport
+from ..text import safe_text
+from ..verdict import Check, Status, worst
+from .common import summarise, summary_line
+from .ladder import Ladder, Step, build
 
 _ORDER = (Status.FAIL, Status.WARN, Status.INFO)
 _BADGE = {Status.FAIL: "FAIL", Status.WARN: "WARN", Status.INFO: "info", Status.PASS: "pass", Status.NA: "n/a"}
@@ -223,10 +224,9 @@ def _who(sender: str | None) -> str:
     return f"{sender} \u2192 {CALLEE if sender == CALLER else CALLER}" if sender else "unknown sender"
 
 
-def rtp_graph_svg(view: MediaView, number: int, options: HtmlOptions) -> str:
+def rtp_graph_svg(analysis: CallAnalysis, number: int, options: HtmlOptions) -> str:
     """Packets per second per direction over the call's time, with 200 OK, ACK and BYE marked."""
-    flow = view.flow
-    call = flow.call
+    view, flow, call = analysis.media, analysis.flow, analysis.call
     times = [m.time for m in call.messages] + [t for s in call.streams for t in (s.first_time, s.last_time)]
     t0, t1 = min(times), max(times)
     t1 = max(t1, t0 + 1.0)
@@ -327,7 +327,7 @@ def _findings(checks: Sequence[Check]) -> str:
     return f'<ul class="findings">{"".join(items)}</ul>' if items else ""
 
 
-def _call_section(call: CallReport, model: Call | None, number: int, options: HtmlOptions) -> str:
+def _call_section(call: CallReport, number: int, options: HtmlOptions) -> str:
     status = worst(call.checks)
     badge = _badge(status) if status else _badge(Status.PASS)
     final = f"final response {call.final_status}" if call.final_status else "no final response"
@@ -335,26 +335,20 @@ def _call_section(call: CallReport, model: Call | None, number: int, options: Ht
            f"</h3><div class=\"meta\">{_e(call.direction)}, {_e(call.from_ or '?')} \u2192 {_e(call.to or '?')}, "
            f"{final}, {call.duration:.1f} s, first frame {call.first_frame}</div>",
            _findings(call.checks)]
-    if model is not None:
+    if call.analysis is not None:
         failing = {f for c in call.checks if c.status is Status.FAIL for f in c.frames}
-        view = media_view(analyse(model))  # one analysis for both pictures
         out.append('<div class="pictures"><div><h4>Ladder</h4>'
-                   + ladder_svg(build(model, view), number, failing, call.final_status is None)
-                   + "</div><div><h4>RTP in and out</h4>" + rtp_graph_svg(view, number, options) + "</div></div>")
+                   + ladder_svg(build(call.analysis), number, failing, call.final_status is None)
+                   + "</div><div><h4>RTP in and out</h4>" + rtp_graph_svg(call.analysis, number, options)
+                   + "</div></div>")
     out.append("<h4>Checklist</h4>" + _checklist(call.checks) + "</section>")
     return "".join(out)
-
-
-def _models(capture: CaptureReport) -> dict[str, Call]:
-    summary: Summary | None = capture.model
-    return {c.call_id: c for c in summary.calls} if summary is not None else {}
 
 
 def report_html(captures: Sequence[CaptureReport], options: HtmlOptions = HtmlOptions()) -> str:
     batch = summarise(captures)
     rows, sections, number = [], [], 0
     for capture in captures:
-        models = _models(capture)
         fails = sum(1 for c in capture.all_checks() if c.status is Status.FAIL)
         warns = sum(1 for c in capture.all_checks() if c.status is Status.WARN)
         rows.append(f"<tr><td class=\"mono\">{_e(capture.path)}</td><td>{_badge(capture.status)}</td>"
@@ -370,7 +364,7 @@ def report_html(captures: Sequence[CaptureReport], options: HtmlOptions = HtmlOp
             call_rows.append(f'<tr><td>{_badge(status or Status.PASS)}</td><td><a href="#call-{number}" '
                              f'class="mono">{_e(call.call_id)}</a></td><td>{_e(call.direction)}</td>'
                              f"<td>{call.final_status or ''}</td></tr>")
-            body.append(_call_section(call, models.get(call.call_id), number, options))
+            body.append(_call_section(call, number, options))
         if call_rows:
             body.insert(2, "<table><tr><th>status</th><th>call</th><th>direction</th><th>final</th></tr>"
                         f"{''.join(call_rows)}</table>")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..report import CallReport, CaptureReport
-from ..rules.base import Check
+from ..verdict import Check
 from .common import summarise
 
 REPORT_SCHEMA = 1

@@ -13,8 +13,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from ..report import CaptureReport
-from ..rules.base import Check, Status
-from .common import xml_text
+from ..text import xml_text
+from ..verdict import Check, Status
 
 
 def _detail(check: Check) -> str:

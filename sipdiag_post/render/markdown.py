@@ -10,8 +10,9 @@ import html
 from collections.abc import Sequence
 
 from ..report import CaptureReport
-from ..rules.base import Check, Status
-from .common import safe_text, summarise, summary_line
+from ..text import safe_text
+from ..verdict import Check, Status
+from .common import summarise, summary_line
 
 _MARKS = {Status.PASS: "pass", Status.WARN: "**WARN**", Status.FAIL: "**FAIL**", Status.INFO: "info",
           Status.NA: "n/a"}

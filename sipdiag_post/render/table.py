@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from tabulate import tabulate
 
 from ..report import CallReport, CaptureReport
-from ..rules.base import Check, Status
-from .common import safe_text, summarise, summary_line
+from ..text import safe_text
+from ..verdict import Check, Status
+from .common import summarise, summary_line
 
 _MARKS = {Status.PASS: "pass", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.INFO: "info", Status.NA: "n/a"}
 _COLOURS = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "1;31", Status.INFO: "36", Status.NA: "2"}

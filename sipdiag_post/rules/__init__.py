@@ -39,7 +39,7 @@ from . import (
     sip013_handshake,
     sip014_auth_loop,
 )
-from .base import Rule
+from .base import Rule, Threshold
 
 RULES: tuple[Rule, ...] = (
     cap001_no_invite_recorded.RULE,
@@ -77,6 +77,21 @@ RULES: tuple[Rule, ...] = (
 
 CAPTURE_RULES = tuple(r for r in RULES if r.scope == "capture")
 CALL_RULES = tuple(r for r in RULES if r.scope == "call")
+
+# map from threshold name to its declaration, in catalog order (each rule declares its own)
+THRESHOLDS: dict[str, Threshold] = {t.name: t for r in RULES for t in r.thresholds}
+
+
+def _final_rules() -> dict[int, str]:
+    owners: dict[int, list[str]] = {}
+    for rule in RULES:
+        for status in sorted(rule.finals):
+            owners.setdefault(status, []).append(rule.id)
+    return {status: "/".join(ids) for status, ids in sorted(owners.items())}
+
+
+# map from a final response status to the rule(s) that report it (SIP008 reports the rest)
+FINAL_RULES: dict[int, str] = _final_rules()
 
 
 def find(key: str) -> Rule | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from .. import filters
-from ..direction import DirectionKind
+from ..analysis.direction import DirectionKind
 from ..model import RtpStream, SdpMedia, SipMessage
-from .base import CallContext, Evidence, Outcome, Status, failed, not_applicable, passed
+from ..verdict import Evidence, Outcome, Status, failed, not_applicable, passed
+from .base import CallContext
 
 
 def describe_message(message: SipMessage) -> str:

@@ -1,93 +1,73 @@
-"""What a rule is, what it returns, and what it gets to look at."""
+"""What a rule is, what it declares beside its check, and what it gets to look at.
+
+A rule declares, next to its check: its thresholds (name, default, unit; the
+threshold table of the CLI and the docs is built from these) and the final
+responses it reports (so SIP008 can leave them to it through the registry).
+Its remedies are written once, in its docstring's Remedy section, which the
+check reads with `remedies(__doc__)`.
+"""
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Literal
 
-from ..direction import Direction
-from ..flow import CallFlow
-from ..media import MediaView
+from ..analysis import CallAnalysis
+from ..analysis.direction import Direction, IPNetwork
+from ..analysis.flow import CallFlow
+from ..analysis.media import MediaView
 from ..model import Call, CaptureFacts, Summary
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class Status(StrEnum):
-    PASS = "pass"
-    WARN = "warn"
-    FAIL = "fail"
-    INFO = "info"
-    NA = "n/a"
+from ..verdict import Outcome, Status
 
 
 @dataclass(frozen=True)
-class Evidence:
-    label: str
-    value: str
+class Threshold:
+    """A limit between pass, warn and fail that the user may override (-T NAME=VALUE)."""
 
+    name: str  # loss_warn_pct
+    default: float  # from the guide (see the catalog)
+    unit: str  # %, ms, s
+    help: str  # one line: what crossing it means
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a rule found, before the engine stamps the rule's id and name on it."""
-
-    status: Status
-    summary: str  # one line
-    evidence: tuple[Evidence, ...] = ()
-    frames: tuple[int, ...] = ()  # frames that show the finding, ascending
-    display_filter: str | None = None  # a Wireshark display filter that shows them
-    remedy: str | None = None  # what to do, in our words (fail/warn)
-
-
-@dataclass(frozen=True)
-class Check:
-    """One rule's verdict on one call (or on the capture)."""
-
-    id: str
-    name: str
-    status: Status
-    summary: str
-    evidence: tuple[Evidence, ...] = ()
-    frames: tuple[int, ...] = ()
-    display_filter: str | None = None
-    remedy: str | None = None
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Limits between pass, warn and fail; defaults from the guide (see the catalog)."""
-
-    loss_warn_pct: float = 1.0  # packet loss at or above this is at least warn
-    loss_fail_pct: float = 3.0  # above this: fail
-    jitter_warn_ms: float = 5.0
-    jitter_fail_ms: float = 20.0
-    latency_warn_ms: float = 150.0
-    latency_fail_ms: float = 300.0
-    media_start_s: float = 30.0  # no RTP this long after answer: the call would be dropped
-    media_gap_s: float = 15.0  # a silence gap longer than this while the call is up
-    notify_wait_s: float = 5.0  # time a REFER's NOTIFY may take after the 202
-    invite_timeout_s: float = 32.0  # Timer B (64*T1): an unanswered INVITE times out
+    def of(self, settings: Settings) -> float:
+        """The value in force: the user's override, else the default."""
+        return settings.thresholds.get(self.name, self.default)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What the user told us: our side of the call and the thresholds."""
+    """What the user told us: our side of the call and threshold overrides (name -> value)."""
 
     local_nets: tuple[IPNetwork, ...] = ()
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    thresholds: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class CallContext:
-    call: Call
-    flow: CallFlow
-    direction: Direction
+    """What a call rule looks at: the call's analysis (built once by the engine), the capture, the settings."""
+
+    analysis: CallAnalysis
     facts: CaptureFacts
     settings: Settings
-    media: MediaView
+    final_rules: Mapping[int, str] = field(default_factory=dict)  # final status -> rule id(s) that report it
+
+    @property
+    def call(self) -> Call:
+        return self.analysis.call
+
+    @property
+    def flow(self) -> CallFlow:
+        return self.analysis.flow
+
+    @property
+    def media(self) -> MediaView:
+        return self.analysis.media
+
+    @property
+    def direction(self) -> Direction:
+        return self.analysis.direction
 
     @property
     def capture_end(self) -> float:
@@ -113,35 +93,53 @@ class Rule:
     aliases: tuple[str, ...] = ()
     statuses: frozenset[Status] = frozenset({Status.PASS, Status.WARN, Status.FAIL, Status.NA})
     # the statuses the rule can return (the meta-test holds every rule to them)
+    thresholds: tuple[Threshold, ...] = ()  # the limits it grades with
+    finals: frozenset[int] = frozenset()  # final responses to the INVITE this rule reports
 
     @property
     def title(self) -> str:
         return self.doc.strip().splitlines()[0].strip()
 
-
-def _frames(frames: Iterable[int]) -> tuple[int, ...]:
-    return tuple(sorted(set(frames)))
-
-
-def passed(summary: str, *, evidence: Iterable[Evidence] = (), frames: Iterable[int] = (),
-           display_filter: str | None = None) -> Outcome:
-    return Outcome(Status.PASS, summary, tuple(evidence), _frames(frames), display_filter)
-
-
-def info(summary: str, *, evidence: Iterable[Evidence] = (), frames: Iterable[int] = (),
-         display_filter: str | None = None) -> Outcome:
-    return Outcome(Status.INFO, summary, tuple(evidence), _frames(frames), display_filter)
+    @property
+    def documentation(self) -> str:
+        """The docstring as people read it: placeholders shown as '...', the thresholds appended."""
+        doc = _PLACEHOLDER.sub("...", self.doc.strip())
+        if not self.thresholds:
+            return doc
+        rows = "\n".join(f"    {t.name} = {t.default:g} {t.unit}: {t.help}" for t in self.thresholds)
+        return f"{doc}\n\nThresholds:\n{rows}"
 
 
-def not_applicable(reason: str) -> Outcome:
-    return Outcome(Status.NA, reason)
+_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+_SECTION = re.compile(r"^([A-Z][\w ]*):$")
+_KEYED = re.compile(r"^([a-z][a-z0-9 -]*): (.+)$", re.DOTALL)
 
 
-def failed(summary: str, *, remedy: str, evidence: Iterable[Evidence] = (), frames: Iterable[int] = (),
-           display_filter: str | None = None) -> Outcome:
-    return Outcome(Status.FAIL, summary, tuple(evidence), _frames(frames), display_filter, remedy)
-
-
-def warned(summary: str, *, remedy: str, evidence: Iterable[Evidence] = (), frames: Iterable[int] = (),
-           display_filter: str | None = None) -> Outcome:
-    return Outcome(Status.WARN, summary, tuple(evidence), _frames(frames), display_filter, remedy)
+def remedies(doc: str | None) -> dict[str, str]:
+    """The Remedy section of a rule's docstring, by key: each paragraph is "key: text", its lines
+    joined with single spaces ("inbound: ...", "outbound: ..."). Text may hold {placeholders}.
+    A rule that only informs says "None: ..." and has no remedies."""
+    found: dict[str, str] = {}
+    section: str | None = None
+    paragraphs: list[list[str]] = []
+    for line in (doc or "").splitlines():
+        heading = _SECTION.match(line)
+        if heading:
+            section = heading.group(1)
+            continue
+        if section != "Remedy":
+            continue
+        if not line.strip():
+            paragraphs.append([])
+        elif not paragraphs:
+            paragraphs.append([line.strip()])
+        else:
+            paragraphs[-1].append(line.strip())
+    for lines in paragraphs:
+        if not lines or lines[0].startswith("None"):
+            continue
+        keyed = _KEYED.match(" ".join(lines))
+        if keyed is None:
+            raise ValueError(f"remedy paragraph without a key: {' '.join(lines)[:60]!r}")
+        found[keyed.group(1)] = keyed.group(2)
+    return found

@@ -14,13 +14,16 @@ Evidence:
     ``sip.Method == "INVITE"``.
 
 Remedy:
-    Look upstream. For an inbound call, check the SIP provider's logs and the
-    trunk's configuration (the number must point at your SIP endpoint). For an
-    outbound call, check that the request to create the call succeeded and that
-    the outbound trunk's address is right. If SIP runs on a non-standard port,
-    tell tshark with ``--decode-as udp.port==PORT,sip``; if it runs over TLS,
-    see CAP002. A link type tshark cannot decode (user0-15, unknown) hides
-    every protocol: re-export the capture as Ethernet or Linux cooked.
+    upstream: No call was offered on this link, so the problem is upstream of
+    the capture point. Inbound: check the SIP provider's logs and that the
+    number routes to your SIP endpoint. Outbound: check that creating the call
+    succeeded and that the trunk address is right. If SIP uses a non-standard
+    port, rerun with --decode-as udp.port==PORT,sip (or tcp.port); if it is
+    encrypted, see CAP002.
+
+    link type: A link type tshark has no dissector for (user0-15, unknown)
+    hides every protocol: re-export the capture as Ethernet or Linux cooked,
+    or map the link type in Wireshark's DLT_USER preferences.
 
 Exceptions:
     ``pass`` as soon as one INVITE exists, even if it was not answered.
@@ -29,7 +32,10 @@ Exceptions:
 from __future__ import annotations
 
 from ..model import Summary
-from .base import CaptureContext, Evidence, Outcome, Rule, Status, failed, passed
+from ..verdict import Evidence, Outcome, Status, failed, passed
+from .base import CaptureContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 
 def _invites(summary: Summary) -> list[int]:
@@ -53,17 +59,9 @@ def check(ctx: CaptureContext) -> Outcome:
             summary_line += f" (link type {facts.link_type})"
     else:
         summary_line = f"{facts.sip_messages} SIP messages but no INVITE"
-    remedy = (
-        "No call was offered on this link, so the problem is upstream of the capture point. "
-        "Inbound: check the SIP provider's logs and that the number routes to your SIP endpoint. "
-        "Outbound: check that creating the call succeeded and that the trunk address is right. "
-        "If SIP uses a non-standard port, rerun with --decode-as udp.port==PORT,sip "
-        "(or tcp.port); if it is encrypted, see CAP002."
-    )
+    remedy = REMEDY["upstream"]
     if facts.sip_messages == 0 and facts.link_type:
-        remedy += (" A link type tshark has no dissector for (user0-15, unknown) hides every protocol: "
-                   "re-export the capture as Ethernet or Linux cooked, or map the link type in Wireshark's "
-                   "DLT_USER preferences.")
+        remedy += " " + REMEDY["link type"]
     return failed(
         summary_line,
         remedy=remedy,

@@ -14,10 +14,10 @@ Evidence:
     ``tls && tcp.port == 5061``.
 
 Remedy:
-    Give tshark the session keys: run the SIP endpoint with ``SSLKEYLOGFILE``
-    set (or export keys from it) and pass the file with ``--tls-keylog FILE``.
-    Otherwise capture where TLS is terminated (e.g. on the SBC's inside
-    interface), or switch the trunk to TCP/UDP while debugging.
+    decrypt: Decrypt it: start the SIP endpoint with SSLKEYLOGFILE=/path/keys
+    set (or export its TLS keys) and rerun with --tls-keylog /path/keys.
+    Otherwise capture where TLS ends (inside the SBC or proxy), or move the
+    trunk to TCP/UDP while you debug.
 
 Exceptions:
     TLS on other ports is ignored while SIP was decoded elsewhere in the
@@ -27,14 +27,11 @@ Exceptions:
 
 from __future__ import annotations
 
-from .base import CaptureContext, Evidence, Outcome, Rule, Status, failed, passed, warned
+from ..verdict import Evidence, Outcome, Status, failed, passed, warned
+from .base import CaptureContext, Rule, remedies
 
 _SIPS_PORT = 5061
-_REMEDY = (
-    "Decrypt it: start the SIP endpoint with SSLKEYLOGFILE=/path/keys set (or export its TLS keys) "
-    "and rerun with --tls-keylog /path/keys. Otherwise capture where TLS ends (inside the SBC or "
-    "proxy), or move the trunk to TCP/UDP while you debug."
-)
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CaptureContext) -> Outcome:
@@ -45,7 +42,7 @@ def check(ctx: CaptureContext) -> Outcome:
         t = sips[0]
         return failed(
             f"{t.frames} TLS frames on port 5061 (SIPS) could not be decrypted",
-            remedy=_REMEDY,
+            remedy=REMEDY["decrypt"],
             evidence=[Evidence("SIPS port 5061", f"{t.frames} frames, first at frame {t.first_frame}")],
             frames=[t.first_frame],
             display_filter="tls && tcp.port == 5061",
@@ -54,7 +51,7 @@ def check(ctx: CaptureContext) -> Outcome:
         ports = ", ".join(f"{t.port} ({t.frames} frames)" for t in others)
         return warned(
             f"no SIP decoded, but TLS on port(s) {ports}: signalling may be encrypted",
-            remedy=_REMEDY,
+            remedy=REMEDY["decrypt"],
             evidence=[Evidence(f"TLS port {t.port}", f"{t.frames} frames, first at frame {t.first_frame}")
                       for t in others],
             frames=[t.first_frame for t in others],

@@ -17,9 +17,13 @@ Evidence:
     ``sip && frame.cap_len < frame.len``), and samples of tap errors.
 
 Remedy:
-    Capture again and stop the capture cleanly (Ctrl-C on tcpdump/dumpcap,
-    not a killed process or a full disk), with no snap length limit
-    (``tcpdump -s 0``). If the file was transferred, check it arrived whole.
+    capture again: Capture again and stop it cleanly (Ctrl-C on
+    tcpdump/dumpcap rather than killing it or filling the disk), with no snap
+    length limit (tcpdump -s 0). If the file was copied or uploaded, check it
+    arrived whole.
+
+    tap errors: Report the frames below with the capture (or a trimmed copy)
+    to the sipdiag maintainers; the packets are likely malformed.
 
 Exceptions:
     Tap errors alone are a ``warn``: the other packets were analysed.
@@ -27,13 +31,10 @@ Exceptions:
 
 from __future__ import annotations
 
-from .base import CaptureContext, Evidence, Outcome, Rule, Status, failed, passed, warned
+from ..verdict import Evidence, Outcome, Status, failed, passed, warned
+from .base import CaptureContext, Rule, remedies
 
-_REMEDY = (
-    "Capture again and stop it cleanly (Ctrl-C on tcpdump/dumpcap rather than killing it or "
-    "filling the disk), with no snap length limit (tcpdump -s 0). If the file was copied or "
-    "uploaded, check it arrived whole."
-)
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CaptureContext) -> Outcome:
@@ -41,7 +42,7 @@ def check(ctx: CaptureContext) -> Outcome:
     if facts.read_error:
         return failed(
             f"capture cut short: results cover only the first {facts.packets} packets",
-            remedy=_REMEDY,
+            remedy=REMEDY["capture again"],
             evidence=[Evidence("tshark", facts.read_error), Evidence("packets read", str(facts.packets))],
             frames=[facts.packets],
             display_filter=f"frame.number == {facts.packets}",
@@ -49,15 +50,14 @@ def check(ctx: CaptureContext) -> Outcome:
     if facts.snapped_sip_frames:
         return failed(
             f"{facts.snapped_sip_frames} SIP frame(s) cut by the capture's snap length",
-            remedy=_REMEDY,
+            remedy=REMEDY["capture again"],
             evidence=[Evidence("SIP frames cut short", str(facts.snapped_sip_frames))],
             display_filter="sip && frame.cap_len < frame.len",
         )
     if facts.tap_errors:
         return warned(
             f"the tap could not analyse {facts.tap_errors} packet(s); the rest were analysed",
-            remedy="Report the frames below with the capture (or a trimmed copy) to the sipdiag "
-            "maintainers; the packets are likely malformed.",
+            remedy=REMEDY["tap errors"],
             evidence=[Evidence(f"frame {e.frame}", e.message) for e in facts.tap_error_samples],
             frames=[e.frame for e in facts.tap_error_samples],
             display_filter="_ws.malformed || _ws.expert.severity >= error",

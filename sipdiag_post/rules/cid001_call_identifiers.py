@@ -28,7 +28,8 @@ from __future__ import annotations
 import re
 
 from .. import filters
-from .base import CallContext, Evidence, Outcome, Rule, Status, info
+from ..verdict import Evidence, Outcome, Status, info
+from .base import CallContext, Rule
 
 # map from lower-case X- header name to what the id is
 PROVIDER_HEADERS = {

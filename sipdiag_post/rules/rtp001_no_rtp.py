@@ -13,11 +13,13 @@ Evidence:
     and how long the capture ran after the answer.
 
 Remedy:
-    Check that firewalls and security groups let UDP through on the RTP
-    port range (commonly 10000-20000; LiveKit SIP uses 10000-20000 by
-    default) in both directions, that the SDP addresses are reachable (SDP001,
-    SDP004), and that the capture was taken where media passes (media may take
-    another path than signalling).
+    open the path: Open UDP in both directions on the RTP port range of both
+    sides (commonly 10000-20000; LiveKit SIP's default) in firewalls and
+    security groups; check the advertised SDP addresses are reachable (SDP001,
+    SDP004); and capture where media flows, which may be another path than
+    SIP.
+
+    capture ended: Capture for longer to see whether media starts.
 
 Exceptions:
     ``warn`` when the capture ends less than a second after the answer; ``n/a``
@@ -27,15 +29,13 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
-from ..media import CALLEE, CALLER
+from ..analysis.media import CALLEE, CALLER
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed, warned
 from ._common import message_evidence
-from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed, warned
+from .base import CallContext, Rule, remedies
 
-_REMEDY = (
-    "Open UDP in both directions on the RTP port range of both sides (commonly 10000-20000; LiveKit "
-    "SIP's default) in firewalls and security groups; check the advertised SDP addresses are "
-    "reachable (SDP001, SDP004); and capture where media flows, which may be another path than SIP."
-)
+REMEDY = remedies(__doc__)
+
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -47,7 +47,7 @@ def check(ctx: CallContext) -> Outcome:
         packets = sum(s.packets for s in after)
         return passed(f"{len(after)} RTP stream(s) after the answer ({packets} packets)",
                       frames=[s.first_frame for s in after])
-    end = min(ctx.media.call_end(ctx.capture_end), ctx.capture_end)
+    end = min(ctx.flow.hangup_time(ctx.capture_end), ctx.capture_end)
     waited = end - answer.time
     evidence = [message_evidence("answer", answer)]
     ports = []
@@ -59,9 +59,9 @@ def check(ctx: CallContext) -> Outcome:
     display_filter = " || ".join([filters.call(ctx.call.call_id), *(f"udp.port == {p}" for p in sorted(set(ports)))])
     if waited < 1.0:
         return warned(f"no RTP seen, but the capture ended {waited:.2f} s after the answer",
-                      remedy="Capture for longer to see whether media starts.", evidence=evidence,
+                      remedy=REMEDY["capture ended"], evidence=evidence,
                       frames=[answer.frame], display_filter=display_filter)
-    return failed(f"answered, but no RTP in either direction during {waited:.1f} s", remedy=_REMEDY,
+    return failed(f"answered, but no RTP in either direction during {waited:.1f} s", remedy=REMEDY["open the path"],
                   evidence=evidence, frames=[answer.frame], display_filter=display_filter)
 
 

@@ -15,12 +15,17 @@ Evidence:
     advertised and the address its audio should have been sent to.
 
 Remedy:
-    Check the silent direction: the SDP address of the party whose audio is
-    missing must be reachable (SDP004), NAT must keep a pinhole for the
-    return path, and firewalls must allow RTP both ways. A self-hosted SIP
-    service behind NAT must advertise its external IP (LiveKit SIP:
-    `use_external_ip: true`); on LiveKit Cloud, check that the provider sends
-    a routable address in its SDP.
+    path: Check the direction that is missing: the silent party's SDP address
+    must be reachable (SDP004), NAT must keep a return pinhole open, and
+    firewalls must pass RTP both ways.
+
+    inbound: If your SIP service is self-hosted behind NAT, make it advertise
+    its external IP (LiveKit SIP: use_external_ip: true); on LiveKit Cloud,
+    check the provider's SDP carries a routable address.
+
+    outbound: If your SIP service is self-hosted behind NAT, make it advertise
+    its external IP (LiveKit SIP: use_external_ip: true); otherwise ask the
+    provider why its media does not reach you.
 
 Exceptions:
     One-way media that the SDP asks for (sendonly/recvonly, a hold) passes.
@@ -30,9 +35,12 @@ Exceptions:
 
 from __future__ import annotations
 
-from ..media import CALLEE, CALLER, other
+from ..analysis.media import CALLEE, CALLER, other
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed
 from ._common import by_direction, stream_evidence, stream_filter
-from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -52,23 +60,13 @@ def check(ctx: CallContext) -> Outcome:
     silent = other(talking)
     if not view.may_send(silent, answer.time):
         return passed(f"RTP only from the {talking}, as the SDP asks (the {silent} is not to send)")
-    end = min(view.call_end(ctx.capture_end), ctx.capture_end)
+    end = min(ctx.flow.hangup_time(ctx.capture_end), ctx.capture_end)
     evidence = [stream_evidence(f"from the {talking}", s) for s in after]
     evidence.append(Evidence(f"{silent} advertised", ", ".join(sorted(str(e) for e in view.endpoints(silent)))
                              or "no address"))
     evidence.append(Evidence(f"{silent}'s audio should go to", ", ".join(
         sorted(str(e) for e in view.endpoints(talking))) or "no address"))
-    remedy = ("Check the direction that is missing: the silent party's SDP address must be reachable "
-              "(SDP004), NAT must keep a return pinhole open, and firewalls must pass RTP both ways. ")
-    remedy += by_direction(
-        ctx,
-        inbound="If your SIP service is self-hosted behind NAT, make it advertise its external IP "
-                "(LiveKit SIP: use_external_ip: true); on LiveKit Cloud, check the provider's SDP "
-                "carries a routable address.",
-        outbound="If your SIP service is self-hosted behind NAT, make it advertise its external IP "
-                 "(LiveKit SIP: use_external_ip: true); otherwise ask the provider why its media "
-                 "does not reach you.",
-    )
+    remedy = REMEDY["path"] + " " + by_direction(ctx, inbound=REMEDY["inbound"], outbound=REMEDY["outbound"])
     return failed(f"one-way audio: RTP only from the {talking}; nothing from the {silent} during "
                   f"{end - answer.time:.1f} s", remedy=remedy, evidence=evidence,
                   frames=[s.first_frame for s in after], display_filter=stream_filter(*after))

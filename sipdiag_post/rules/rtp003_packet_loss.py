@@ -16,9 +16,10 @@ Evidence:
     lost, frames and a filter for the stream.
 
 Remedy:
-    Find where packets drop: Wi-Fi and congested uplinks, VPNs, overloaded
-    firewalls or SBCs, the provider's network. Mark RTP with DSCP EF and give
-    it priority (QoS), and capture at both ends to localise the loss.
+    find the drops: Find where packets drop: Wi-Fi, congested uplinks, VPNs,
+    overloaded firewalls or SBCs, the provider's network. Mark RTP with DSCP
+    EF and prioritise it (QoS), and capture at both ends to see on which side
+    the loss happens.
 
 Exceptions:
     ``n/a`` without RTP. Duplicates make the count negative; they are not
@@ -29,14 +30,14 @@ from __future__ import annotations
 
 from .. import filters
 from ..model import RtpStream
+from ..verdict import Evidence, Outcome, Status, failed, not_applicable, passed, warned
 from ._common import grade, stream_filter
-from .base import CallContext, Evidence, Outcome, Rule, Status, failed, not_applicable, passed, warned
+from .base import CallContext, Rule, Threshold, remedies
 
-_REMEDY = (
-    "Find where packets drop: Wi-Fi, congested uplinks, VPNs, overloaded firewalls or SBCs, the "
-    "provider's network. Mark RTP with DSCP EF and prioritise it (QoS), and capture at both ends to "
-    "see on which side the loss happens."
-)
+REMEDY = remedies(__doc__)
+
+LOSS_WARN = Threshold("loss_warn_pct", 1.0, "%", "packet loss at or above this is at least warn")
+LOSS_FAIL = Threshold("loss_fail_pct", 3.0, "%", "packet loss above this fails")
 
 
 def rtcp_loss_pct(stream: RtpStream) -> float:
@@ -47,7 +48,7 @@ def check(ctx: CallContext) -> Outcome:
     streams = ctx.call.streams
     if not streams:
         return not_applicable("no RTP in this call")
-    t = ctx.settings.thresholds
+    warn_at, fail_above = LOSS_WARN.of(ctx.settings), LOSS_FAIL.of(ctx.settings)
     scored = sorted(((max(s.loss_pct, rtcp_loss_pct(s)), s) for s in streams), key=lambda p: -p[0])
     worst, stream = scored[0]
     evidence = []
@@ -56,14 +57,15 @@ def check(ctx: CallContext) -> Outcome:
         if s.rtcp and s.rtcp.reports:
             line += f", RTCP reported up to {rtcp_loss_pct(s):.1f}%"
         evidence.append(Evidence(s.label(), line))
-    status = grade(worst, t.loss_warn_pct, t.loss_fail_pct)
+    status = grade(worst, warn_at, fail_above)
     summary = f"worst stream loses {worst:.1f}% ({stream.ssrc_hex})"
     if status is Status.PASS:
-        return passed(f"loss below {t.loss_warn_pct:g}% on every stream (worst {worst:.1f}%)", evidence=evidence,
+        return passed(f"loss below {warn_at:g}% on every stream (worst {worst:.1f}%)", evidence=evidence,
                       display_filter=filters.streams(streams))
     make = failed if status is Status.FAIL else warned
-    return make(summary, remedy=_REMEDY, evidence=evidence, frames=[stream.first_frame, stream.last_frame],
-                display_filter=stream_filter(stream))
+    return make(summary, remedy=REMEDY["find the drops"], evidence=evidence,
+                frames=[stream.first_frame, stream.last_frame], display_filter=stream_filter(stream))
 
 
-RULE = Rule(id="RTP003", name="packet-loss", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="RTP003", name="packet-loss", scope="call", check=check, doc=__doc__ or "",
+            thresholds=(LOSS_WARN, LOSS_FAIL))

@@ -15,9 +15,9 @@ Evidence:
     filter for the stream.
 
 Remedy:
-    Look for queueing on the path: congested links (uploads beside calls),
-    Wi-Fi, VPN encryption on busy hosts, overloaded SBCs. Prioritise RTP (DSCP
-    EF, QoS), and let the receiving side use an adaptive jitter buffer.
+    queueing: Look for queueing on the path: congested links (uploads beside
+    calls), Wi-Fi, VPNs on busy hosts, overloaded SBCs. Prioritise RTP (DSCP
+    EF, QoS); the receiver should use an adaptive jitter buffer.
 
 Exceptions:
     Streams whose clock rate is unknown (telephone-event only, unknown dynamic
@@ -27,8 +27,15 @@ Exceptions:
 from __future__ import annotations
 
 from ..model import RtpStream
+from ..verdict import Evidence, Outcome, Status, failed, not_applicable, passed, warned
 from ._common import grade, stream_filter
-from .base import CallContext, Evidence, Outcome, Rule, Status, failed, not_applicable, passed, warned
+from .base import CallContext, Rule, Threshold, remedies
+
+REMEDY = remedies(__doc__)
+
+
+JITTER_WARN = Threshold("jitter_warn_ms", 5.0, "ms", "mean interarrival jitter at or above this is at least warn")
+JITTER_FAIL = Threshold("jitter_fail_ms", 20.0, "ms", "mean interarrival jitter above this fails")
 
 
 def rtcp_jitter_ms(stream: RtpStream) -> float | None:
@@ -42,7 +49,7 @@ def check(ctx: CallContext) -> Outcome:
     measured = [s for s in ctx.call.streams if any(p.clock_rate for p in s.payloads) and s.packets > 1]
     if not measured:
         return not_applicable("no RTP stream with a known clock rate")
-    t = ctx.settings.thresholds
+    warn_at, fail_above = JITTER_WARN.of(ctx.settings), JITTER_FAIL.of(ctx.settings)
     stream = max(measured, key=lambda s: s.jitter_mean_ms)
     evidence = []
     for s in measured:
@@ -51,17 +58,16 @@ def check(ctx: CallContext) -> Outcome:
         if reported is not None:
             line += f", RTCP reported up to {reported:.1f} ms"
         evidence.append(Evidence(s.label(), line))
-    status = grade(stream.jitter_mean_ms, t.jitter_warn_ms, t.jitter_fail_ms)
+    status = grade(stream.jitter_mean_ms, warn_at, fail_above)
     if status is Status.PASS:
-        return passed(f"mean jitter below {t.jitter_warn_ms:g} ms on every stream "
+        return passed(f"mean jitter below {warn_at:g} ms on every stream "
                       f"(worst {stream.jitter_mean_ms:.2f} ms)", evidence=evidence)
     make = failed if status is Status.FAIL else warned
     return make(
         f"mean jitter {stream.jitter_mean_ms:.1f} ms on {stream.ssrc_hex} (max {stream.jitter_max_ms:.1f} ms)",
-        remedy=("Look for queueing on the path: congested links (uploads beside calls), Wi-Fi, VPNs on busy "
-                "hosts, overloaded SBCs. Prioritise RTP (DSCP EF, QoS); the receiver should use an adaptive "
-                "jitter buffer."),
+        remedy=REMEDY["queueing"],
         evidence=evidence, frames=[stream.first_frame, stream.last_frame], display_filter=stream_filter(stream))
 
 
-RULE = Rule(id="RTP004", name="jitter", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="RTP004", name="jitter", scope="call", check=check, doc=__doc__ or "",
+            thresholds=(JITTER_WARN, JITTER_FAIL))

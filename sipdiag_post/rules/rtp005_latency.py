@@ -16,10 +16,10 @@ Evidence:
     the estimate of one-way latency; frames of the stream.
 
 Remedy:
-    Shorten the media path: route media through a region near both parties
-    (region pinning), avoid media hairpinning through distant SBCs or VPN
-    concentrators, and check for oversized jitter buffers or transcoding on
-    the path.
+    shorten: Shorten the media path: keep media in a region near both parties
+    (region pinning), avoid hairpinning through distant SBCs or VPN
+    concentrators, and look for large jitter buffers or transcoding on the
+    way.
 
 Exceptions:
     ``n/a`` without RTCP round trip data (no RTCP, or no sender report in the
@@ -28,8 +28,15 @@ Exceptions:
 
 from __future__ import annotations
 
+from ..verdict import Evidence, Outcome, Status, failed, not_applicable, passed, warned
 from ._common import grade
-from .base import CallContext, Evidence, Outcome, Rule, Status, failed, not_applicable, passed, warned
+from .base import CallContext, Rule, Threshold, remedies
+
+REMEDY = remedies(__doc__)
+
+
+LATENCY_WARN = Threshold("latency_warn_ms", 150.0, "ms", "one-way latency at or above this is at least warn")
+LATENCY_FAIL = Threshold("latency_fail_ms", 300.0, "ms", "one-way latency above this fails")
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -45,7 +52,6 @@ def check(ctx: CallContext) -> Outcome:
             measured.append((rtt, s))
     if not measured:
         return not_applicable("no RTCP round trip data")
-    t = ctx.settings.thresholds
     rtt, stream = max(measured, key=lambda p: p[0])
     evidence = []
     for value, s in measured:
@@ -55,17 +61,16 @@ def check(ctx: CallContext) -> Outcome:
                   if rtcp.rtt_count else f"RTCP-XR round trip {rtcp.xr_rtt_ms} ms")
         evidence.append(Evidence(s.label(), f"{detail}; one-way about {value / 2:.0f} ms"))
     one_way = rtt / 2
-    status = grade(one_way, t.latency_warn_ms, t.latency_fail_ms)
+    status = grade(one_way, LATENCY_WARN.of(ctx.settings), LATENCY_FAIL.of(ctx.settings))
     if status is Status.PASS:
         return passed(f"one-way latency about {one_way:.0f} ms", evidence=evidence)
     make = failed if status is Status.FAIL else warned
     return make(f"one-way latency about {one_way:.0f} ms (RTCP round trip {rtt:.0f} ms)",
-                remedy=("Shorten the media path: keep media in a region near both parties (region pinning), "
-                        "avoid hairpinning through distant SBCs or VPN concentrators, and look for large "
-                        "jitter buffers or transcoding on the way."),
+                remedy=REMEDY["shorten"],
                 evidence=evidence,
                 frames=[stream.rtcp.rtt_max_frame] if stream.rtcp and stream.rtcp.rtt_max_frame else [],
                 display_filter=f"rtcp.ssrc.identifier == {stream.ssrc_hex} || rtcp.senderssrc == {stream.ssrc_hex}")
 
 
-RULE = Rule(id="RTP005", name="latency", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="RTP005", name="latency", scope="call", check=check, doc=__doc__ or "",
+            thresholds=(LATENCY_WARN, LATENCY_FAIL))

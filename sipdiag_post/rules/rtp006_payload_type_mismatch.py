@@ -17,9 +17,9 @@ Evidence:
     count, and the answer's format list.
 
 Remedy:
-    Fix the sending side to encode with the negotiated codec: check its codec
-    preferences, and any SBC or transcoder in the media path that rewrites
-    payloads without rewriting the SDP (or the reverse).
+    encode: Make the sending side encode with the negotiated codec: check its
+    codec preferences and any SBC or transcoder that rewrites payloads without
+    rewriting the SDP (or the reverse).
 
 Exceptions:
     ``n/a`` without an SDP answer or without RTP.
@@ -27,8 +27,11 @@ Exceptions:
 
 from __future__ import annotations
 
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed
 from ._common import stream_filter
-from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -54,9 +57,7 @@ def check(ctx: CallContext) -> Outcome:
                  for s, p in wrong]
     return failed(f"{stream.ssrc_hex} sends payload type {payload.pt} ({payload.packets} packets); the answer "
                   f"agreed on {listed}",
-                  remedy=("Make the sending side encode with the negotiated codec: check its codec preferences "
-                          "and any SBC or transcoder that rewrites payloads without rewriting the SDP (or the "
-                          "reverse)."),
+                  remedy=REMEDY["encode"],
                   evidence=evidence, frames=[stream.first_frame],
                   display_filter=f"{stream_filter(stream)} && rtp.p_type == {payload.pt}")
 

@@ -16,11 +16,11 @@ Evidence:
     it and a filter for the stream.
 
 Remedy:
-    Keep media flowing during quiet periods: send comfort noise instead of
-    stopping (disable silence suppression/VAD that sends nothing), and put a
-    call on hold with a re-INVITE (sendonly/inactive) rather than simply
+    keep media flowing: Keep media flowing through quiet periods: send comfort
+    noise rather than nothing (turn off silence suppression that stops RTP),
+    and hold calls with a re-INVITE (sendonly/inactive) instead of just
     stopping. If the sender did not mean to stop, look for a firewall or NAT
-    timeout on its path.
+    timeout.
 
 Exceptions:
     Silence while the SDP puts the party on hold (recvonly/inactive, or the
@@ -29,16 +29,16 @@ Exceptions:
 
 from __future__ import annotations
 
-from ..media import CALLEE, CALLER
+from ..analysis.media import CALLEE, CALLER
 from ..model import RtpStream
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed
 from ._common import stream_filter
-from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed
+from .base import CallContext, Rule, Threshold, remedies
 
-_REMEDY = (
-    "Keep media flowing through quiet periods: send comfort noise rather than nothing (turn off "
-    "silence suppression that stops RTP), and hold calls with a re-INVITE (sendonly/inactive) instead "
-    "of just stopping. If the sender did not mean to stop, look for a firewall or NAT timeout."
-)
+REMEDY = remedies(__doc__)
+
+MEDIA_START = Threshold("media_start_s", 30.0, "s", "no RTP this long after the answer: the call would be dropped")
+MEDIA_GAP = Threshold("media_gap_s", 15.0, "s", "a silence longer than this while the call is up")
 
 
 def silences(streams: list[RtpStream], start: float, end: float) -> list[tuple[float, float, RtpStream | None]]:
@@ -67,13 +67,14 @@ def check(ctx: CallContext) -> Outcome:
     answer = ctx.flow.answer
     if answer is None:
         return not_applicable("the call was not answered")
-    t = ctx.settings.thresholds
-    end = min(view.call_end(ctx.capture_end), ctx.capture_end)
+    start_within, longest_gap = MEDIA_START.of(ctx.settings), MEDIA_GAP.of(ctx.settings)
+    end = min(ctx.flow.hangup_time(ctx.capture_end), ctx.capture_end)
     after = view.after_answer()
     if not after:
-        if end - answer.time >= t.media_start_s:
-            return failed(f"no RTP within {t.media_start_s:g} s of the answer ({end - answer.time:.0f} s up)",
-                          remedy=_REMEDY, evidence=[Evidence("answered at", f"frame {answer.frame}")],
+        if end - answer.time >= start_within:
+            return failed(f"no RTP within {start_within:g} s of the answer ({end - answer.time:.0f} s up)",
+                          remedy=REMEDY["keep media flowing"],
+                          evidence=[Evidence("answered at", f"frame {answer.frame}")],
                           frames=[answer.frame], display_filter="rtp")
         return not_applicable("no RTP at all while the call was up (RTP001)")
     worst = None
@@ -84,10 +85,10 @@ def check(ctx: CallContext) -> Outcome:
         for quiet_from, quiet_to, stream in silences(streams, answer.time, end):
             begin, finish = view.unexcused(party, quiet_from, quiet_to)
             longer = worst is None or finish - begin > worst[1] - worst[0]
-            if finish - begin > t.media_gap_s and longer:
+            if finish - begin > longest_gap and longer:
                 worst = (begin, finish, stream, party)
     if worst is None:
-        return passed(f"no silence over {t.media_gap_s:g} s while the call was up")
+        return passed(f"no silence over {longest_gap:g} s while the call was up")
     begin, finish, stream, party = worst
     evidence = [Evidence("silent party", party), Evidence("silence", f"{begin:.3f}s to {finish:.3f}s "
                                                                      f"({finish - begin:.1f} s)")]
@@ -96,8 +97,9 @@ def check(ctx: CallContext) -> Outcome:
         evidence.append(Evidence("stream", stream.label()))
         frames = [stream.gap_end_frame or stream.last_frame, stream.last_frame]
     return failed(f"the {party} sent no RTP for {finish - begin:.1f} s while the call was up",
-                  remedy=_REMEDY, evidence=evidence, frames=frames,
+                  remedy=REMEDY["keep media flowing"], evidence=evidence, frames=frames,
                   display_filter=stream_filter(stream) if stream is not None else "rtp")
 
 
-RULE = Rule(id="RTP007", name="media-timeout", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="RTP007", name="media-timeout", scope="call", check=check, doc=__doc__ or "",
+            thresholds=(MEDIA_START, MEDIA_GAP))

@@ -13,11 +13,11 @@ Evidence:
     The stream, its real source, and the address:port its sender advertised.
 
 Remedy:
-    Let the receiving side latch onto the real source of incoming RTP
-    (symmetric RTP / "comedia" / NAT traversal settings), or make the sender
-    advertise its public address (external IP, STUN, SBC). A self-hosted SIP
-    service behind NAT should advertise its external IP (LiveKit SIP:
-    `use_external_ip: true`).
+    latch: Let the receiver latch onto the real source of incoming RTP
+    (symmetric RTP, 'comedia', NAT traversal settings), or make the sender
+    advertise its public address (external IP, STUN, an SBC); a self-hosted
+    SIP service behind NAT should advertise its external IP (LiveKit SIP:
+    use_external_ip: true).
 
 Exceptions:
     ``n/a`` without RTP or without SDP addresses to compare.
@@ -26,8 +26,11 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed
 from ._common import stream_filter
-from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -53,10 +56,7 @@ def check(ctx: CallContext) -> Outcome:
                 for s, who, adv in mismatched]
     return failed(f"RTP from the {sender} comes from {stream.src}, not from the advertised "
                   f"{', '.join(sorted(map(str, advertised)))}",
-                  remedy=("Let the receiver latch onto the real source of incoming RTP (symmetric RTP, "
-                          "'comedia', NAT traversal settings), or make the sender advertise its public "
-                          "address (external IP, STUN, an SBC); a self-hosted SIP service behind NAT should "
-                          "advertise its external IP (LiveKit SIP: use_external_ip: true)."),
+                  remedy=REMEDY["latch"],
                   evidence=evidence, frames=[stream.first_frame],
                   display_filter=f"({stream_filter(stream)}) || ({filters.sdp(ctx.call.call_id)})")
 

@@ -16,9 +16,14 @@ Evidence:
     the m= line.
 
 Remedy:
-    On the side that sent it, make the SIP endpoint advertise a routable media
-    address: set its external/public IP (behind NAT, the address the far side
-    can reach), or fix the interface it binds its media to.
+    advertise: Make the endpoint that sent this SDP advertise a routable media
+    address: configure its external (public) IP when it is behind NAT, or fix
+    the interface it binds media to.
+
+    hold: Expected while the call is on hold; if nobody put it on hold, make
+    the endpoint that sent this SDP advertise a routable media address:
+    configure its external (public) IP when it is behind NAT, or fix the
+    interface it binds media to.
 
 Exceptions:
     A null address only in a later re-INVITE is the old way to hold a call:
@@ -28,14 +33,13 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
-from ..media import NULL_ADDRESSES
+from ..analysis.media import NULL_ADDRESSES
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed, warned
 from ._common import sdp_line
-from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed, warned
+from .base import CallContext, Rule, remedies
 
-_REMEDY = (
-    "Make the endpoint that sent this SDP advertise a routable media address: configure its "
-    "external (public) IP when it is behind NAT, or fix the interface it binds media to."
-)
+REMEDY = remedies(__doc__)
+
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -63,10 +67,9 @@ def check(ctx: CallContext) -> Outcome:
               "display_filter": filters.sdp(ctx.call.call_id)}
     if initial:
         return failed(f"the {party}'s {side} at frame {message.frame} says c={address}: it takes no media",
-                      remedy=_REMEDY, **kwargs)
+                      remedy=REMEDY["advertise"], **kwargs)
     return warned(f"a re-INVITE at frame {message.frame} puts media on hold with c={address} (RFC 2543 style)",
-                  remedy="Expected while the call is on hold; if nobody put it on hold, " + _REMEDY[0].lower()
-                  + _REMEDY[1:], **kwargs)
+                  remedy=REMEDY["hold"], **kwargs)
 
 
 RULE = Rule(id="SDP001", name="null-connection-address", scope="call", check=check, doc=__doc__ or "")

@@ -13,9 +13,9 @@ Evidence:
     The answer's m= line with port 0 and the offer's m= line it refuses.
 
 Remedy:
-    Compare the offer's audio line with what the answering side supports: the
-    profile (plain RTP against SRTP), the encryption keying (a=crypto or DTLS
-    fingerprint) and the codec list. Make both sides agree on one of each.
+    compare: Compare the offered audio line with what the answering side
+    supports: profile (RTP/AVP against RTP/SAVP), encryption keying (a=crypto,
+    DTLS fingerprint) and codecs; make both sides agree on one of each.
 
 Exceptions:
     A video or other non-audio line refused with port 0 is normal. ``n/a``
@@ -25,8 +25,11 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed
 from ._common import sdp_line
-from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -46,9 +49,7 @@ def check(ctx: CallContext) -> Outcome:
                 frames.append(exchange.offer.frame)
             return failed(
                 f"the answer at frame {exchange.answer.frame} rejects the audio stream (m=audio 0)",
-                remedy=("Compare the offered audio line with what the answering side supports: profile "
-                        "(RTP/AVP against RTP/SAVP), encryption keying (a=crypto, DTLS fingerprint) and "
-                        "codecs; make both sides agree on one of each."),
+                remedy=REMEDY["compare"],
                 evidence=evidence, frames=frames, display_filter=filters.sdp(ctx.call.call_id),
             )
     return passed("every answer accepts the audio stream")

@@ -16,10 +16,9 @@ Evidence:
     and its Warning header.
 
 Remedy:
-    Add a codec the other side supports to the offer (G.711 PCMU/PCMA is
-    supported almost everywhere), or enable one of the offered codecs on the
-    answering side (for example G.729 needs a licence or transcoding on some
-    platforms).
+    codec: Offer a codec the other side supports (G.711 PCMU/PCMA works almost
+    everywhere), or enable one of the offered codecs on the answering side
+    (some need a licence or transcoding, G.729 among them).
 
 Exceptions:
     ``n/a`` without an answer and without a 488.
@@ -28,16 +27,14 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
-from ..media import AUXILIARY
+from ..analysis.media import AUXILIARY
 from ..model import SdpMedia
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed
 from ._common import message_evidence, response_details
-from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed
+from .base import CallContext, Rule, remedies
 
-_REMEDY = (
-    "Offer a codec the other side supports (G.711 PCMU/PCMA works almost everywhere), or enable "
-    "one of the offered codecs on the answering side (some need a licence or transcoding, G.729 "
-    "among them)."
-)
+REMEDY = remedies(__doc__)
+
 
 
 def codecs(media: SdpMedia) -> dict[str, str]:
@@ -47,7 +44,8 @@ def codecs(media: SdpMedia) -> dict[str, str]:
         name = (media.encoding(fmt) or fmt).lower()
         if name in AUXILIARY:
             continue
-        rate = next((e.split("/")[1] for e in media.rtpmap if e.split(" ")[0] == fmt and "/" in e), "")
+        mapped = media.rtpmap_of(fmt)
+        rate = mapped.rate if mapped is not None else ""
         out[fmt] = f"{name}/{rate}" if rate else name
     return out
 
@@ -74,7 +72,7 @@ def check(ctx: CallContext) -> Outcome:
         if offer is not None and offer.audio() is not None:
             evidence.append(Evidence("offered", describe(offer.audio())))
             frames.append(ctx.media.initial.offer.frame)  # type: ignore[union-attr]
-        return failed(f"the offer was refused: {final.label}", remedy=_REMEDY, evidence=evidence,
+        return failed(f"the offer was refused: {final.label}", remedy=REMEDY["codec"], evidence=evidence,
                       frames=frames, display_filter=filters.final(call_id, final.status or 0))
     offer, answer = ctx.media.audio_pair()
     if offer is None or answer is None:
@@ -89,7 +87,7 @@ def check(ctx: CallContext) -> Outcome:
         return passed(f"common codec {answer.encoding(shared[0]) or shared[0]} (payload type {shared[0]})",
                       evidence=evidence)
     frames = [exchange.answer.frame] + ([exchange.offer.frame] if exchange.offer else [])
-    return failed("the answer shares no codec with the offer", remedy=_REMEDY, evidence=evidence,
+    return failed("the answer shares no codec with the offer", remedy=REMEDY["codec"], evidence=evidence,
                   frames=frames, display_filter=filters.sdp(call_id))
 
 

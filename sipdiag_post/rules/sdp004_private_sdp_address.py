@@ -16,11 +16,11 @@ Evidence:
     or SIP really came from, and the streams present and missing.
 
 Remedy:
-    Make the party advertise the address others can reach: on a self-hosted
-    SIP service, have it discover and advertise its external IP (LiveKit SIP:
-    `use_external_ip: true`); on a PBX or phone, set the external/NAT address
-    or use STUN or an SBC. On the receiving side, symmetric RTP (latching to
-    the source media really comes from) works around it.
+    reachable: Make that party advertise an address the other side can reach:
+    a self-hosted SIP service should discover and advertise its external IP
+    (LiveKit SIP: use_external_ip: true), a PBX or phone needs its
+    NAT/external address or STUN or an SBC. The receiving side can work around
+    it with symmetric RTP (latching).
 
 Exceptions:
     Calls whose signalling and media all stay on one private network (a lab,
@@ -30,9 +30,12 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
-from ..media import CALLEE, CALLER, is_loopback, is_private, other
+from ..analysis.media import CALLEE, CALLER, is_loopback, is_private, other
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed
 from ._common import sdp_line, stream_evidence, stream_filter
-from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -75,10 +78,7 @@ def check(ctx: CallContext) -> Outcome:
         if reasons:
             return failed(
                 f"the {party} advertises private address {address}, but " + "; ".join(reasons),
-                remedy=("Make that party advertise an address the other side can reach: a self-hosted SIP "
-                        "service should discover and advertise its external IP (LiveKit SIP: "
-                        "use_external_ip: true), a PBX or phone needs its NAT/external address or STUN or "
-                        "an SBC. The receiving side can work around it with symmetric RTP (latching)."),
+                remedy=REMEDY["reachable"],
                 evidence=evidence,
                 frames=frames,
                 display_filter=f"({filters.sdp(ctx.call.call_id)})"

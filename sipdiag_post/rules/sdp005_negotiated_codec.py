@@ -24,12 +24,13 @@ from __future__ import annotations
 
 from .. import filters
 from ..model import SdpMedia
-from .base import CallContext, Evidence, Outcome, Rule, Status, info, not_applicable
+from ..verdict import Evidence, Outcome, Status, info, not_applicable
+from .base import CallContext, Rule
 
 
 def _codec(media: SdpMedia, fmt: str) -> str:
-    rate = next((e.split(" ", 1)[1] for e in media.rtpmap if e.split(" ")[0] == fmt), None)
-    return rate or media.encoding(fmt) or f"payload type {fmt}"
+    mapped = media.rtpmap_of(fmt)
+    return (mapped.text if mapped is not None else None) or media.encoding(fmt) or f"payload type {fmt}"
 
 
 def check(ctx: CallContext) -> Outcome:

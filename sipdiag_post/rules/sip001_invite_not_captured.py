@@ -15,9 +15,9 @@ Evidence:
     display filter for the Call-ID.
 
 Remedy:
-    Start the capture before the call is placed and keep it running until
-    the call ends; capture on the interface (or both legs of the proxy/SBC)
-    the call actually crosses.
+    capture: Start the capture before the call is placed and stop it after the
+    call ends, on the interface the call crosses (on a proxy or SBC, capture
+    both legs).
 
 Exceptions:
     A re-INVITE (with a To tag) does not count as the initial INVITE.
@@ -26,8 +26,11 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
+from ..verdict import Evidence, Outcome, failed, passed
 from ._common import message_evidence
-from .base import CallContext, Evidence, Outcome, Rule, failed, passed
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -44,10 +47,7 @@ def check(ctx: CallContext) -> Outcome:
     methods = sorted({m.method or m.cseq_method or "?" for m in messages})
     return failed(
         f"no initial INVITE for this Call-ID; the capture starts at {first.label} (frame {first.frame})",
-        remedy=(
-            "Start the capture before the call is placed and stop it after the call ends, on the "
-            "interface the call crosses (on a proxy or SBC, capture both legs)."
-        ),
+        remedy=REMEDY["capture"],
         evidence=[
             message_evidence("first message", first),
             Evidence("methods seen", ", ".join(methods)),

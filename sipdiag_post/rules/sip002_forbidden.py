@@ -14,11 +14,14 @@ Evidence:
     headers, whether a digest challenge came first, the call's direction.
 
 Remedy:
-    Outbound (the provider refused us): compare the trunk's username and
-    password with those the provider issued, make sure the provider allows
-    your signalling address, and that the caller ID is a number the account
-    owns. Inbound (our side refused): the trunk's allowed addresses, allowed
-    numbers or credentials do not match the caller.
+    inbound: Your side refused the caller: check the inbound trunk's allowed
+    addresses, allowed numbers and credentials against the caller's source
+    address, number and auth.
+
+    outbound: The provider refused the call: check that the trunk's username
+    and password match the ones the provider issued, that the provider allows
+    your signalling address, and that the caller ID is a number your account
+    may use.
 
 Exceptions:
     "Domestic Anchored Terms Not Met" is SIP003. A 403 after a digest
@@ -28,9 +31,12 @@ Exceptions:
 from __future__ import annotations
 
 from ..model import SipMessage
+from ..verdict import Outcome
 from ._common import by_direction, final_code_rule
-from .base import CallContext, Outcome, Rule
+from .base import CallContext, Rule, remedies
 from .sip003_domestic_anchoring_rejected import is_domestic_anchoring
+
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -42,21 +48,11 @@ def check(ctx: CallContext) -> Outcome:
         summary = f"call refused: {response.label}"
         if after_challenge:
             summary += " after a digest challenge (credentials rejected)"
-        remedy = by_direction(
-            ctx,
-            inbound=(
-                "Your side refused the caller: check the inbound trunk's allowed addresses, allowed "
-                "numbers and credentials against the caller's source address, number and auth."
-            ),
-            outbound=(
-                "The provider refused the call: check that the trunk's username and password match "
-                "the ones the provider issued, that the provider allows your signalling address, "
-                "and that the caller ID is a number your account may use."
-            ),
-        )
+        remedy = by_direction(ctx, inbound=REMEDY["inbound"], outbound=REMEDY["outbound"])
         return summary, remedy
 
     return final_code_rule(ctx, matches, "403 Forbidden", failure)
 
 
-RULE = Rule(id="SIP002", name="forbidden", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="SIP002", name="forbidden", scope="call", check=check, doc=__doc__ or "",
+            finals=frozenset({403}))

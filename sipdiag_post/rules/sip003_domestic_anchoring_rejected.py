@@ -14,10 +14,11 @@ Evidence:
     Warning header), the INVITE, the call's direction.
 
 Remedy:
-    Keep the call in the destination's region: for inbound calls, point the
-    provider at a region-specific SIP endpoint; for outbound calls, set the
-    outbound trunk's destination country so the call leaves from that
-    region.
+    inbound: Have the provider send the call to a region-specific SIP endpoint
+    in the caller's country (region pinning) so it never leaves that region.
+
+    outbound: Set the outbound trunk's destination country so the call is
+    placed from infrastructure in the destination's region (region pinning).
 
 Exceptions:
     Other 403s are SIP002.
@@ -28,8 +29,11 @@ from __future__ import annotations
 import re
 
 from ..model import SipMessage
+from ..verdict import Outcome
 from ._common import by_direction, final_code_rule, response_text
-from .base import CallContext, Outcome, Rule
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 _PHRASE = re.compile(r"domestic\s+anchored", re.IGNORECASE)
 
@@ -40,20 +44,11 @@ def is_domestic_anchoring(response: SipMessage) -> bool:
 
 def check(ctx: CallContext) -> Outcome:
     def failure(response: SipMessage) -> tuple[str, str]:
-        remedy = by_direction(
-            ctx,
-            inbound=(
-                "Have the provider send the call to a region-specific SIP endpoint in the caller's "
-                "country (region pinning) so it never leaves that region."
-            ),
-            outbound=(
-                "Set the outbound trunk's destination country so the call is placed from "
-                "infrastructure in the destination's region (region pinning)."
-            ),
-        )
+        remedy = by_direction(ctx, inbound=REMEDY["inbound"], outbound=REMEDY["outbound"])
         return f"refused by regional anchoring rules: {response.label}", remedy
 
     return final_code_rule(ctx, is_domestic_anchoring, '403 "Domestic Anchored Terms Not Met"', failure)
 
 
-RULE = Rule(id="SIP003", name="domestic-anchoring-rejected", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="SIP003", name="domestic-anchoring-rejected", scope="call", check=check, doc=__doc__ or "",
+            finals=frozenset({403}))

@@ -15,10 +15,16 @@ Evidence:
     Request-URI, the direction, and which kind the phrase points to.
 
 Remedy:
-    Trunk not found: check that the trunk (and its ID) referenced when placing
-    the call exists in the project. Destination not found: check the dialled
-    number is complete, in E.164 form and in service. Inbound, when your side
-    answers 404: no trunk or dispatch rule matches the called number.
+    trunk: Check that the trunk the call was placed with exists and that its
+    ID is spelled exactly as in the project (a deleted or mistyped trunk ID
+    gives this).
+
+    destination: Check the dialled number{target}: complete, in E.164 form
+    (+country code), and in service. The provider's CDR for the call usually
+    says which.
+
+    inbound: Your side found nothing for the called number{target}: check that
+    an inbound trunk lists that number and a dispatch rule routes it.
 
 Exceptions:
     604 "Does Not Exist Anywhere" is reported by SIP008.
@@ -29,8 +35,11 @@ from __future__ import annotations
 import re
 
 from ..model import SipMessage
+from ..verdict import Outcome
 from ._common import by_direction, final_code_rule, response_text
-from .base import CallContext, Outcome, Rule
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 _TRUNK = re.compile(r"object cannot be found|twirp|trunk", re.IGNORECASE)
 _DESTINATION = re.compile(r"destination|not in service|does ?n.t exist|no such|unallocated|number",
@@ -43,23 +52,13 @@ def check(ctx: CallContext) -> Outcome:
         uri = ctx.flow.first_invite.request_uri if ctx.flow.first_invite else None
         target = f" ({uri})" if uri else ""
         if _TRUNK.search(text):
-            return (
-                f"{response.label}: the trunk or object referenced does not exist",
-                "Check that the trunk the call was placed with exists and that its ID is spelled "
-                "exactly as in the project (a deleted or mistyped trunk ID gives this).",
-            )
-        destination_remedy = (
-            f"Check the dialled number{target}: complete, in E.164 form (+country code), and in "
-            "service. The provider's CDR for the call usually says which."
-        )
+            return f"{response.label}: the trunk or object referenced does not exist", REMEDY["trunk"]
+        destination_remedy = REMEDY["destination"].format(target=target)
         if _DESTINATION.search(text):
             return f"{response.label}: the destination does not exist or is not in service", destination_remedy
         remedy = by_direction(
             ctx,
-            inbound=(
-                f"Your side found nothing for the called number{target}: check that an inbound "
-                "trunk lists that number and a dispatch rule routes it."
-            ),
+            inbound=REMEDY["inbound"].format(target=target),
             outbound=destination_remedy,
         )
         return f"{response.label}: the called number or user was not found", remedy
@@ -67,4 +66,5 @@ def check(ctx: CallContext) -> Outcome:
     return final_code_rule(ctx, lambda r: r.status == 404, "404 Not Found", failure)
 
 
-RULE = Rule(id="SIP004", name="not-found", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="SIP004", name="not-found", scope="call", check=check, doc=__doc__ or "",
+            finals=frozenset({404}))

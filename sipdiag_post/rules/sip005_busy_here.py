@@ -13,11 +13,12 @@ Evidence:
     INVITE, the call's direction.
 
 Remedy:
-    Inbound (your side answered busy): check that the agent worker is running
-    and gets dispatched, that the dispatch rule names the agent exactly as the
-    agent registers itself, and that the agent does not end the session
-    straight away (look for early disconnects in the worker's logs).
-    Outbound (the provider answered busy): the person called is busy; retry
+    inbound: Your side declined the call before it connected: check that the
+    agent worker is running and being dispatched, that the dispatch rule's
+    agent name matches the name the agent registers with, and that the agent
+    does not end the session at once (look for early disconnects in its logs).
+
+    outbound: The called party is busy; nothing to fix on the trunk. Retry
     later.
 
 Exceptions:
@@ -27,25 +28,20 @@ Exceptions:
 from __future__ import annotations
 
 from ..model import SipMessage
+from ..verdict import Outcome
 from ._common import by_direction, final_code_rule
-from .base import CallContext, Outcome, Rule
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
     def failure(response: SipMessage) -> tuple[str, str]:
-        remedy = by_direction(
-            ctx,
-            inbound=(
-                "Your side declined the call before it connected: check that the agent worker is "
-                "running and being dispatched, that the dispatch rule's agent name matches the name "
-                "the agent registers with, and that the agent does not end the session at once "
-                "(look for early disconnects in its logs)."
-            ),
-            outbound="The called party is busy; nothing to fix on the trunk. Retry later.",
-        )
+        remedy = by_direction(ctx, inbound=REMEDY["inbound"], outbound=REMEDY["outbound"])
         return f"call declined as busy: {response.label}", remedy
 
     return final_code_rule(ctx, lambda r: r.status == 486, "486 Busy Here", failure)
 
 
-RULE = Rule(id="SIP005", name="busy-here", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="SIP005", name="busy-here", scope="call", check=check, doc=__doc__ or "",
+            finals=frozenset({486}))

@@ -15,11 +15,13 @@ Evidence:
     destination address, the direction.
 
 Remedy:
-    Outbound: compare the outbound trunk's address with the SIP host the
-    provider documents (the plain provider domain, not a subdomain you made
-    up); if it is right, check the provider's status page and honour
-    Retry-After. Inbound (your side answered 503): your SIP service was
-    overloaded or not ready; check its health and capacity.
+    inbound: Your SIP service answered that it cannot take calls: check its
+    health, logs and capacity.
+
+    outbound: Check the outbound trunk's address{host}: it must be the SIP
+    host the provider documents, not a project-specific subdomain of it. If it
+    is right, the provider is overloaded or in maintenance: check its status
+    and honour Retry-After.
 
 Exceptions:
     None.
@@ -28,8 +30,11 @@ Exceptions:
 from __future__ import annotations
 
 from ..model import SipMessage
+from ..verdict import Outcome
 from ._common import by_direction, final_code_rule
-from .base import CallContext, Outcome, Rule
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -38,19 +43,13 @@ def check(ctx: CallContext) -> Outcome:
         host = f" (the INVITE went to {invite.request_uri})" if invite and invite.request_uri else ""
         remedy = by_direction(
             ctx,
-            inbound=(
-                "Your SIP service answered that it cannot take calls: check its health, logs and "
-                "capacity."
-            ),
-            outbound=(
-                f"Check the outbound trunk's address{host}: it must be the SIP host the provider "
-                "documents, not a project-specific subdomain of it. If it is right, the provider is "
-                "overloaded or in maintenance: check its status and honour Retry-After."
-            ),
+            inbound=REMEDY["inbound"],
+            outbound=REMEDY["outbound"].format(host=host),
         )
         return f"service unavailable: {response.label}", remedy
 
     return final_code_rule(ctx, lambda r: r.status == 503, "503 Service Unavailable", failure)
 
 
-RULE = Rule(id="SIP006", name="service-unavailable", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="SIP006", name="service-unavailable", scope="call", check=check, doc=__doc__ or "",
+            finals=frozenset({503}))

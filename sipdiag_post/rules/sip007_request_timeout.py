@@ -17,12 +17,26 @@ Evidence:
     ran after the INVITE, the destination address, port and transport.
 
 Remedy:
-    No response: check the trunk's address, port and transport, that
-    firewalls let SIP through both ways, and that the provider accepts
-    calls from your address (some drop unknown sources silently).
-    408 on an outbound call: check the number is valid and reachable, look
-    up the call in the provider's CDRs, and ask the provider to check
-    routing if one destination keeps timing out.
+    silence: Nothing answered the INVITE. Check the trunk's destination
+    address, port and transport (UDP/TCP/TLS must match what the peer listens
+    on), that firewalls and security groups let SIP through in both
+    directions, and that the peer accepts calls from your address (many
+    providers silently drop INVITEs from unknown sources).
+
+    inbound 408: Your side gave up waiting for the call to be taken: check
+    that the agent or service behind the trunk is up and answers promptly.
+
+    outbound 408: The far side could not reach the destination in time: check
+    the dialled number is valid and reachable, find the call in the provider's
+    CDRs, and ask the provider to check routing if the same destination keeps
+    timing out.
+
+    trying only: Capture for longer; if the call really hangs here, the far
+    side accepted the INVITE but never completed it: check its logs for this
+    Call-ID.
+
+    capture ended: Capture for longer (at least 32 s after the INVITE) to tell
+    a slow peer from an unreachable one.
 
 Exceptions:
     A capture that ends before the INVITE could time out, with no
@@ -33,15 +47,14 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed, warned
 from ._common import by_direction, direction_evidence, message_evidence, response_details
-from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed, warned
+from .base import CallContext, Rule, Threshold, remedies
 
-_SILENCE_REMEDY = (
-    "Nothing answered the INVITE. Check the trunk's destination address, port and transport "
-    "(UDP/TCP/TLS must match what the peer listens on), that firewalls and security groups let "
-    "SIP through in both directions, and that the peer accepts calls from your address (many "
-    "providers silently drop INVITEs from unknown sources)."
-)
+REMEDY = remedies(__doc__)
+
+INVITE_TIMEOUT = Threshold("invite_timeout_s", 32.0, "s",
+                           "an INVITE unanswered this long has timed out (Timer B, 64*T1)")
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -58,15 +71,8 @@ def check(ctx: CallContext) -> Outcome:
     if final is not None and final.status == 408:
         remedy = by_direction(
             ctx,
-            inbound=(
-                "Your side gave up waiting for the call to be taken: check that the agent or "
-                "service behind the trunk is up and answers promptly."
-            ),
-            outbound=(
-                "The far side could not reach the destination in time: check the dialled number "
-                "is valid and reachable, find the call in the provider's CDRs, and ask the "
-                "provider to check routing if the same destination keeps timing out."
-            ),
+            inbound=REMEDY["inbound 408"],
+            outbound=REMEDY["outbound 408"],
         )
         return failed(
             f"request timeout: {final.label}",
@@ -97,18 +103,16 @@ def check(ctx: CallContext) -> Outcome:
         return warned(
             f"only {provisionals[0].label}, then no final response before the capture ended "
             f"({waited:.1f} s later)",
-            remedy="Capture for longer; if the call really hangs here, the far side accepted the "
-            "INVITE but never completed it: check its logs for this Call-ID.",
+            remedy=REMEDY["trying only"],
             evidence=[*evidence, message_evidence("provisional", provisionals[0])],
             frames=frames,
             display_filter=display_filter,
         )
-    timeout = ctx.settings.thresholds.invite_timeout_s
+    timeout = INVITE_TIMEOUT.of(ctx.settings)
     if tx.request_retransmissions == 0 and waited < timeout:
         return warned(
             f"no response to the INVITE before the capture ended ({waited:.1f} s later)",
-            remedy="Capture for longer (at least 32 s after the INVITE) to tell a slow peer from "
-            "an unreachable one. " + _SILENCE_REMEDY,
+            remedy=REMEDY["capture ended"] + " " + REMEDY["silence"],
             evidence=evidence,
             frames=frames,
             display_filter=display_filter,
@@ -116,11 +120,12 @@ def check(ctx: CallContext) -> Outcome:
     return failed(
         f"no response to the INVITE: {tx.request_retransmissions} retransmission(s), "
         f"then silence for {waited:.1f} s",
-        remedy=_SILENCE_REMEDY,
+        remedy=REMEDY["silence"],
         evidence=[*evidence, direction_evidence(ctx)],
         frames=frames,
         display_filter=display_filter,
     )
 
 
-RULE = Rule(id="SIP007", name="request-timeout", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="SIP007", name="request-timeout", scope="call", check=check, doc=__doc__ or "",
+            thresholds=(INVITE_TIMEOUT,), finals=frozenset({408}))

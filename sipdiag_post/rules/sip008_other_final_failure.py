@@ -12,11 +12,13 @@ Why it matters:
 
 Evidence:
     The final response with its Reason/Warning headers, what the code means,
-    the CANCEL that preceded a 487, the INVITE.
+    the CANCEL that preceded a 487, the INVITE. The remedy for each code comes
+    from the response table (sipdiag_post/responses.py).
 
 Remedy:
-    Depends on the code; the check's remedy says what the code means and
-    what to look at first.
+    no credentials: The caller never retried with credentials after the
+    challenge: configure the trunk's username and password (the caller has
+    none set).
 
 Exceptions:
     A single 401/407 that the caller never answered with credentials is
@@ -28,24 +30,24 @@ from __future__ import annotations
 
 from ..model import SipMessage
 from ..responses import describe
+from ..verdict import Outcome, passed
 from ._common import final_code_rule
-from .base import CallContext, Outcome, Rule, passed
+from .base import CallContext, Rule, remedies
 
-# map from final status to the rule that reports it
-COVERED_ELSEWHERE = {403: "SIP002/SIP003", 404: "SIP004", 408: "SIP007", 486: "SIP005", 503: "SIP006"}
-
+REMEDY = remedies(__doc__)
 
 def check(ctx: CallContext) -> Outcome:
     flow = ctx.flow
+    elsewhere = ctx.final_rules  # final status -> the rule(s) that report it, from the registry
     final = flow.decisive.final if flow.decisive is not None else None
-    if final is not None and not flow.answered and final.status in COVERED_ELSEWHERE:
-        return passed(f"final response {final.label} is reported by {COVERED_ELSEWHERE[final.status]}")
+    if final is not None and not flow.answered and final.status in elsewhere:
+        return passed(f"final response {final.label} is reported by {elsewhere[final.status]}")
     if final is not None and final.status in (401, 407) and len(flow.challenges) >= 2:
         return passed(f"final response {final.label} after repeated challenges is reported by SIP014")
 
     def matches(response: SipMessage) -> bool:
         status = response.status or 0
-        if status < 400 or status in COVERED_ELSEWHERE:
+        if status < 400 or status in elsewhere:
             return False
         return not (status in (401, 407) and len(flow.challenges) >= 2)
 
@@ -57,8 +59,7 @@ def check(ctx: CallContext) -> Outcome:
             if cancels:
                 summary += f"; CANCEL sent at frame {cancels[0].frame}"
         if response.status in (401, 407):
-            advice = ("The caller never retried with credentials after the challenge: configure the "
-                      "trunk's username and password (the caller has none set).")
+            advice = REMEDY["no credentials"]
         return summary, advice
 
     return final_code_rule(ctx, matches, "other failure", failure)

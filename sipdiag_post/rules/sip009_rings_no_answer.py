@@ -15,10 +15,12 @@ Evidence:
     who sent it, the final response, or the end of the capture).
 
 Remedy:
-    Inbound: set the agent's name explicitly when it registers, and put the
-    same name in the dispatch rule; then check the agent worker is running.
-    Outbound: nobody picked up; if the caller gave up after only a few
-    seconds, lengthen its ringing timeout.
+    inbound: Your side rang but nothing answered: give the agent an explicit
+    name when it registers, use exactly that name in the dispatch rule, and
+    check the agent worker is running.
+
+    outbound: Nobody picked up in {seconds} s. If the caller gave up that
+    early, lengthen its ringing timeout; otherwise there is nothing to fix.
 
 Exceptions:
     A call refused without ringing is not this rule's (``n/a``); a call that
@@ -28,8 +30,11 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed
 from ._common import by_direction, direction_evidence, message_evidence
-from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -70,15 +75,8 @@ def check(ctx: CallContext) -> Outcome:
     evidence += [Evidence("rang for", f"{rang:.1f} s"), direction_evidence(ctx)]
     remedy = by_direction(
         ctx,
-        inbound=(
-            "Your side rang but nothing answered: give the agent an explicit name when it "
-            "registers, use exactly that name in the dispatch rule, and check the agent worker is "
-            "running."
-        ),
-        outbound=(
-            f"Nobody picked up in {rang:.0f} s. If the caller gave up that early, lengthen its "
-            "ringing timeout; otherwise there is nothing to fix."
-        ),
+        inbound=REMEDY["inbound"],
+        outbound=REMEDY["outbound"].format(seconds=f"{rang:.0f}"),
     )
     return failed(
         f"rang for {rang:.1f} s and was never answered ({how})",

@@ -15,11 +15,17 @@ Evidence:
     BYE that followed, how long the capture ran after it.
 
 Remedy:
-    Check that the Contact in the 200 OK (and any Record-Route) is an address
-    the caller can reach: a private address behind NAT is the classic cause,
-    as is a router's SIP ALG rewriting headers. Check the transport matches
-    on both sides; over UDP, a large 200 OK can be fragmented and dropped
-    (try TCP).
+    inbound: The caller never acknowledged your 200 OK: make sure the Contact
+    your side puts in the 200 is publicly reachable (self-hosted: advertise
+    the external IP) and that no SIP ALG rewrites it.
+
+    outbound: Your side never acknowledged the provider's 200 OK: it probably
+    never received it (firewall or NAT on the return path), or could not reach
+    the 200's Contact/Record-Route address or transport.
+
+    udp: Over UDP a large 200 OK can be fragmented and lost; try TCP.
+
+    capture ended: Capture for longer to see whether the ACK arrives.
 
 Exceptions:
     ``warn`` when the capture ends less than a second after the 200 OK and no
@@ -29,8 +35,11 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed, warned
 from ._common import by_direction, direction_evidence, message_evidence
-from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed, warned
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 _CAPTURE_TAIL_S = 1.0
 
@@ -64,28 +73,20 @@ def check(ctx: CallContext) -> Outcome:
     if waited < _CAPTURE_TAIL_S and retransmissions == 0:
         return warned(
             f"no ACK seen, but the capture ended {waited:.2f} s after the 200 OK",
-            remedy="Capture for longer to see whether the ACK arrives.",
+            remedy=REMEDY["capture ended"],
             evidence=evidence,
             frames=frames,
             display_filter=filters.call(ctx.call.call_id),
         )
     remedy = by_direction(
         ctx,
-        inbound=(
-            "The caller never acknowledged your 200 OK: make sure the Contact your side puts in "
-            "the 200 is publicly reachable (self-hosted: advertise the external IP) and that no "
-            "SIP ALG rewrites it."
-        ),
-        outbound=(
-            "Your side never acknowledged the provider's 200 OK: it probably never received it "
-            "(firewall or NAT on the return path), or could not reach the 200's Contact/"
-            "Record-Route address or transport."
-        ),
+        inbound=REMEDY["inbound"],
+        outbound=REMEDY["outbound"],
     )
     return failed(
         f"200 OK at frame {answer.frame} never ACKed ({retransmissions} retransmission(s) over "
         f"{waited:.1f} s)",
-        remedy=remedy + " Over UDP a large 200 OK can be fragmented and lost; try TCP.",
+        remedy=remedy + " " + REMEDY["udp"],
         evidence=[*evidence, direction_evidence(ctx)],
         frames=frames,
         display_filter=filters.call(ctx.call.call_id),

@@ -17,11 +17,13 @@ Evidence:
     and the time between them.
 
 Remedy:
-    Check the transfer target URI (well-formed sip:/tel: URI, a reachable
-    number), that the trunk is allowed to transfer calls to that destination,
-    and that the provider supports REFER on your account (some, such as
-    Telnyx, need it enabled); try the same transfer with the provider's own
-    tools to tell the two apart.
+    transfer: Check the transfer target: a well-formed sip: or tel: URI for a
+    reachable number. Check the trunk may transfer calls to that destination
+    and that the provider supports REFER on your account (some providers,
+    Telnyx among them, must enable it); try the same transfer with the
+    provider's own tools to tell a provider limit from a target problem.
+
+    capture ended: Capture for longer.
 
 Exceptions:
     ``n/a`` without a REFER. ``warn`` when the capture ends before the wait
@@ -33,18 +35,16 @@ from __future__ import annotations
 import re
 
 from .. import filters
-from ..flow import Transaction
+from ..analysis.flow import Transaction
 from ..model import SipMessage
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed, warned
 from ._common import message_evidence
-from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed, warned
+from .base import CallContext, Rule, Threshold, remedies
+
+REMEDY = remedies(__doc__)
+NOTIFY_WAIT = Threshold("notify_wait_s", 5.0, "s", "time a REFER's final NOTIFY may take after the 202")
 
 _SIPFRAG = re.compile(r"^SIP/2\.0\s+(\d{3})")
-_REMEDY = (
-    "Check the transfer target: a well-formed sip: or tel: URI for a reachable number. Check the "
-    "trunk may transfer calls to that destination and that the provider supports REFER on your "
-    "account (some providers, Telnyx among them, must enable it); try the same transfer with the "
-    "provider's own tools to tell a provider limit from a target problem."
-)
 
 
 def sipfrag_status(notify: SipMessage) -> int | None:
@@ -69,18 +69,18 @@ def _judge(ctx: CallContext, refer: Transaction) -> Outcome:
         evidence.insert(0, message_evidence("REFER", request))
     frames = list(refer.frames())
     display_filter = filters.method(ctx.call.call_id, "REFER", "NOTIFY")
-    wait = ctx.settings.thresholds.notify_wait_s
+    wait = NOTIFY_WAIT.of(ctx.settings)
     if final is None:
         start = request.time if request else refer.start
         if ctx.capture_end - start < wait:
             return warned("the REFER got no final response before the capture ended",
-                          remedy="Capture for longer.", evidence=evidence, frames=frames,
+                          remedy=REMEDY["capture ended"], evidence=evidence, frames=frames,
                           display_filter=display_filter)
-        return failed(f"the REFER to {target} got no final response", remedy=_REMEDY,
+        return failed(f"the REFER to {target} got no final response", remedy=REMEDY["transfer"],
                       evidence=evidence, frames=frames, display_filter=display_filter)
     evidence.append(message_evidence("REFER response", final))
     if (final.status or 0) >= 300:
-        return failed(f"transfer to {target} refused: {final.label}", remedy=_REMEDY,
+        return failed(f"transfer to {target} refused: {final.label}", remedy=REMEDY["transfer"],
                       evidence=evidence, frames=frames, display_filter=display_filter)
     notifies = _notifies_after(ctx, final.time if request is None else request.time)
     statuses = [(n, sipfrag_status(n)) for n in notifies]
@@ -92,16 +92,16 @@ def _judge(ctx: CallContext, refer: Transaction) -> Outcome:
         notify, status = finals[0]
         if status >= 300:
             return failed(f"transfer to {target} failed: the target answered {notify.sipfrag}",
-                          remedy=_REMEDY, evidence=evidence, frames=frames, display_filter=display_filter)
+                          remedy=REMEDY["transfer"], evidence=evidence, frames=frames, display_filter=display_filter)
         return passed(f"transfer to {target} succeeded ({notify.sipfrag}, frame {notify.frame})",
                       evidence=evidence, frames=frames, display_filter=display_filter)
     waited = ctx.capture_end - final.time
     if waited < wait:
         return warned(f"no final NOTIFY yet when the capture ended {waited:.1f} s after the REFER was accepted",
-                      remedy="Capture for longer.", evidence=evidence, frames=frames,
+                      remedy=REMEDY["capture ended"], evidence=evidence, frames=frames,
                       display_filter=display_filter)
     return failed(f"transfer to {target}: no final NOTIFY within {wait:.0f} s of {final.label}",
-                  remedy=_REMEDY, evidence=evidence, frames=frames, display_filter=display_filter)
+                  remedy=REMEDY["transfer"], evidence=evidence, frames=frames, display_filter=display_filter)
 
 
 _RANK = {"fail": 0, "warn": 1, "pass": 2}
@@ -115,4 +115,5 @@ def check(ctx: CallContext) -> Outcome:
     return min(outcomes, key=lambda o: _RANK.get(o.status.value, 3))
 
 
-RULE = Rule(id="SIP011", name="transfer-failed", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="SIP011", name="transfer-failed", scope="call", check=check, doc=__doc__ or "",
+            thresholds=(NOTIFY_WAIT,))

@@ -15,9 +15,9 @@ Evidence:
     (200 OK, ACK).
 
 Remedy:
-    Turn on early offer on the calling side (on many SBCs and PBXs an
-    explicit "early offer" or "SDP in INVITE" setting for the trunk), so the
-    INVITE carries the SDP.
+    early offer: Enable early offer on the calling side (the trunk's "early
+    offer" / "SDP in INVITE" setting on the SBC or PBX) so the INVITE carries
+    the media offer.
 
 Exceptions:
     ``n/a`` when the INVITE is not in the capture.
@@ -26,8 +26,11 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
+from ..verdict import Outcome, failed, not_applicable, passed
 from ._common import message_evidence
-from .base import CallContext, Outcome, Rule, failed, not_applicable, passed
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -46,10 +49,7 @@ def check(ctx: CallContext) -> Outcome:
         frames.append(message.frame)
     return failed(
         f"delayed offer: the INVITE at frame {invite.frame} has no SDP",
-        remedy=(
-            "Enable early offer on the calling side (the trunk's \"early offer\" / \"SDP in "
-            "INVITE\" setting on the SBC or PBX) so the INVITE carries the media offer."
-        ),
+        remedy=REMEDY["early offer"],
         evidence=evidence,
         frames=frames,
         display_filter=filters.method(ctx.call.call_id, "INVITE", "ACK"),

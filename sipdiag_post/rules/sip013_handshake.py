@@ -16,9 +16,9 @@ Evidence:
     (normal with authenticated trunks), INVITE retransmissions.
 
 Remedy:
-    For retransmitted INVITEs: the peer answered more slowly than the 500 ms
-    retransmit timer, or messages were lost; check latency and loss on the
-    path to the peer, and that it sends 100 Trying promptly.
+    slow: The peer answered slower than the 500 ms retransmit timer, or
+    messages were lost: check latency and loss towards the peer and that it
+    sends 100 Trying at once.
 
 Exceptions:
     ``n/a`` for calls that were not answered or whose 200 OK got no ACK:
@@ -28,7 +28,10 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
-from .base import CallContext, Evidence, Outcome, Rule, Status, not_applicable, passed, warned
+from ..verdict import Evidence, Outcome, Status, not_applicable, passed, warned
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -63,8 +66,7 @@ def check(ctx: CallContext) -> Outcome:
         return warned(
             f"handshake complete, but the INVITE was retransmitted {tx.request_retransmissions} "
             f"time(s) before the first response ({first_response.time - invite.time:.3f} s)",
-            remedy="The peer answered slower than the 500 ms retransmit timer, or messages were "
-            "lost: check latency and loss towards the peer and that it sends 100 Trying at once.",
+            remedy=REMEDY["slow"],
             evidence=evidence,
             frames=frames + [m.frame for m in tx.requests if m.retransmission],
             display_filter=display_filter,

@@ -15,10 +15,10 @@ Evidence:
     outcome.
 
 Remedy:
-    Check the trunk's auth username and password against those the provider
-    issued for it (not the account's web login), and that the realm matches
-    the one in the challenge. A provider may also need the From user or the
-    source address to match the credentials.
+    credentials: Check the trunk's auth username and password against the ones
+    the provider issued for this trunk (not the account's web login), and that
+    they are meant for the realm in the challenge; some providers also require
+    the From user or source address to match the credentials.
 
 Exceptions:
     ``n/a`` without challenges; ``pass`` when a challenge was followed by
@@ -29,8 +29,11 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed
 from ._common import message_evidence
-from .base import CallContext, Evidence, Outcome, Rule, failed, not_applicable, passed
+from .base import CallContext, Rule, remedies
+
+REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -57,12 +60,7 @@ def check(ctx: CallContext) -> Outcome:
         evidence.append(Evidence("username sent", ", ".join(users)))
     return failed(
         f"challenged {len(challenges)} times and never accepted: credentials rejected",
-        remedy=(
-            "Check the trunk's auth username and password against the ones the provider issued "
-            "for this trunk (not the account's web login), and that they are meant for the realm "
-            "in the challenge; some providers also require the From user or source address to "
-            "match the credentials."
-        ),
+        remedy=REMEDY["credentials"],
         evidence=evidence,
         frames=[c.frame for c in challenges],
         display_filter=f"{filters.call(ctx.call.call_id)} && (sip.Status-Code == 401 || sip.Status-Code == 407)",

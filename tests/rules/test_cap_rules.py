@@ -4,7 +4,7 @@ from sipdiag_post.model import OtherSip, Summary, TapError, TlsSighting
 from sipdiag_post.rules import cap001_no_invite_recorded as cap001
 from sipdiag_post.rules import cap002_signalling_encrypted as cap002
 from sipdiag_post.rules import cap003_capture_truncated as cap003
-from sipdiag_post.rules.base import Status
+from sipdiag_post.verdict import Status
 from tests.builders import CallBuilder, answered, facts, run_capture
 
 

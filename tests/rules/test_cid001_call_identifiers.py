@@ -2,7 +2,7 @@
 
 from sipdiag_post.model import Header
 from sipdiag_post.rules import cid001_call_identifiers as cid001
-from sipdiag_post.rules.base import Status
+from sipdiag_post.verdict import Status
 from tests.builders import CallBuilder, run
 
 

@@ -2,14 +2,15 @@
 
 import pytest
 
-from sipdiag_post.direction import parse_local
+from sipdiag_post.analysis.direction import parse_local
 from sipdiag_post.rules import sip002_forbidden as sip002
 from sipdiag_post.rules import sip003_domestic_anchoring_rejected as sip003
 from sipdiag_post.rules import sip004_not_found as sip004
 from sipdiag_post.rules import sip005_busy_here as sip005
 from sipdiag_post.rules import sip006_service_unavailable as sip006
 from sipdiag_post.rules import sip008_other_final_failure as sip008
-from sipdiag_post.rules.base import Settings, Status
+from sipdiag_post.rules.base import Settings
+from sipdiag_post.verdict import Status
 from tests.builders import CallBuilder, answered, rejected, run
 
 DATNM = "Domestic Anchored Terms Not Met"

@@ -10,7 +10,8 @@ from sipdiag_post.rules import rtp005_latency as rtp005
 from sipdiag_post.rules import rtp006_payload_type_mismatch as rtp006
 from sipdiag_post.rules import rtp007_media_timeout as rtp007
 from sipdiag_post.rules import rtp008_rtp_source_mismatch as rtp008
-from sipdiag_post.rules.base import Settings, Status, Thresholds
+from sipdiag_post.rules.base import Settings
+from sipdiag_post.verdict import Status
 from tests.builders import (
     CALLEE_MEDIA,
     CALLER_MEDIA,
@@ -74,7 +75,7 @@ def test_rtp003_takes_rtcp_reported_loss_into_account():
 def test_rtp004_grades_mean_jitter_and_honours_overrides():
     jittery = stream(CALLEE_MEDIA, CALLER_MEDIA, jitter_mean_ms=12.0, jitter_max_ms=30.0)
     assert run(rtp004.RULE, two_way(TO_CALLEE, jittery)).status is Status.WARN
-    strict = Settings(thresholds=Thresholds(jitter_warn_ms=2.0, jitter_fail_ms=10.0))
+    strict = Settings(thresholds={"jitter_warn_ms": 2.0, "jitter_fail_ms": 10.0})
     outcome = run(rtp004.RULE, two_way(TO_CALLEE, jittery), settings=strict)
     assert outcome.status is Status.FAIL and "12.0 ms" in outcome.summary
     assert run(rtp004.RULE, two_way()).status is Status.PASS

@@ -5,7 +5,7 @@ from sipdiag_post.rules import sdp002_media_rejected as sdp002
 from sipdiag_post.rules import sdp003_no_common_codec as sdp003
 from sipdiag_post.rules import sdp004_private_sdp_address as sdp004
 from sipdiag_post.rules import sdp005_negotiated_codec as sdp005
-from sipdiag_post.rules.base import Status
+from sipdiag_post.verdict import Status
 from tests.builders import (
     CALLEE_MEDIA,
     CALLER_MEDIA,

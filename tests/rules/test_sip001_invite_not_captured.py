@@ -1,7 +1,7 @@
 """SIP001 invite-not-captured."""
 
 from sipdiag_post.rules import sip001_invite_not_captured as sip001
-from sipdiag_post.rules.base import Status
+from sipdiag_post.verdict import Status
 from tests.builders import CallBuilder, answered, run
 
 

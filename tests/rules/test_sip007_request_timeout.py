@@ -1,7 +1,7 @@
 """SIP007 request-timeout."""
 
 from sipdiag_post.rules import sip007_request_timeout as sip007
-from sipdiag_post.rules.base import Status
+from sipdiag_post.verdict import Status
 from tests.builders import CallBuilder, answered, rejected, run
 
 

@@ -1,7 +1,7 @@
 """SIP009 rings-no-answer."""
 
 from sipdiag_post.rules import sip009_rings_no_answer as sip009
-from sipdiag_post.rules.base import Status
+from sipdiag_post.verdict import Status
 from tests.builders import CallBuilder, answered, rejected, run
 
 

@@ -1,7 +1,7 @@
 """SIP010 ack-missing."""
 
 from sipdiag_post.rules import sip010_ack_missing as sip010
-from sipdiag_post.rules.base import Status
+from sipdiag_post.verdict import Status
 from tests.builders import CallBuilder, answered, rejected, run
 
 

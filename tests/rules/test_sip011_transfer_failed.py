@@ -1,7 +1,7 @@
 """SIP011 transfer-failed."""
 
 from sipdiag_post.rules import sip011_transfer_failed as sip011
-from sipdiag_post.rules.base import Status
+from sipdiag_post.verdict import Status
 from tests.builders import answered, run
 
 TARGET = "<sip:+15550199999@carrier.test>"

@@ -3,7 +3,7 @@
 from sipdiag_post.rules import sip012_delayed_offer as sip012
 from sipdiag_post.rules import sip013_handshake as sip013
 from sipdiag_post.rules import sip014_auth_loop as sip014
-from sipdiag_post.rules.base import Status
+from sipdiag_post.verdict import Status
 from tests.builders import CallBuilder, answered, rejected, run
 
 

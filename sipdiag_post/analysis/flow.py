@@ -1,16 +1,18 @@
 """What happened in a call: transactions, attempts and the outcome.
 
-Pure functions over the model. A transaction is a request and its responses,
-matched by the top Via branch and the CSeq method (RFC 3261 17.1.3); a call
-seen on both sides of a proxy has one INVITE transaction per leg. An
-*attempt* is an initial INVITE (no To tag); a re-INVITE is not an attempt.
+The one definition of "answered", "final response" and "when the call was
+up" that every rule, picture and summary reads. Pure functions over the
+model. A transaction is a request and its responses, matched by the top
+Via branch and the CSeq method (RFC 3261 17.1.3); a call seen on both sides
+of a proxy has one INVITE transaction per leg. An *attempt* is an initial
+INVITE (no To tag); a re-INVITE is not an attempt.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import Call, SipMessage
+from ..model import Call, SipMessage
 
 AUTH_CHALLENGES = frozenset({401, 407})
 
@@ -72,13 +74,29 @@ class CallFlow:
     attempts: tuple[Transaction, ...]  # initial INVITEs (or, when none was captured, INVITE
     #                                    transactions seen only through their responses)
     invite_captured: bool  # at least one initial INVITE request is in the capture
-    answer: SipMessage | None  # the first 2xx to an attempt
-    decisive: Transaction | None  # the attempt whose outcome is the call's outcome
+    answer: SipMessage | None  # the first 2xx to an attempt; None: never answered
+    decisive: Transaction | None  # the attempt whose outcome is the call's outcome; None without attempts
     final_status: int | None  # status of the call's final response; None if it had none
 
     @property
     def answered(self) -> bool:
         return self.answer is not None
+
+    def hangup_time(self, capture_end: float) -> float:
+        """When the call stopped being up: its first BYE after the answer, else the capture's end (s)."""
+        answer = self.answer
+        byes = [m.time for m in self.requests("BYE") if answer is None or m.time >= answer.time]
+        return min(byes) if byes else capture_end
+
+    def media_window(self, capture_end: float) -> tuple[float, float]:
+        """When the call could carry media (s): from its first message until it was hung up; an
+        unanswered call until its first BYE, else its last message."""
+        times = [m.time for m in self.call.messages]
+        start, last = min(times, default=0.0), max(times, default=0.0)
+        if self.answered:
+            return start, self.hangup_time(capture_end)
+        byes = [m.time for m in self.requests("BYE")]
+        return start, min(byes) if byes else last
 
     @property
     def first_invite(self) -> SipMessage | None:

@@ -6,7 +6,7 @@ and answers carry an SDP summary; each RTP stream is an arrow at its first
 packet, between the columns of the parties that sent and received it, with
 its packet count. The text drawing letters the columns (a legend names them)
 and draws RTP as a double arrow (===>); render/html.py draws the same steps
-as SVG.
+as SVG. Both read the call's analysis; neither builds one.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
-from . import flow as flows
-from .media import CALLEE, CALLER, MediaView, media_view
-from .model import Call, Endpoint, RtpStream, Sdp
-from .render.common import safe_text
+from ..analysis import CallAnalysis
+from ..analysis.media import CALLEE, CALLER
+from ..model import Endpoint, RtpStream, Sdp
+from ..text import safe_text
 
 _SPACING = 28  # characters between two columns
 
@@ -60,9 +60,9 @@ def _stream_note(stream: RtpStream) -> str:
             f"{stream.last_time - stream.first_time:.1f} s, lost {max(stream.lost, 0)}, {pts}")
 
 
-def _columns(call: Call) -> list[Endpoint]:
+def _columns(messages) -> list[Endpoint]:
     columns: list[Endpoint] = []
-    for message in call.messages:
+    for message in messages:
         for endpoint in (message.src, message.dst):
             if endpoint not in columns:
                 columns.append(endpoint)
@@ -93,11 +93,10 @@ def _arrow(src: int, dst: int, label: str, width: int, rtp: bool) -> str:
     return "".join(canvas)
 
 
-def build(call: Call, view: MediaView | None = None) -> Ladder:
-    """The call's ladder; view is the call's media view when the caller has it already."""
-    view = view or media_view(flows.analyse(call))
-    flow = view.flow
-    columns = _columns(call)
+def build(analysis: CallAnalysis) -> Ladder:
+    """The call's ladder from its analysis."""
+    view, flow, call = analysis.media, analysis.flow, analysis.call
+    columns = _columns(call.messages)
     index = {endpoint: i for i, endpoint in enumerate(columns)}
     invite = flow.first_invite
     party_column = {}
@@ -127,9 +126,10 @@ def build(call: Call, view: MediaView | None = None) -> Ladder:
     return Ladder(columns=tuple(columns), roles=roles, steps=tuple(steps))
 
 
-def ladder(call: Call) -> str:
+def ladder_text(analysis: CallAnalysis) -> str:
     """The call as a text ladder."""
-    drawing = build(call)
+    call = analysis.call
+    drawing = build(analysis)
     letters = string.ascii_uppercase
     width = (len(drawing.columns) - 1) * _SPACING + 1 if drawing.columns else 1
     lines = [f"Call {safe_text(call.call_id)}"]

@@ -8,11 +8,12 @@ told by its From tag, so it holds across proxies and NAT.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
+from ..model import Endpoint, RtpStream, Sdp, SdpMedia, SipMessage, Summary
 from .flow import CallFlow
-from .model import Call, Endpoint, RtpStream, Sdp, SdpMedia, SipMessage, Summary
 
 CALLER, CALLEE = "caller", "callee"
 NULL_ADDRESSES = frozenset({"0.0.0.0", "::", "0:0:0:0:0:0:0:0"})
@@ -115,13 +116,7 @@ class MediaView:
 
     def endpoints(self, party: str) -> set[Endpoint]:
         """The audio address:ports the party advertised in any SDP."""
-        found = set()
-        for _, sdp in self.sdps(party):
-            for media in sdp.media:
-                address = sdp.address_of(media)
-                if media.type == "audio" and media.port and address and address not in NULL_ADDRESSES:
-                    found.add(Endpoint(address, media.port))
-        return found
+        return {e for _, sdp in self.sdps(party) for e in audio_endpoints(sdp)}
 
     def signalling_addresses(self, party: str) -> set[str]:
         return {m.src.addr for m in self.flow.call.messages if self.party_of(m) == party}
@@ -177,12 +172,6 @@ class MediaView:
                 start = None
         return best
 
-    def call_end(self, capture_end: float) -> float:
-        """When the call stopped being up: its first BYE after the answer, else the capture's end."""
-        answer = self.flow.answer
-        byes = [m.time for m in self.flow.requests("BYE") if answer is None or m.time >= answer.time]
-        return min(byes) if byes else capture_end
-
     def after_answer(self) -> tuple[RtpStream, ...]:
         """Streams with packets after the 2xx answer."""
         answer = self.flow.answer
@@ -191,36 +180,22 @@ class MediaView:
         return tuple(s for s in self.streams if s.last_time >= answer.time)
 
 
-def sdp_endpoints(call: Call) -> set[Endpoint]:
-    """Every audio address:port any SDP of the call advertised."""
+def audio_endpoints(sdp: Sdp) -> set[Endpoint]:
+    """The address:ports an SDP's audio m= lines advertise (not refused, not null)."""
     found = set()
-    for message in call.messages:
-        sdp = message.sdp
-        for media in sdp.media if sdp else ():
-            address = sdp.address_of(media)  # type: ignore[union-attr]
-            if media.type == "audio" and media.port and address and address not in NULL_ADDRESSES:
-                found.add(Endpoint(address, media.port))
+    for media in sdp.media:
+        address = sdp.address_of(media)
+        if media.type == "audio" and media.port and address and address not in NULL_ADDRESSES:
+            found.add(Endpoint(address, media.port))
     return found
 
 
-def call_window(call: Call, capture_end: float) -> tuple[float, float]:
-    """When a call could carry media: from its first message to its first BYE; without a
-    BYE, to the end of the capture if it was answered, else to its last message."""
-    times = [m.time for m in call.messages]
-    start, last = min(times, default=0.0), max(times, default=0.0)
-    byes = [m.time for m in call.messages if m.is_request and m.method == "BYE"]
-    if byes:
-        return start, min(byes)
-    answered = any(m.is_response and m.cseq_method == "INVITE" and m.status and 200 <= m.status < 300
-                   for m in call.messages)
-    return start, capture_end if answered else last
-
-
-def share_streams(summary: Summary) -> Summary:
+def share_streams(summary: Summary, flows: Sequence[CallFlow]) -> Summary:
     """Give each call also the streams linked elsewhere (or nowhere) that its SDP points at.
 
     A B2BUA that re-INVITEs both legs for direct media, or a proxy seen on both
-    sides, has one RTP stream serving several calls; the tap links it to one."""
+    sides, has one RTP stream serving several calls; the tap links it to one.
+    flows: the summary's calls' flows, in the same order."""
     everything = [s for c in summary.calls for s in c.streams] + list(summary.unlinked_streams)
     by_endpoint: dict[Endpoint, list[int]] = {}  # endpoint -> positions in `everything`
     for index, stream in enumerate(everything):
@@ -228,10 +203,11 @@ def share_streams(summary: Summary) -> Summary:
         if stream.src != stream.dst:
             by_endpoint.setdefault(stream.src, []).append(index)
     calls = []
-    for call in summary.calls:
-        start, end = call_window(call, summary.facts.duration)
+    for call, flow in zip(summary.calls, flows, strict=True):
+        start, end = flow.media_window(summary.facts.duration)
         own = {id(s) for s in call.streams}  # by identity: hashing a stream hashes all its fields
-        candidates = sorted({i for e in sdp_endpoints(call) for i in by_endpoint.get(e, ())})
+        advertised = {e for m in call.messages if m.sdp is not None for e in audio_endpoints(m.sdp)}
+        candidates = sorted({i for e in advertised for i in by_endpoint.get(e, ())})
         extra = tuple(s for s in (everything[i] for i in candidates)
                       if id(s) not in own and s.last_time >= start and s.first_time <= end)
         calls.append(replace(call, streams=call.streams + extra) if extra else call)

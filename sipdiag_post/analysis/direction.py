@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ..model import Endpoint
 from .flow import CallFlow
-from .model import Endpoint
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
