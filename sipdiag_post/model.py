@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 class Endpoint:
     """One side of a packet: an IP address and a transport port."""
 
-    addr: str  # IPv4 or IPv6 address as tshark prints it
-    port: int  # transport port (0 when unknown)
+    addr: str  # IPv4 or IPv6 address as tshark prints it; never empty
+    port: int  # transport port; 0 when unknown
 
     def __str__(self) -> str:
         if ":" in self.addr:
@@ -35,17 +35,17 @@ class Endpoint:
 class NameAddr:
     """A From or To header: URI, optional display name, optional tag."""
 
-    uri: str  # the URI inside <...> (or the bare addr-spec)
-    display: str | None = None  # display name without quotes
-    tag: str | None = None  # the tag parameter
+    uri: str  # the URI inside <...> (or the bare addr-spec); "" when the header had none
+    display: str | None = None  # display name without quotes; None when absent
+    tag: str | None = None  # the tag parameter; None when absent (an initial request's To)
 
 
 @dataclass(frozen=True)
 class Header:
     """One header of a SIP message, name as written and value."""
 
-    name: str
-    value: str
+    name: str  # as written (case kept)
+    value: str  # the value, cut at 1024 bytes by the tap
 
 
 @dataclass(frozen=True)
@@ -53,18 +53,18 @@ class SdpMedia:
     """One m= line of an SDP with the attributes that follow it."""
 
     line: str  # the m= line after "m="
-    type: str  # audio, video, image ...
-    port: int | None  # 0 means the stream is refused or disabled
-    proto: str  # RTP/AVP, RTP/SAVP, UDP/TLS/RTP/SAVPF ...
-    formats: tuple[str, ...]  # payload types (or format names), in preference order
-    connection: str | None = None  # media-level c= address
-    direction: str | None = None  # media-level sendrecv/sendonly/recvonly/inactive
-    rtpmap: tuple[str, ...] = ()  # "8 PCMA/8000" ...
-    fmtp: tuple[str, ...] = ()
-    ptime: str | None = None  # ms
-    crypto: bool = False  # a=crypto (SDES SRTP keys)
-    fingerprint: bool = False  # a=fingerprint (DTLS-SRTP)
-    rtcp_mux: bool = False
+    type: str  # audio, video, image ...; "" when unreadable
+    port: int | None  # transport port; 0: the stream is refused or disabled; None when unreadable
+    proto: str  # RTP/AVP, RTP/SAVP, UDP/TLS/RTP/SAVPF ...; "" when unreadable
+    formats: tuple[str, ...]  # payload types (or format names), in preference order; () when none
+    connection: str | None = None  # media-level c= address; None: the session-level one applies
+    direction: str | None = None  # media-level sendrecv/sendonly/recvonly/inactive; None: session level
+    rtpmap: tuple[str, ...] = ()  # a=rtpmap values ("8 PCMA/8000"); () when none
+    fmtp: tuple[str, ...] = ()  # a=fmtp values ("101 0-16"); () when none
+    ptime: str | None = None  # a=ptime in ms, as written; None when absent
+    crypto: bool = False  # a=crypto (SDES SRTP keys) present
+    fingerprint: bool = False  # a=fingerprint (DTLS-SRTP) present on the m= line
+    rtcp_mux: bool = False  # a=rtcp-mux present
 
     def rtpmap_of(self, fmt: str) -> Rtpmap | None:
         """The a=rtpmap of a format (payload type), or None when the line has none for it."""
@@ -102,11 +102,11 @@ STATIC_PAYLOADS = {"0": "PCMU", "3": "GSM", "4": "G723", "8": "PCMA", "9": "G722
 class Sdp:
     """An SDP session description carried by a SIP message."""
 
-    origin: str | None = None  # the o= line
-    connection: str | None = None  # session-level c= address
-    direction: str | None = None  # session-level direction attribute
-    fingerprint: bool = False
-    media: tuple[SdpMedia, ...] = ()
+    origin: str | None = None  # the o= line; None when absent
+    connection: str | None = None  # session-level c= address; None when absent
+    direction: str | None = None  # session-level direction attribute; None: sendrecv
+    fingerprint: bool = False  # session-level a=fingerprint present
+    media: tuple[SdpMedia, ...] = ()  # m= lines in order (the tap keeps 16); () when none
 
     def audio(self) -> SdpMedia | None:
         """The first audio m= line."""
@@ -126,38 +126,38 @@ class SipMessage:
 
     frame: int  # frame number in the capture (1-based)
     index: int  # position of the message inside its frame (1-based; TCP can carry several)
-    time: float  # seconds since the first packet of the capture
-    src: Endpoint
-    dst: Endpoint
+    time: float  # s since the first packet of the capture
+    src: Endpoint  # who sent it (the IP packet's source)
+    dst: Endpoint  # where it went
     transport: str  # UDP, TCP, TLS, WS, WSS, SCTP or UNKNOWN
     start_line: str  # the request line or status line as sent
-    method: str | None = None  # requests only
-    request_uri: str | None = None  # requests only
-    status: int | None = None  # responses only: the status code
-    reason: str | None = None  # responses only: the reason phrase
-    cseq: int | None = None  # CSeq sequence number
-    cseq_method: str | None = None  # CSeq method (tells what a response answers)
-    branch: str | None = None  # branch parameter of the top Via
-    from_tag: str | None = None
-    to_tag: str | None = None
-    retransmission: bool = False  # same message already seen between the same endpoints
+    method: str | None = None  # requests only; None for responses
+    request_uri: str | None = None  # requests only; None for responses
+    status: int | None = None  # responses only: the status code; None for requests
+    reason: str | None = None  # responses only: the reason phrase ("" when empty); None for requests
+    cseq: int | None = None  # CSeq sequence number; None when absent or unreadable
+    cseq_method: str | None = None  # CSeq method (tells what a response answers); None when absent
+    branch: str | None = None  # branch parameter of the top Via; None when absent
+    from_tag: str | None = None  # From tag; None when absent
+    to_tag: str | None = None  # To tag; None when absent (an initial request, a 100 Trying)
+    retransmission: bool = False  # the same message already seen between the same endpoints
     has_sdp: bool = False  # the body is (or contains) an SDP session description
-    content_type: str | None = None
-    user_agent: str | None = None
-    server: str | None = None
-    contact: str | None = None
-    reason_headers: tuple[str, ...] = ()  # Reason header values (RFC 3326)
-    warnings: tuple[str, ...] = ()  # Warning header values
-    refer_to: str | None = None
-    event: str | None = None
-    subscription_state: str | None = None
-    retry_after: str | None = None
-    sipfrag: str | None = None  # first line of a message/sipfrag body (NOTIFY for REFER)
-    auth_realm: str | None = None  # realm of a digest challenge or credentials
-    auth_username: str | None = None  # username of digest credentials (Authorization)
-    x_headers: tuple[Header, ...] = ()  # X- headers in order
+    content_type: str | None = None  # Content-Type; None when absent
+    user_agent: str | None = None  # User-Agent; None when absent
+    server: str | None = None  # Server; None when absent
+    contact: str | None = None  # Contact; None when absent
+    reason_headers: tuple[str, ...] = ()  # Reason header values (RFC 3326); () when none
+    warnings: tuple[str, ...] = ()  # Warning header values; () when none
+    refer_to: str | None = None  # Refer-To; None when absent
+    event: str | None = None  # Event; None when absent
+    subscription_state: str | None = None  # Subscription-State; None when absent
+    retry_after: str | None = None  # Retry-After as written (s); None when absent
+    sipfrag: str | None = None  # first line of a message/sipfrag body (NOTIFY for REFER); None without one
+    auth_realm: str | None = None  # realm of a digest challenge or credentials; None without digest headers
+    auth_username: str | None = None  # username of digest credentials (Authorization); None without them
+    x_headers: tuple[Header, ...] = ()  # X- headers in order (the tap keeps 64); () when none
     kind: str = "unknown"  # request, response or unknown (unparsable start line)
-    sdp: Sdp | None = None  # the SDP body, parsed
+    sdp: Sdp | None = None  # the SDP body, parsed; None without one
 
     @property
     def is_request(self) -> bool:
@@ -192,62 +192,62 @@ class SipMessage:
 class RtcpStats:
     """What RTCP said about one RTP stream (by its SSRC)."""
 
-    sender_reports: int = 0  # SRs the stream's sender sent
-    receiver_reports_sent: int = 0  # RRs the stream's sender sent (about other streams)
-    reports: int = 0  # report blocks (from the other side) about this stream
-    fraction_lost_max: int = 0  # highest "fraction lost" reported, in 1/256
-    cumulative_lost: int = 0  # the last "cumulative number of packets lost" reported
+    sender_reports: int = 0  # SRs the stream's sender sent (count)
+    receiver_reports_sent: int = 0  # RRs the stream's sender sent, about other streams (count)
+    reports: int = 0  # report blocks (from the other side) about this stream (count); 0: none
+    fraction_lost_max: int = 0  # highest "fraction lost" reported, in 1/256; 0 without reports
+    cumulative_lost: int = 0  # the last "cumulative number of packets lost" reported (packets, signed)
     jitter_max: int = 0  # highest interarrival jitter reported, in RTP timestamp units
-    rtt_count: int = 0  # round trips measured from LSR/DLSR against SRs in the capture
-    rtt_mean_ms: float | None = None
-    rtt_min_ms: float | None = None
-    rtt_max_ms: float | None = None
-    rtt_max_frame: int | None = None  # the receiver report that gave the largest round trip
-    xr_rtt_ms: int | None = None  # RTCP-XR VoIP metrics: round trip delay
-    xr_loss_rate: int | None = None  # in 1/256
-    xr_mos_lq: int | None = None  # MOS-LQ x 10
-    xr_r_factor: int | None = None
+    rtt_count: int = 0  # round trips measured from LSR/DLSR against SRs in the capture (count)
+    rtt_mean_ms: float | None = None  # ms; None when no round trip was measured
+    rtt_min_ms: float | None = None  # ms; None when no round trip was measured
+    rtt_max_ms: float | None = None  # ms; None when no round trip was measured
+    rtt_max_frame: int | None = None  # the receiver report that gave the largest round trip; None without one
+    xr_rtt_ms: int | None = None  # RTCP-XR VoIP metrics: round trip delay (ms); None without XR
+    xr_loss_rate: int | None = None  # RTCP-XR loss rate, in 1/256; None without XR
+    xr_mos_lq: int | None = None  # RTCP-XR MOS-LQ x 10; None without XR
+    xr_r_factor: int | None = None  # RTCP-XR R factor (0-100); None without XR
 
 
 @dataclass(frozen=True)
 class PayloadCount:
-    pt: int  # RTP payload type
-    packets: int
-    clock_rate: int  # Hz used for jitter (0: not measured, e.g. telephone-event)
+    pt: int  # RTP payload type (0-127)
+    packets: int  # packets of this type (count)
+    clock_rate: int  # Hz used for jitter; 0: not measured (telephone-event, unknown dynamic type)
 
 
 @dataclass(frozen=True)
 class RtpStream:
     """One RTP stream: (source address:port, destination address:port, SSRC)."""
 
-    src: Endpoint
-    dst: Endpoint
-    ssrc: int
-    first_frame: int
-    last_frame: int
+    src: Endpoint  # where the packets came from
+    dst: Endpoint  # where they went
+    ssrc: int  # RTP synchronisation source (32 bits)
+    first_frame: int  # frame of its first packet
+    last_frame: int  # frame of its last packet
     first_time: float  # s since the capture's first packet
-    last_time: float
-    packets: int
-    expected: int  # last - first sequence number + 1 (with wraps), as tshark counts
-    lost: int  # expected - packets (negative with duplicates), as tshark counts
-    duplicates: int = 0
-    out_of_order: int = 0
-    seq_errors: int = 0  # tshark's "sequence errors"
-    markers: int = 0
-    jitter_mean_ms: float = 0.0  # RFC 3550 interarrival jitter, mean over the stream (as tshark)
-    jitter_max_ms: float = 0.0
-    delta_max_ms: float = 0.0  # largest time between consecutive packets (tshark's Max Delta)
-    gap_max_s: float = 0.0  # longest silence between two packets (every packet counted)
-    gap_start_time: float = 0.0  # when that silence began
-    gap_end_frame: int = 0  # the frame that ended it
-    payloads: tuple[PayloadCount, ...] = ()
-    link: str | None = None  # how it was tied to its call: setup-frame or sdp-address
-    setup_frame: int | None = None  # the SIP frame whose SDP set the stream up
-    src_in_sdp: bool | None = None  # its source address:port is advertised in its call's SDP
-    rtcp: RtcpStats | None = None
+    last_time: float  # s since the capture's first packet
+    packets: int  # packets received (count)
+    expected: int  # packets: last - first sequence number + 1 (with wraps), as tshark counts
+    lost: int  # packets: expected - received (negative with duplicates), as tshark counts
+    duplicates: int = 0  # packets seen twice (count)
+    out_of_order: int = 0  # packets that arrived after a later one (count)
+    seq_errors: int = 0  # tshark's "sequence errors" (count)
+    markers: int = 0  # packets with the marker bit (count)
+    jitter_mean_ms: float = 0.0  # ms: RFC 3550 interarrival jitter, mean over the stream (as tshark); 0 unmeasured
+    jitter_max_ms: float = 0.0  # ms: its largest value; 0 when not measured
+    delta_max_ms: float = 0.0  # ms: largest time between consecutive packets (tshark's Max Delta)
+    gap_max_s: float = 0.0  # s: longest silence between two packets (every packet counted); 0 for one packet
+    gap_start_time: float = 0.0  # s since the capture's first packet: when that silence began
+    gap_end_frame: int = 0  # the frame that ended it; 0 when there was no gap
+    payloads: tuple[PayloadCount, ...] = ()  # per payload type, in order of first appearance
+    link: str | None = None  # how it was tied to its call: setup-frame or sdp-address; None when unlinked
+    setup_frame: int | None = None  # the SIP frame whose SDP set the stream up; None when tshark names none
+    src_in_sdp: bool | None = None  # its source address:port is advertised in its call's SDP; None unlinked
+    rtcp: RtcpStats | None = None  # what RTCP said about it; None without RTCP
     decoded_by: str = "tshark"  # "sipdiag": plain UDP to an SDP address that tshark did not decode as RTP
-    pps_start: int = 0  # the second (since the capture's first packet) that pps[0] counts
-    pps: tuple[int, ...] = ()  # packets in each second from pps_start on (empty in summaries before 1.4)
+    pps_start: int = 0  # s since the capture's first packet: the second that pps[0] counts
+    pps: tuple[int, ...] = ()  # packets in each second from pps_start on; () in summaries before 1.4
 
     @property
     def ssrc_hex(self) -> str:
@@ -265,15 +265,15 @@ class RtpStream:
 class Call:
     """All SIP messages of one Call-ID that belongs to an INVITE dialog."""
 
-    call_id: str
+    call_id: str  # the Call-ID header's value, as sent
     first_frame: int  # frame of the call's first message in the capture
-    from_: NameAddr | None  # From of the first message
-    to: NameAddr | None  # To of the first message
+    from_: NameAddr | None  # From of the first message; None when it had none
+    to: NameAddr | None  # To of the first message; None when it had none
     messages: tuple[SipMessage, ...]  # in capture order, retransmissions included
-    total_messages: int  # messages seen, including any not kept
-    retransmissions: int  # messages flagged as retransmissions
-    messages_dropped: int = 0  # messages over the tap's per-call bound (not in messages)
-    streams: tuple[RtpStream, ...] = ()  # RTP streams linked to the call
+    total_messages: int  # messages seen (count), including any not kept
+    retransmissions: int  # messages flagged as retransmissions (count)
+    messages_dropped: int = 0  # messages over the tap's per-call bound, not in messages (count)
+    streams: tuple[RtpStream, ...] = ()  # RTP streams linked to the call (and, after analysis, shared with it)
 
 
 @dataclass(frozen=True)
@@ -281,47 +281,47 @@ class TlsSighting:
     """TLS traffic the tap saw but could not read SIP from."""
 
     port: int  # 5061 when either side used it, else the lower port of the pair
-    frames: int
-    first_frame: int
+    frames: int  # TLS frames on that port (count)
+    first_frame: int  # the first of them
 
 
 @dataclass(frozen=True)
 class OtherSip:
     """SIP messages of one method that belong to no call."""
 
-    method: str
-    count: int
-    first_frame: int
+    method: str  # REGISTER, OPTIONS ... or "(no Call-ID)", "(other methods)"
+    count: int  # messages (count)
+    first_frame: int  # the first of them
 
 
 @dataclass(frozen=True)
 class TapError:
-    frame: int
-    message: str
+    frame: int  # the packet the tap failed on; 0 when the error escaped its per-packet guards
+    message: str  # the Lua error, one line
 
 
 @dataclass(frozen=True)
 class CaptureFacts:
     """Capture-level facts from the tap, plus what the runner learnt from tshark."""
 
-    packets: int  # packets read
-    duration: float  # seconds from the first to the last packet
-    sip_messages: int  # SIP messages of any kind
-    calls: int  # calls written by the tap
-    start_epoch: float | None = None  # absolute time of the first packet (s since 1970, UTC)
-    other_sip: tuple[OtherSip, ...] = ()  # SIP outside calls (REGISTER, OPTIONS ...), by method
-    tls_undecoded: tuple[TlsSighting, ...] = ()
-    snapped_sip_frames: int = 0  # SIP frames cut short by the capture's snap length
-    tap_errors: int = 0  # packets the tap could not analyse
-    tap_error_samples: tuple[TapError, ...] = ()
-    read_error: str | None = None  # tshark could not read the whole file (cut short, damaged)
-    link_type: str | None = None  # the capture's link type(s), written by the runner when no SIP was found
-    rtp_streams: int = 0  # RTP streams in the capture, linked or not
-    rtp_streams_dropped: int = 0  # streams past the tap's bound
-    rtp_packets_dropped: int = 0  # their packets
-    rtcp_packets: int = 0
-    creator: str = ""  # the tap that wrote the PDML
-    wireshark: str = ""  # the Wireshark version the tap ran in
+    packets: int  # packets read (count)
+    duration: float  # s from the first to the last packet
+    sip_messages: int  # SIP messages of any kind (count)
+    calls: int  # calls written by the tap (count)
+    start_epoch: float | None = None  # s since 1970 (UTC): the first packet's time; None without packets
+    other_sip: tuple[OtherSip, ...] = ()  # SIP outside calls (REGISTER, OPTIONS ...), by method; () when none
+    tls_undecoded: tuple[TlsSighting, ...] = ()  # TLS the tap saw but could not read SIP from; () when none
+    snapped_sip_frames: int = 0  # SIP frames cut short by the capture's snap length (count)
+    tap_errors: int = 0  # packets the tap could not analyse (count)
+    tap_error_samples: tuple[TapError, ...] = ()  # the first 10 of them
+    read_error: str | None = None  # tshark could not read the whole file (cut short, damaged); None: read whole
+    link_type: str | None = None  # the capture's link type(s), written by the runner only when no SIP was found
+    rtp_streams: int = 0  # RTP streams in the capture, linked or not (count)
+    rtp_streams_dropped: int = 0  # streams past the tap's bound (count)
+    rtp_packets_dropped: int = 0  # their packets (count)
+    rtcp_packets: int = 0  # RTCP packets (compound parts) read (count)
+    creator: str = ""  # the tap that wrote the PDML ("sipdiag/0.1.0")
+    wireshark: str = ""  # the Wireshark version the tap ran in; "" when unknown
     schema: str = ""  # PDML schema version, MAJOR.MINOR
 
 
@@ -329,6 +329,6 @@ class CaptureFacts:
 class Summary:
     """Everything the tap wrote for one capture."""
 
-    facts: CaptureFacts
-    calls: tuple[Call, ...] = field(default_factory=tuple)
+    facts: CaptureFacts  # the capture record
+    calls: tuple[Call, ...] = field(default_factory=tuple)  # in order of their first frame
     unlinked_streams: tuple[RtpStream, ...] = ()  # RTP streams of no call in the capture

@@ -1,4 +1,4 @@
-"""No INVITE in the capture at all.
+"""Capture level: the whole capture holds no INVITE transaction, so no call was ever offered here.
 
 What it checks:
     Whether the capture holds at least one INVITE request, in any call.

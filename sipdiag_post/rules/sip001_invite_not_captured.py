@@ -1,4 +1,4 @@
-"""The call's initial INVITE is not in the capture.
+"""Per call: this call's traffic is in the capture but its initial INVITE is not (capture started late).
 
 What it checks:
     For a Call-ID that has responses to an INVITE or in-dialog requests (BYE,
