@@ -39,7 +39,7 @@ from .pipeline import (
 )
 from .render.ladder import ladder_text
 from .report import CaptureReport
-from .rules import RULES, THRESHOLDS, find
+from .rules import RULES, THRESHOLDS, search
 from .rules.base import Settings
 from .text import safe_text
 from .tshark import CaptureError, TsharkError, find_tshark, tap_script
@@ -344,11 +344,13 @@ def rules_command(fmt: Annotated[Format, typer.Option("--format", "-f", metavar=
 @app.command()
 def rule(key: Annotated[str, typer.Argument(metavar="ID_OR_NAME",
                                             help="A rule id (SIP005) or name (busy-here).")]) -> None:
-    """Show one rule's documentation."""
-    found = find(key)
-    if found is None:
+    """Show one rule's documentation (an id, a name, or a unique part of a name: `sipdiag rule busy`)."""
+    found = search(key)
+    if not found:
         raise UsageError(f"unknown rule {key!r} (see `sipdiag rules`)")
-    sys.stdout.write(render.rule_doc(found))
+    if len(found) > 1:
+        raise UsageError(f"{key!r} matches {len(found)} rules: " + ", ".join(f"{r.id} {r.name}" for r in found))
+    sys.stdout.write(render.rule_doc(found[0]))
 
 
 def _plugin_folder(tshark_path: str) -> str | None:

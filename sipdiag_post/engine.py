@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from .analysis import CallAnalysis, analyse
+from .analysis.media import CALLEE, CALLER
 from .model import Summary
 from .report import CallReport, CaptureReport
-from .rules import CALL_RULES, CAPTURE_RULES, FINAL_RULES
+from .rules import CALL_RULES, CAPTURE_RULES, EXPLAINED_STATUS, FINAL_RULES, VERDICT_ORDER, YIELDS
 from .rules.base import CallContext, CaptureContext, Rule, Settings
-from .verdict import Check
+from .verdict import Check, Status, Verdict
+
+_FIRED = (Status.FAIL, Status.WARN)
 
 
 def _stamp(rule: Rule, context: object) -> Check:
@@ -31,15 +35,73 @@ def contexts(summary: Summary, settings: Settings,
     """What the rules look at: the capture (streams shared between its calls) and each wanted call,
     analysed once. The only place contexts are built (rule tests use it too)."""
     wanted = (lambda call: call.call_id in call_ids) if call_ids else None
-    shared, analyses = analyse(summary, settings.local_nets, wanted)
-    return (CaptureContext(summary=shared, settings=settings),
-            tuple(CallContext(analysis=a, facts=shared.facts, settings=settings, final_rules=FINAL_RULES)
-                  for a in analyses))
+    capture = analyse(summary, settings.local_nets, wanted)
+    return (CaptureContext(summary=capture.summary, settings=settings),
+            tuple(CallContext(analysis=a, capture=capture, settings=settings, final_rules=FINAL_RULES)
+                  for a in capture.calls))
+
+
+def explain(checks: Sequence[Check]) -> tuple[Check, ...]:
+    """Findings that only restate another's cause (the registry's YIELDS) become info, "explained by"
+    the root cause. Only a fail explains: a warning is a sign, not a proven cause."""
+    fired = {c.id: c for c in checks if c.status in _FIRED}
+    failed = {c.id for c in checks if c.status is Status.FAIL}
+
+    def cause_of(check: Check) -> str | None:
+        return next((b for b in YIELDS.get(check.id, ()) if b in failed), None)
+
+    def root(rule: str, seen: tuple[str, ...] = ()) -> str:
+        above = cause_of(fired[rule])
+        return rule if above is None or above in seen else root(above, (*seen, rule))
+
+    out = []
+    for check in checks:
+        cause = cause_of(check) if check.id in fired else None
+        if cause is None:
+            out.append(check)
+            continue
+        by = root(cause)
+        status = EXPLAINED_STATUS.get(check.id, Status.INFO)
+        out.append(replace(check, status=status, summary=f"explained by {by}: {check.summary}",
+                           remedy=None, explained_by=by))
+    return tuple(out)
+
+
+def verdict(checks: Sequence[Check], analysis: CallAnalysis, capture_end: float) -> Verdict:
+    """The call's primary finding: its first unexplained fail in the registry's verdict order, else its
+    first warn; a call with neither passes, with a one-line account of what went right."""
+    rank = {rule: i for i, rule in enumerate(VERDICT_ORDER)}
+    for status in _FIRED:
+        found = sorted((c for c in checks if c.status is status), key=lambda c: rank.get(c.id, len(rank)))
+        if found:
+            return Verdict(status=status, rule=found[0].id, summary=found[0].summary)
+    return Verdict(status=Status.PASS, rule=None, summary=healthy_summary(analysis, capture_end))
+
+
+def healthy_summary(analysis: CallAnalysis, capture_end: float) -> str:
+    """What a call without findings did: answered, audio both ways and the codec, how long."""
+    flow, view = analysis.flow, analysis.media
+    if flow.answer is None:
+        final = flow.decisive.final if flow.decisive is not None else None
+        return f"not answered ({final.label if final is not None else 'no final response'}), nothing wrong found"
+    parts = [f"answered ({flow.answer.label})"]
+    senders = {view.sender_of(s) for s in view.after_answer()} - {None}
+    if senders == {CALLER, CALLEE}:
+        parts.append("audio both ways")
+    elif senders:
+        parts.append(f"audio from the {next(iter(senders))} only, as the SDP asks")
+    _, answer = view.audio_pair()
+    if answer is not None and answer.formats and answer.port:
+        parts.append(answer.encoding(answer.formats[0]) or f"payload type {answer.formats[0]}")
+    up = flow.hangup_time(capture_end) - flow.answer.time
+    parts.append(f"up {up:.1f} s" + ("" if flow.requests("BYE") else " until the capture ended"))
+    return ", ".join(parts)
 
 
 def _call_report(ctx: CallContext, rules: Sequence[Rule]) -> CallReport:
     call, analysis = ctx.call, ctx.analysis
     times = [m.time for m in call.messages] or [0.0]
+    checks = explain([_stamp(rule, ctx) for rule in rules])
     return CallReport(
         call_id=call.call_id,
         direction=analysis.direction.kind.value,
@@ -49,7 +111,8 @@ def _call_report(ctx: CallContext, rules: Sequence[Rule]) -> CallReport:
         final_status=analysis.flow.final_status,
         start=min(times),
         duration=max(times) - min(times),
-        checks=tuple(_stamp(rule, ctx) for rule in rules),
+        checks=checks,
+        verdict=verdict(checks, analysis, ctx.capture_end),
         analysis=analysis,
     )
 
@@ -64,7 +127,7 @@ def evaluate(path: str, summary: Summary, settings: Settings, *,
         path=path,
         status="truncated" if summary.facts.read_error else "ok",
         error=summary.facts.read_error,
-        capture_checks=tuple(_stamp(rule, capture_ctx) for rule in capture_rules),
+        capture_checks=explain([_stamp(rule, capture_ctx) for rule in capture_rules]),
         calls=tuple(_call_report(ctx, call_rules) for ctx in call_ctxs),
     )
 

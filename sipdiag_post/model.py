@@ -320,9 +320,20 @@ class CaptureFacts:
     rtp_streams_dropped: int = 0  # streams past the tap's bound (count)
     rtp_packets_dropped: int = 0  # their packets (count)
     rtcp_packets: int = 0  # RTCP packets (compound parts) read (count)
+    time_backwards_s: float = 0.0  # s: the largest step back in time between consecutive packets; 0 when none
+    time_backwards_frame: int = 0  # the packet that stepped back; 0 when none
+    time_jump_s: float = 0.0  # s: the largest step forward between consecutive packets
+    time_jump_frame: int = 0  # the packet after that step; 0 for a capture of one packet
+    duplicate_frames: int = 0  # frames byte-identical to one seen within 50 ms before (count)
+    duplicate_first_frame: int = 0  # the first of them; 0 when none
     creator: str = ""  # the tap that wrote the PDML ("sipdiag/0.1.0")
     wireshark: str = ""  # the Wireshark version the tap ran in; "" when unknown
     schema: str = ""  # PDML schema version, MAJOR.MINOR
+
+    @property
+    def media_captured(self) -> bool:
+        """Whether the capture holds any RTP or RTCP at all (a signalling-only capture holds none)."""
+        return self.rtp_streams > 0 or self.rtcp_packets > 0
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .analysis import CallAnalysis
-from .verdict import Check
+from .verdict import Check, Verdict
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class CallReport:
     start: float  # s since the capture's first packet
     duration: float  # s from the call's first to its last message
     checks: tuple[Check, ...]
+    verdict: Verdict  # the call's primary finding
     analysis: CallAnalysis | None = field(default=None, compare=False, repr=False)  # what the checks read
 
 

@@ -49,15 +49,16 @@ class Check:
     frames: tuple[int, ...] = ()
     display_filter: str | None = None
     remedy: str | None = None
+    explained_by: str | None = None  # the rule whose finding this one only restates; None: stands alone
 
 
-def worst(checks: Iterable[Check]) -> Status | None:
-    """FAIL if any check failed, else WARN if any warned, else None."""
-    statuses = {c.status for c in checks}
-    for status in (Status.FAIL, Status.WARN):
-        if status in statuses:
-            return status
-    return None
+@dataclass(frozen=True)
+class Verdict:
+    """A call's one answer to "why did it fail, and what do I do?": its primary finding."""
+
+    status: Status  # pass, warn or fail
+    rule: str | None  # the rule of the primary finding; None only for a healthy call's pass
+    summary: str  # one line
 
 
 def _frames(frames: Iterable[int]) -> tuple[int, ...]:

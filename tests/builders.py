@@ -191,7 +191,8 @@ def rejected(status: int, reason: str | None = None, **fields: object) -> CallBu
 
 
 def facts(**overrides: object) -> CaptureFacts:
-    values: dict[str, object] = {"packets": 100, "duration": 60.0, "sip_messages": 10, "calls": 1}
+    """A capture's facts; by default it holds some media (rtp_streams=1), as most captures do."""
+    values: dict[str, object] = {"packets": 100, "duration": 60.0, "sip_messages": 10, "calls": 1, "rtp_streams": 1}
     values.update(overrides)
     return CaptureFacts(**values)  # type: ignore[arg-type]
 
@@ -200,10 +201,13 @@ def x_header(name: str, value: str) -> Header:
     return Header(name, value)
 
 
-def run(rule: Rule, call: Call, *, capture_end: float | None = None, settings: Settings | None = None) -> Outcome:
-    """One call rule's outcome on a call, in a capture of that call alone: contexts built by the engine."""
+def run(rule: Rule, call: Call, *, capture_end: float | None = None, settings: Settings | None = None,
+        media_captured: bool = True) -> Outcome:
+    """One call rule's outcome on a call, in a capture of that call alone: contexts built by the engine.
+    media_captured=False: the capture holds no RTP or RTCP at all (a signalling-only capture)."""
     end = capture_end if capture_end is not None else max(m.time for m in call.messages) + 60.0
-    _, (ctx,) = contexts(Summary(facts=facts(duration=end), calls=(call,)), settings or Settings())
+    capture = facts(duration=end, rtp_streams=1 if media_captured else 0)
+    _, (ctx,) = contexts(Summary(facts=capture, calls=(call,)), settings or Settings())
     return rule.check(ctx)
 
 

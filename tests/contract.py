@@ -21,7 +21,9 @@ def check_check(check: dict[str, Any], where: str, *, capture_level: bool = Fals
     assert rule is not None, f"{where}: unknown rule {check['id']}"
     assert check["name"] == rule.name, f"{where}: {check['id']} named {check['name']}"
     assert check["status"] in STATUSES, f"{where}: status {check['status']}"
-    assert check["status"] in {s.value for s in rule.statuses}, f"{where}: {check['id']} cannot be {check['status']}"
+    if "explained_by" not in check:  # an explained finding is info (or n/a) whatever the rule returns
+        allowed = {s.value for s in rule.statuses}
+        assert check["status"] in allowed, f"{where}: {check['id']} cannot be {check['status']}"
     assert isinstance(check["summary"], str) and check["summary"] and "\n" not in check["summary"]
     assert all(isinstance(e, dict) and set(e) == {"label", "value"} and isinstance(e["value"], str)
                for e in check["evidence"]), f"{where}: evidence"
@@ -29,6 +31,9 @@ def check_check(check: dict[str, Any], where: str, *, capture_level: bool = Fals
     assert check["frames"] == sorted(set(check["frames"])), f"{where}: frames not sorted/unique"
     assert check["display_filter"] is None or isinstance(check["display_filter"], str)
     assert check["remedy"] is None or isinstance(check["remedy"], str)
+    if "explained_by" in check:  # v2: a finding that restates another's cause
+        assert check["explained_by"] in _RULES and check["explained_by"] != check["id"], where
+        assert check["status"] in ("info", "n/a") and f"explained by {check['explained_by']}" in check["summary"]
     if check["status"] in ("fail", "warn"):
         assert check["remedy"], f"{where}: {check['id']} {check['status']} without remedy"
         assert check["display_filter"], f"{where}: {check['id']} without a display filter"
@@ -63,3 +68,20 @@ def check_report(doc: dict[str, Any], *, selected: set[str] | None = None) -> No
             assert ids == want, f"{cw}: checks {ids}"
             for check in call["checks"]:
                 check_check(check, cw)
+            _check_verdict(call, cw)
+
+
+def _check_verdict(call: dict[str, Any], where: str) -> None:
+    """v2: exactly one primary finding per call, the worst unexplained check."""
+    verdict = call["verdict"]
+    _keys(verdict, {"status", "rule", "summary"}, f"{where}.verdict")
+    assert verdict["status"] in ("pass", "warn", "fail"), where
+    assert isinstance(verdict["summary"], str) and verdict["summary"] and "\n" not in verdict["summary"]
+    statuses = {c["status"] for c in call["checks"]}
+    worst = "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"
+    assert verdict["status"] == worst, f"{where}: verdict {verdict['status']}, worst check {worst}"
+    if worst == "pass":
+        assert verdict["rule"] is None, where
+    else:
+        primary = [c for c in call["checks"] if c["id"] == verdict["rule"]]
+        assert primary and primary[0]["status"] == worst and primary[0]["summary"] == verdict["summary"], where

@@ -107,9 +107,13 @@ def test_export_of_a_truncated_capture_says_so_in_the_pdml(tmp_path):
 def test_rules_and_rule():
     listing = sipdiag("rules").stdout
     assert "SIP005  busy-here" in listing and "CID001" in listing
-    assert len(json.loads(sipdiag("rules", "--format", "json").stdout)) == len(RULES) == 31
+    listed = json.loads(sipdiag("rules", "--format", "json").stdout)
+    assert [r["id"] for r in listed] == [r.id for r in RULES] and len(RULES) >= 35
     by_id, by_name = sipdiag("rule", "SIP005").stdout, sipdiag("rule", "busy-here").stdout
     assert by_id == by_name and "Remedy:" in by_id
+    assert sipdiag("rule", "busy").stdout == by_id  # a unique prefix or part of a name finds it
+    ambiguous = sipdiag("rule", "rtp", check=False)
+    assert ambiguous.returncode == 2 and "RTP001 no-rtp" in ambiguous.stderr
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [

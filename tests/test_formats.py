@@ -14,7 +14,7 @@ from sipdiag_post import render
 from sipdiag_post.render.csvfmt import COLUMNS
 from sipdiag_post.report import CallReport, CaptureReport
 from sipdiag_post.rules import CALL_RULES, CAPTURE_RULES
-from sipdiag_post.verdict import Check, Evidence, Status
+from sipdiag_post.verdict import Check, Evidence, Status, Verdict
 from tests.contract import check_report
 
 NAMES = [s.name for s in sc.SCENARIOS]
@@ -45,12 +45,16 @@ def test_junit_is_valid_xml_with_one_testcase_per_call_and_rule(fixture_runs, na
     root = etree.fromstring(render.report_junit([report]).encode())
     (suite,) = root.findall("testsuite")
     cases = suite.findall("testcase")
-    assert len(cases) == len(CAPTURE_RULES) + len(CALL_RULES) * len(report.calls)
-    fails = sum(c.status is Status.FAIL for c in _checks(report))
+    assert len(cases) == len(CAPTURE_RULES) + (len(CALL_RULES) + 1) * len(report.calls)  # + each verdict
+    verdicts = [c for c in cases if c.get("name").startswith("VERDICT ")]
+    assert [v.get("classname") for v in verdicts] == [c.call_id for c in report.calls]
+    fails = sum(c.status is Status.FAIL for c in _checks(report)) + sum(
+        c.verdict.status is Status.FAIL for c in report.calls)
     assert len(suite.findall("testcase/failure")) == fails == int(suite.get("failures"))
     assert len(suite.findall("testcase/skipped")) == sum(c.status is Status.NA for c in _checks(report))
     warns = [c for c in cases if (c.findtext("system-out") or "").startswith("WARN:")]
-    assert len(warns) == sum(c.status is Status.WARN for c in _checks(report))
+    assert len(warns) == sum(c.status is Status.WARN for c in _checks(report)) + sum(
+        c.verdict.status is Status.WARN for c in report.calls)
     assert root.get("tests") == suite.get("tests") == str(len(cases))
 
 
@@ -68,7 +72,7 @@ def _hostile_report() -> CaptureReport:
                   evidence=(Evidence("Server", evil),), frames=(3,), display_filter=f'sip.Server == "{evil}"',
                   remedy="-2+3")
     call = CallReport(call_id=evil, direction="unknown", from_=evil, to="@SUM(A1)", first_frame=1, final_status=486,
-                      start=0.0, duration=1.0, checks=(check,))
+                      start=0.0, duration=1.0, checks=(check,), verdict=Verdict(Status.FAIL, "SIP005", evil))
     broken = CaptureReport(path="bad.pcap", status="error", error=evil)
     return CaptureReport(path="x.pcap", status="ok", error=None, calls=(call,)), broken
 

@@ -31,7 +31,7 @@ def test_a_stream_is_shared_with_every_call_whose_sdp_names_it_while_it_flows():
                     .at(0.5).response(200, sdp=sdp(CALLEE_MEDIA, "8")).ack()).build()
     later = (CallBuilder(call_id="later").at(20.0).invite(sdp=sdp(Endpoint("10.1.1.2", 8000)))
              .at(20.5).response(486).build())
-    shared, _ = analyse(Summary(facts(duration=30.0), (a_leg, b_leg, later)))
+    shared = analyse(Summary(facts(duration=30.0), (a_leg, b_leg, later))).summary
     assert [len(c.streams) for c in shared.calls] == [1, 1, 0]
     assert shared.calls[1].streams[0] is direct
 
@@ -39,6 +39,6 @@ def test_a_stream_is_shared_with_every_call_whose_sdp_names_it_while_it_flows():
 def test_unlinked_streams_move_to_the_call_they_belong_to():
     orphan = stream(CALLEE_MEDIA, CALLER_MEDIA)
     call = hang_up(talking()).build()
-    shared, _ = analyse(Summary(facts(duration=30.0), (call,), unlinked_streams=(orphan,)))
+    shared = analyse(Summary(facts(duration=30.0), (call,), unlinked_streams=(orphan,))).summary
     assert shared.calls[0].streams == (orphan,) and shared.unlinked_streams == ()
     assert replace(shared, unlinked_streams=()) == shared

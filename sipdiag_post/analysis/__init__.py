@@ -32,23 +32,32 @@ class CallAnalysis:
         return self.flow.call
 
 
+@dataclass(frozen=True)
+class CaptureAnalysis:
+    """The capture as the rules see it: streams shared between the calls they serve, every call's flow
+    (for what one call tells about another: a transfer's new call, the other leg of a B2BUA), and the
+    analysis of each wanted call."""
+
+    summary: Summary  # with shared streams
+    flows: tuple[CallFlow, ...]  # every call's flow, in the summary's order
+    calls: tuple[CallAnalysis, ...]  # the wanted calls, in the summary's order
+
+
+def _call_analysis(flow: CallFlow, local_nets: Sequence[IPNetwork]) -> CallAnalysis:
+    return CallAnalysis(flow=flow, media=media_view(flow), direction=call_direction(flow, local_nets))
+
+
 def analyse(summary: Summary, local_nets: Sequence[IPNetwork] = (),
-            wanted: Callable[[Call], bool] | None = None) -> tuple[Summary, tuple[CallAnalysis, ...]]:
-    """The summary with streams shared between the calls they serve, and an analysis of each
-    wanted call (every call when `wanted` is None), in the summary's order."""
+            wanted: Callable[[Call], bool] | None = None) -> CaptureAnalysis:
+    """The capture's analysis: each wanted call's (every call's when `wanted` is None)."""
     flows = [analyse_flow(call) for call in summary.calls]
     shared = share_streams(summary, flows)
-    analyses = []
-    for call, flow in zip(shared.calls, flows, strict=True):
-        if wanted is not None and not wanted(call):
-            continue
-        if call is not flow.call:
-            flow = replace(flow, call=call)
-        analyses.append(CallAnalysis(flow=flow, media=media_view(flow), direction=call_direction(flow, local_nets)))
-    return shared, tuple(analyses)
+    flows = [flow if call is flow.call else replace(flow, call=call) for call, flow in zip(shared.calls, flows,
+                                                                                          strict=True)]
+    calls = tuple(_call_analysis(flow, local_nets) for flow in flows if wanted is None or wanted(flow.call))
+    return CaptureAnalysis(summary=shared, flows=tuple(flows), calls=calls)
 
 
 def analyse_call(call: Call, local_nets: Sequence[IPNetwork] = ()) -> CallAnalysis:
     """One call on its own (no other calls to share streams with)."""
-    flow = analyse_flow(call)
-    return CallAnalysis(flow=flow, media=media_view(flow), direction=call_direction(flow, local_nets))
+    return _call_analysis(analyse_flow(call), local_nets)

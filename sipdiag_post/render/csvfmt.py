@@ -17,7 +17,8 @@ from ..text import CONTROL
 from ..verdict import Check
 
 COLUMNS = ("capture", "capture_status", "call_id", "direction", "from", "to", "final_status", "rule_id",
-           "rule_name", "status", "summary", "frames", "display_filter", "remedy", "evidence")
+           "rule_name", "status", "summary", "frames", "display_filter", "remedy", "evidence", "explained_by",
+           "verdict_status", "verdict_rule", "verdict_summary")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t")
 
 
@@ -32,7 +33,9 @@ def _row(capture: CaptureReport, call: CallReport | None, check: Check) -> list[
              call.from_ if call else "", call.to if call else "",
              call.final_status if call and call.final_status is not None else "", check.id, check.name,
              check.status.value, check.summary, " ".join(map(str, check.frames)), check.display_filter or "",
-             check.remedy or "", evidence]
+             check.remedy or "", evidence, check.explained_by or "",
+             call.verdict.status.value if call else "", (call.verdict.rule or "") if call else "",
+             call.verdict.summary if call else ""]
     return [neutralise(c) for c in cells]
 
 
@@ -43,7 +46,7 @@ def report_csv(captures: Sequence[CaptureReport]) -> str:
     for capture in captures:
         if capture.status == "error":
             writer.writerow([neutralise(capture.path), "error", "", "", "", "", "", "", "", "error",
-                             neutralise(capture.error), "", "", "", ""])
+                             neutralise(capture.error), "", "", "", "", "", "", "", ""])
             continue
         for check in capture.capture_checks:
             writer.writerow(_row(capture, None, check))

@@ -21,7 +21,7 @@ from ..analysis.media import CALLEE, CALLER
 from ..model import RtpStream
 from ..report import CallReport, CaptureReport
 from ..text import safe_text
-from ..verdict import Check, Status, worst
+from ..verdict import Check, Status
 from .common import summarise, summary_line
 from .ladder import Ladder, Step, build
 
@@ -55,10 +55,27 @@ svg .bad-text{fill:#c62828;font-weight:700}svg .retrans{stroke:#8d99a0;stroke-da
 svg .rtp{stroke:#2e7d32;stroke-width:4;stroke-opacity:.6}svg .axis{stroke:#555}svg .grid{stroke:#e3e6e8}
 svg .marker{stroke:#555;stroke-dasharray:3 3}svg .gap{fill:#c62828;fill-opacity:.13}
 svg .missing{fill:#c62828;font-weight:700}
+.filters{margin:10px 0}.filters input{width:28em}.filters select,.filters input{font-size:13px;padding:2px 4px}
 """
 
 _JS = """
 document.body.setAttribute('data-ready', 'yes');
+var search = document.getElementById('call-search'), pick = document.getElementById('verdict-rule');
+function filterCalls() {
+  var text = search ? search.value.trim().toLowerCase() : '', rule = pick ? pick.value : '';
+  var shown = 0;
+  document.querySelectorAll('tr.call-row').forEach(function (row) {
+    var ok = (!rule || row.dataset.rule === rule) && (!text || row.dataset.text.indexOf(text) >= 0);
+    row.hidden = !ok;
+    var section = document.getElementById(row.dataset.section);
+    if (section) { section.hidden = !ok; }
+    if (ok) { shown += 1; }
+  });
+  var count = document.getElementById('calls-shown');
+  if (count) { count.textContent = shown + ' shown'; }
+}
+if (search) { search.addEventListener('input', filterCalls); }
+if (pick) { pick.addEventListener('change', filterCalls); }
 document.querySelectorAll('button.copy').forEach(function (b) {
   b.addEventListener('click', function () {
     var done = function () { b.textContent = 'copied'; };
@@ -327,14 +344,19 @@ def _findings(checks: Sequence[Check]) -> str:
     return f'<ul class="findings">{"".join(items)}</ul>' if items else ""
 
 
+def _verdict_line(call: CallReport) -> str:
+    verdict = call.verdict
+    rule = f' <span class="mono">{_e(verdict.rule)}</span>' if verdict.rule else ""
+    return f'<p class="verdict"><b>Verdict:</b> {_badge(verdict.status)}{rule} {_e(verdict.summary)}</p>'
+
+
 def _call_section(call: CallReport, number: int, options: HtmlOptions) -> str:
-    status = worst(call.checks)
-    badge = _badge(status) if status else _badge(Status.PASS)
+    badge = _badge(call.verdict.status)
     final = f"final response {call.final_status}" if call.final_status else "no final response"
     out = [f'<section class="call" id="call-{number}"><h3>{badge} Call <span class="mono">{_e(call.call_id)}</span>'
            f"</h3><div class=\"meta\">{_e(call.direction)}, {_e(call.from_ or '?')} \u2192 {_e(call.to or '?')}, "
            f"{final}, {call.duration:.1f} s, first frame {call.first_frame}</div>",
-           _findings(call.checks)]
+           _verdict_line(call), _findings(call.checks)]
     if call.analysis is not None:
         failing = {f for c in call.checks if c.status is Status.FAIL for f in c.frames}
         out.append('<div class="pictures"><div><h4>Ladder</h4>'
@@ -345,9 +367,30 @@ def _call_section(call: CallReport, number: int, options: HtmlOptions) -> str:
     return "".join(out)
 
 
+def _call_row(call: CallReport, number: int, capture: str) -> str:
+    verdict = call.verdict
+    text = " ".join((str(number), call.call_id, call.from_, call.to, capture, verdict.rule or "")).lower()
+    return (f'<tr class="call-row" data-rule="{_e(verdict.rule or "pass")}" data-text="{_e(text)}" '
+            f'data-section="call-{number}"><td>{number}</td><td>{_badge(verdict.status)}</td>'
+            f'<td class="mono">{_e(verdict.rule or "")}</td><td><a href="#call-{number}" class="mono">'
+            f"{_e(call.call_id)}</a></td><td>{_e(call.direction)}</td><td>{call.final_status or ''}</td>"
+            f"<td>{_e(verdict.summary)}</td></tr>")
+
+
+def _call_index(rows: Sequence[str], rules: Sequence[str]) -> str:
+    if not rows:
+        return ""
+    options = "".join(f'<option value="{_e(r)}">{_e(r)}</option>' for r in rules)
+    return ('<h2>Calls</h2><div class="filters"><label>Search <input id="call-search" type="search" '
+            'placeholder="Call-ID, number, From/To, capture"></label> <label>Verdict <select id="verdict-rule">'
+            f'<option value="">any</option>{options}</select></label> <span id="calls-shown" class="muted">'
+            f'{len(rows)} shown</span></div><table><tr><th>#</th><th>verdict</th><th>rule</th><th>call</th>'
+            f"<th>direction</th><th>final</th><th>why</th></tr>{''.join(rows)}</table>")
+
+
 def report_html(captures: Sequence[CaptureReport], options: HtmlOptions = HtmlOptions()) -> str:
     batch = summarise(captures)
-    rows, sections, number = [], [], 0
+    rows, sections, index, rules, number = [], [], [], set(), 0
     for capture in captures:
         fails = sum(1 for c in capture.all_checks() if c.status is Status.FAIL)
         warns = sum(1 for c in capture.all_checks() if c.status is Status.WARN)
@@ -357,17 +400,11 @@ def report_html(captures: Sequence[CaptureReport], options: HtmlOptions = HtmlOp
         if capture.error:
             body.append(f'<p class="missing">{_e(capture.error)}</p>')
         body.append(_checklist(capture.capture_checks))
-        call_rows = []
         for call in capture.calls:
             number += 1
-            status = worst(call.checks)
-            call_rows.append(f'<tr><td>{_badge(status or Status.PASS)}</td><td><a href="#call-{number}" '
-                             f'class="mono">{_e(call.call_id)}</a></td><td>{_e(call.direction)}</td>'
-                             f"<td>{call.final_status or ''}</td></tr>")
+            index.append(_call_row(call, number, capture.path))
+            rules.add(call.verdict.rule or "pass")
             body.append(_call_section(call, number, options))
-        if call_rows:
-            body.insert(2, "<table><tr><th>status</th><th>call</th><th>direction</th><th>final</th></tr>"
-                        f"{''.join(call_rows)}</table>")
         sections.append("".join(body))
     csp = (f"default-src 'none'; style-src {_hash(_CSS)}; script-src {_hash(_JS)}; img-src data:; "
            "base-uri 'none'; form-action 'none'")
@@ -378,5 +415,6 @@ def report_html(captures: Sequence[CaptureReport], options: HtmlOptions = HtmlOp
         f"<title>sipdiag report</title><style>{_CSS}</style></head><body>"
         f"<h1>sipdiag report</h1><div class=\"meta\">{_e(summary_line(batch))}; sipdiag {_e(__version__)}</div>"
         "<table><tr><th>capture</th><th>status</th><th>calls</th><th>failed</th><th>warnings</th></tr>"
-        f"{''.join(rows)}</table>{''.join(sections)}<script>{_JS}</script></body></html>\n"
+        f"{''.join(rows)}</table>{_call_index(index, sorted(rules))}{''.join(sections)}"
+        f"<script>{_JS}</script></body></html>\n"
     )

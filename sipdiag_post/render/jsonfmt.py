@@ -14,7 +14,7 @@ REPORT_SCHEMA = 1
 
 
 def check_json(check: Check) -> dict[str, object]:
-    return {
+    out: dict[str, object] = {
         "id": check.id,
         "name": check.name,
         "status": check.status.value,
@@ -24,6 +24,9 @@ def check_json(check: Check) -> dict[str, object]:
         "display_filter": check.display_filter,
         "remedy": check.remedy,
     }
+    if check.explained_by is not None:  # v2: a finding that restates another's cause
+        out["explained_by"] = check.explained_by
+    return out
 
 
 def call_json(call: CallReport) -> dict[str, object]:
@@ -34,6 +37,7 @@ def call_json(call: CallReport) -> dict[str, object]:
         "to": call.to,
         "first_frame": call.first_frame,
         "final_status": call.final_status,
+        "verdict": {"status": call.verdict.status.value, "rule": call.verdict.rule, "summary": call.verdict.summary},
         "checks": [check_json(c) for c in call.checks],
     }
 

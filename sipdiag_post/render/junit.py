@@ -1,9 +1,10 @@
 """--format junit: JUnit XML for CI (Jenkins, GitLab, GitHub test reporters).
 
 One <testsuite> per capture, one <testcase> per call and rule (and per
-capture-level rule). fail is a <failure>; warn stays a passing test whose
-<system-out> starts with WARN so it shows in the report; n/a is <skipped>; an
-unreadable capture is one <testcase> with an <error>. Built with the standard
+capture-level rule), each call's verdict first as a testcase named VERDICT.
+fail is a <failure>; warn stays a passing test whose <system-out> starts
+with WARN so it shows in the report; n/a is <skipped>; an unreadable capture
+is one <testcase> with an <error>. Built with the standard
 library; capture text is cleaned of characters XML forbids.
 """
 
@@ -55,7 +56,10 @@ def report_junit(captures: Sequence[CaptureReport]) -> str:
             counts.update(tests=1, errors=1)
         else:
             cases = [("capture", check) for check in capture.capture_checks]
-            cases += [(call.call_id, check) for call in capture.calls for check in call.checks]
+            for call in capture.calls:  # each call's verdict first, then its checks
+                verdict = Check(id="VERDICT", name=call.verdict.rule or "healthy", status=call.verdict.status,
+                                summary=call.verdict.summary)
+                cases += [(call.call_id, check) for check in (verdict, *call.checks)]
             for classname, check in cases:
                 failures, skipped = _case(suite, classname, check)
                 counts["tests"] += 1

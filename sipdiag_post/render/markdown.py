@@ -57,7 +57,10 @@ def report_markdown(captures: Sequence[CaptureReport]) -> str:
         lines += ["", *_table(capture.capture_checks), *_findings(capture.capture_checks)]
         for call in capture.calls:
             final = call.final_status if call.final_status is not None else "none"
+            verdict = call.verdict
             lines += ["", f"### Call {md(call.call_id)}", "",
+                      f"**Verdict: {_MARKS[verdict.status].strip('*')}{' ' + verdict.rule if verdict.rule else ''}**: "
+                      f"{md(verdict.summary)}", "",
                       f"{call.direction}, {md(call.from_)} to {md(call.to)}, final response {final}, "
                       f"{call.duration:.1f} s", "", *_table(call.checks), *_findings(call.checks)]
     return "\n".join(lines) + "\n"

@@ -89,9 +89,12 @@ def _checks(checks: Sequence[Check], options: TableOptions) -> list[str]:
 def _call_header(call: CallReport, options: TableOptions) -> list[str]:
     final = str(call.final_status) if call.final_status is not None else "none"
     parties = f"{safe_text(call.from_) or '?'} -> {safe_text(call.to) or '?'}"
+    verdict = call.verdict
+    headline = f"{_MARKS[verdict.status]} {verdict.rule or ''}".rstrip()
     return [_paint(f"Call {safe_text(call.call_id)}", "1", options),
             f"  {call.direction}, {parties}, final response {final}, {call.duration:.1f} s, "
-            f"first frame {call.first_frame}"]
+            f"first frame {call.first_frame}",
+            _wrapped(f"verdict: {_paint(headline, _COLOURS[verdict.status], options)}: ", verdict.summary, 2)]
 
 
 def capture_table(capture: CaptureReport, options: TableOptions) -> str:

@@ -6,10 +6,14 @@ Ids and names are a public contract (../docs/rules.md); never reuse an id.
 
 from __future__ import annotations
 
+from ..verdict import Status
 from . import (
     cap001_no_invite_recorded,
     cap002_signalling_encrypted,
     cap003_capture_truncated,
+    cap004_media_not_captured,
+    cap005_capture_timing_broken,
+    cap006_duplicate_frames,
     cid001_call_identifiers,
     rtp001_no_rtp,
     rtp002_one_way_rtp,
@@ -38,6 +42,7 @@ from . import (
     sip012_delayed_offer,
     sip013_handshake,
     sip014_auth_loop,
+    sip015_in_dialog_request_failed,
 )
 from .base import Rule, Threshold
 
@@ -45,6 +50,9 @@ RULES: tuple[Rule, ...] = (
     cap001_no_invite_recorded.RULE,
     cap002_signalling_encrypted.RULE,
     cap003_capture_truncated.RULE,
+    cap004_media_not_captured.RULE,
+    cap005_capture_timing_broken.RULE,
+    cap006_duplicate_frames.RULE,
     sip001_invite_not_captured.RULE,
     sip002_forbidden.RULE,
     sip003_domestic_anchoring_rejected.RULE,
@@ -59,6 +67,7 @@ RULES: tuple[Rule, ...] = (
     sip012_delayed_offer.RULE,
     sip013_handshake.RULE,
     sip014_auth_loop.RULE,
+    sip015_in_dialog_request_failed.RULE,
     sdp001_null_connection_address.RULE,
     sdp002_media_rejected.RULE,
     sdp003_no_common_codec.RULE,
@@ -93,6 +102,30 @@ def _final_rules() -> dict[int, str]:
 # map from a final response status to the rule(s) that report it (SIP008 reports the rest)
 FINAL_RULES: dict[int, str] = _final_rules()
 
+# Where one finding only restates another's cause: map from a rule to the rules that explain it.
+# When one of these fails or warns on the same call, the rule's own fail/warn becomes `info`,
+# "explained by RULE" (the engine applies it; rule modules never name each other for this).
+YIELDS: dict[str, tuple[str, ...]] = {
+    "CAP001": ("CAP002",),  # encrypted signalling: whether an INVITE was offered cannot be told
+    "SIP002": ("SIP003",),  # a 403 with the anchoring phrase is SIP003's
+    "SIP007": ("SIP009",),  # it rang, then timed out: nobody answered
+    "SIP008": ("SDP003", "SIP009"),  # 488 is a codec refusal; 480/487 after ringing is no answer
+    "RTP001": ("SDP001", "SDP002", "SIP010"),  # no media because none was offered, refused, or never ACKed
+    "RTP002": ("SDP001", "SDP004", "RTP008"),  # one-way because of a null or unreachable address
+    "RTP007": ("RTP001", "RTP002"),  # a silence that is all of the call, or all of one direction
+    "RTP008": ("SDP004",),  # RTP from elsewhere because the SDP address was private
+}
+# what an explained finding becomes, where not `info`
+EXPLAINED_STATUS: dict[str, Status] = {"CAP001": Status.NA}
+
+# The order in which a call's findings are its verdict: the outcome of the call first, then what
+# broke media, then quality and side issues. The first unexplained fail (else warn) is the verdict.
+VERDICT_ORDER: tuple[str, ...] = (
+    "SIP014", "SIP003", "SIP002", "SIP004", "SIP005", "SIP006", "SDP003", "SIP008", "SIP009", "SIP007",
+    "SIP010", "SDP001", "SDP002", "SDP004", "RTP001", "RTP002", "RTP008", "RTP007", "SIP015", "SIP011",
+    "RTP003", "RTP004", "RTP005", "RTP006", "SIP012", "SIP013", "SIP001", "SDP005", "CID001",
+)
+
 
 def find(key: str) -> Rule | None:
     """A rule by id (any case), name or alias."""
@@ -101,3 +134,20 @@ def find(key: str) -> Rule | None:
         if wanted in (rule.id.lower(), rule.name, *rule.aliases):
             return rule
     return None
+
+
+def search(key: str) -> tuple[Rule, ...]:
+    """Rules for what a person typed: the exact id, name or alias; else the names (and ids) that
+    start with it; else those that contain it."""
+    exact = find(key)
+    if exact is not None:
+        return (exact,)
+    wanted = key.strip().lower()
+    if not wanted:
+        return ()
+    for matches in (lambda r: r.name.startswith(wanted) or r.id.lower().startswith(wanted),
+                    lambda r: wanted in r.name or any(wanted in a for a in r.aliases)):
+        found = tuple(r for r in RULES if matches(r))
+        if found:
+            return found
+    return ()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..analysis import CallAnalysis
+from ..analysis import CallAnalysis, CaptureAnalysis
 from ..analysis.direction import Direction, IPNetwork
 from ..analysis.flow import CallFlow
 from ..analysis.media import MediaView
@@ -49,7 +49,7 @@ class CallContext:
     """What a call rule looks at: the call's analysis (built once by the engine), the capture, the settings."""
 
     analysis: CallAnalysis
-    facts: CaptureFacts
+    capture: CaptureAnalysis  # the whole capture: other calls' flows, the summary
     settings: Settings
     final_rules: Mapping[int, str] = field(default_factory=dict)  # final status -> rule id(s) that report it
 
@@ -68,6 +68,10 @@ class CallContext:
     @property
     def direction(self) -> Direction:
         return self.analysis.direction
+
+    @property
+    def facts(self) -> CaptureFacts:
+        return self.capture.summary.facts
 
     @property
     def capture_end(self) -> float:

@@ -1,7 +1,8 @@
 """Capture level: the whole capture holds no INVITE transaction, so no call was ever offered here.
 
 What it checks:
-    Whether the capture holds at least one INVITE request, in any call.
+    Whether the capture holds at least one INVITE transaction, in any call:
+    an INVITE request, or a response to one whose request was not captured.
 
 Why it matters:
     Without an INVITE no call was ever offered on this link: whatever went
@@ -26,7 +27,10 @@ Remedy:
     or map the link type in Wireshark's DLT_USER preferences.
 
 Exceptions:
-    ``pass`` as soon as one INVITE exists, even if it was not answered.
+    ``pass`` as soon as one INVITE transaction exists, even if it was not
+    answered or only its responses were captured. When the signalling is
+    encrypted and unreadable (CAP002), whether an INVITE was offered cannot be
+    told: explained by CAP002.
 """
 
 from __future__ import annotations
@@ -38,19 +42,29 @@ from .base import CaptureContext, Rule, remedies
 REMEDY = remedies(__doc__)
 
 
-def _invites(summary: Summary) -> list[int]:
-    return [m.frame for c in summary.calls for m in c.messages if m.is_request and m.method == "INVITE"]
+def _invite_frames(summary: Summary) -> tuple[list[int], list[int]]:
+    """Frames of INVITE requests, and of responses to INVITEs."""
+    requests, responses = [], []
+    for call in summary.calls:
+        for m in call.messages:
+            if m.is_request and m.method == "INVITE":
+                requests.append(m.frame)
+            elif m.is_response and m.cseq_method == "INVITE":
+                responses.append(m.frame)
+    return requests, responses
 
 
 def check(ctx: CaptureContext) -> Outcome:
     summary = ctx.summary
-    frames = _invites(summary)
-    if frames:
-        return passed(
-            f"{len(frames)} INVITE request(s) in {len(summary.calls)} call(s)",
-            frames=frames[:20],
-            display_filter='sip.Method == "INVITE"',
-        )
+    requests, responses = _invite_frames(summary)
+    calls = sum(1 for c in summary.calls
+                if any((m.method if m.is_request else m.cseq_method) == "INVITE" for m in c.messages))
+    if requests:
+        return passed(f"{len(requests)} INVITE request(s) in {calls} call(s)", frames=requests[:20],
+                      display_filter='sip.Method == "INVITE"')
+    if responses:
+        return passed(f"responses to INVITEs in {calls} call(s) (the requests were not captured)",
+                      frames=responses[:20], display_filter='sip.CSeq.method == "INVITE"')
     facts = summary.facts
     other = ", ".join(f"{o.method} x{o.count} (first at frame {o.first_frame})" for o in facts.other_sip)
     if facts.sip_messages == 0:

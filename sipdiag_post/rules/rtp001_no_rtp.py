@@ -21,9 +21,15 @@ Remedy:
 
     capture ended: Capture for longer to see whether media starts.
 
+    media not captured: Capture where the media flows as well as the
+    signalling (on the media server, the SBC's media interface, or without a
+    SIP-only capture filter), then check again.
+
 Exceptions:
-    ``warn`` when the capture ends less than a second after the answer; ``n/a``
-    for calls that were not answered.
+    ``warn`` when the capture ends less than a second after the answer, and
+    when the capture holds no RTP or RTCP of any call at all (CAP004: taken on
+    a signalling-only path, or filtered); ``n/a`` for calls that were not
+    answered.
 """
 
 from __future__ import annotations
@@ -57,6 +63,10 @@ def check(ctx: CallContext) -> Outcome:
         ports += [e.port for e in ctx.media.endpoints(party)]
     evidence.append(Evidence("time after the answer", f"{waited:.1f} s"))
     display_filter = " || ".join([filters.call(ctx.call.call_id), *(f"udp.port == {p}" for p in sorted(set(ports)))])
+    if not ctx.facts.media_captured:
+        return warned("answered, but the capture holds no RTP or RTCP of any call: the media path may not "
+                      "be in it (CAP004)", remedy=REMEDY["media not captured"], evidence=evidence,
+                      frames=[answer.frame], display_filter=display_filter)
     if waited < 1.0:
         return warned(f"no RTP seen, but the capture ended {waited:.2f} s after the answer",
                       remedy=REMEDY["capture ended"], evidence=evidence,

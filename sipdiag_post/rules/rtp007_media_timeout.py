@@ -71,6 +71,8 @@ def check(ctx: CallContext) -> Outcome:
     end = min(ctx.flow.hangup_time(ctx.capture_end), ctx.capture_end)
     after = view.after_answer()
     if not after:
+        if not ctx.facts.media_captured:
+            return not_applicable("the capture holds no RTP or RTCP of any call (CAP004)")
         if end - answer.time >= start_within:
             return failed(f"no RTP within {start_within:g} s of the answer ({end - answer.time:.0f} s up)",
                           remedy=REMEDY["keep media flowing"],

@@ -27,7 +27,10 @@ Remedy:
 
 Exceptions:
     A null address only in a later re-INVITE is the old way to hold a call:
-    ``warn``, not ``fail``. ``n/a`` when the call has no SDP.
+    ``warn``, not ``fail``. An initial offer with no usable media at all
+    (c=0.0.0.0 and every m= line at port 0, as a misconfigured endpoint
+    sends) is a ``fail`` whatever its direction attributes. ``n/a`` when the
+    call has no SDP.
 """
 
 from __future__ import annotations
@@ -46,6 +49,17 @@ def check(ctx: CallContext) -> Outcome:
     view = ctx.media
     if not view.exchanges:
         return not_applicable("no SDP in this call")
+    empty = next((e for e in view.exchanges if e.initial and e.offer_sdp is not None and e.offer_sdp.media
+                  and not any(m.port and e.offer_sdp.address_of(m) not in NULL_ADDRESSES
+                              for m in e.offer_sdp.media)), None)
+    if empty is not None and empty.offer is not None and empty.offer_sdp is not None:
+        offer, sdp = empty.offer, empty.offer_sdp
+        addresses = sorted({sdp.address_of(m) or "none" for m in sdp.media})
+        return failed(f"the {view.party_of(offer)}'s offer at frame {offer.frame} offers no usable media at all "
+                      f"(c={', '.join(addresses)}, every m= line refused or without an address)",
+                      remedy=REMEDY["advertise"],
+                      evidence=[Evidence("offer", sdp_line(offer, m)) for m in sdp.media],
+                      frames=[offer.frame], display_filter=filters.sdp(ctx.call.call_id))
     found = []
     for exchange in view.exchanges:
         for message in (exchange.offer, exchange.answer):

@@ -20,13 +20,17 @@ Remedy:
     both legs).
 
 Exceptions:
-    A re-INVITE (with a To tag) does not count as the initial INVITE.
+    A re-INVITE (with a To tag) does not count as the initial INVITE. Never
+    a ``fail``: a capture that started late is a capture-window artifact, not
+    a failed call; the call's other rules judge only what was captured. A
+    Call-ID with only in-dialog requests and their responses (a BYE and its
+    200, say) is a fragment of a call and is reported here as such.
 """
 
 from __future__ import annotations
 
 from .. import filters
-from ..verdict import Evidence, Outcome, failed, passed
+from ..verdict import Evidence, Outcome, Status, passed, warned
 from ._common import message_evidence
 from .base import CallContext, Rule, remedies
 
@@ -45,8 +49,13 @@ def check(ctx: CallContext) -> Outcome:
     messages = ctx.call.messages
     first = messages[0]
     methods = sorted({m.method or m.cseq_method or "?" for m in messages})
-    return failed(
-        f"no initial INVITE for this Call-ID; the capture starts at {first.label} (frame {first.frame})",
+    if flow.attempts:
+        summary = f"no initial INVITE for this Call-ID; the capture starts at {first.label} (frame {first.frame})"
+    else:
+        summary = (f"a fragment of a call: only {', '.join(methods)} in the capture, no INVITE transaction "
+                   f"(first at frame {first.frame})")
+    return warned(
+        summary,
         remedy=REMEDY["capture"],
         evidence=[
             message_evidence("first message", first),
@@ -57,4 +66,5 @@ def check(ctx: CallContext) -> Outcome:
     )
 
 
-RULE = Rule(id="SIP001", name="invite-not-captured", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="SIP001", name="invite-not-captured", scope="call", check=check, doc=__doc__ or "",
+            statuses=frozenset({Status.PASS, Status.WARN}))

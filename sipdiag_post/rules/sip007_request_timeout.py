@@ -38,10 +38,17 @@ Remedy:
     capture ended: Capture for longer (at least 32 s after the INVITE) to tell
     a slow peer from an unreachable one.
 
+    stalled: The far side accepted the INVITE (its 100) but never completed
+    it: look up this Call-ID in its logs. A SIP service that drops calls it
+    will not take after answering 100 (flood protection, a source address or
+    number no trunk matches) looks exactly like this; check its trunk and rate
+    settings.
+
 Exceptions:
     A capture that ends before the INVITE could time out, with no
     retransmission seen, is a ``warn``. An INVITE that got 180/183 and then
-    nothing is SIP009's. Only 100 Trying and then nothing is a ``warn``.
+    nothing is SIP009's. Only 100 Trying and then nothing is a ``warn`` while
+    the capture is shorter than the INVITE timeout, a ``fail`` after it.
 """
 
 from __future__ import annotations
@@ -99,16 +106,17 @@ def check(ctx: CallContext) -> Outcome:
     ]
     frames = [m.frame for m in tx.requests] + [r.frame for r in provisionals]
     display_filter = filters.method(call_id, "INVITE")
+    timeout = INVITE_TIMEOUT.of(ctx.settings)
     if provisionals:
-        return warned(
-            f"only {provisionals[0].label}, then no final response before the capture ended "
-            f"({waited:.1f} s later)",
-            remedy=REMEDY["trying only"],
+        make, remedy = (failed, REMEDY["stalled"]) if waited >= timeout else (warned, REMEDY["trying only"])
+        return make(
+            f"only {provisionals[0].label}, then no final response for {waited:.1f} s"
+            + ("" if waited >= timeout else " before the capture ended"),
+            remedy=remedy,
             evidence=[*evidence, message_evidence("provisional", provisionals[0])],
             frames=frames,
             display_filter=display_filter,
         )
-    timeout = INVITE_TIMEOUT.of(ctx.settings)
     if tx.request_retransmissions == 0 and waited < timeout:
         return warned(
             f"no response to the INVITE before the capture ended ({waited:.1f} s later)",

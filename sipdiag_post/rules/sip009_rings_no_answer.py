@@ -2,8 +2,8 @@
 
 What it checks:
     Whether an INVITE got 180 Ringing or 183 Session Progress and then no
-    200: it ended with CANCEL/487, 408, 480 or another failure, or the
-    capture ended while it was still ringing.
+    200 *because nobody answered*: it ended with CANCEL/487, 408, 480 or no
+    final response at all, or the capture ended while it was still ringing.
 
 Why it matters:
     Ringing proves the signalling path works end to end; what failed is the
@@ -24,17 +24,24 @@ Remedy:
 
 Exceptions:
     A call refused without ringing is not this rule's (``n/a``); a call that
-    rang and was answered passes.
+    rang and was answered passes. A call that rang and was then rejected
+    (403, 404, 486, 488, 503, 603 ...) was not left unanswered: ``n/a``, the
+    rule of that response speaks. A capture that ends while the call still
+    rings is a ``warn``: the answer may simply not be in it.
 """
 
 from __future__ import annotations
 
 from .. import filters
-from ..verdict import Evidence, Outcome, failed, not_applicable, passed
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed, warned
 from ._common import by_direction, direction_evidence, message_evidence
 from .base import CallContext, Rule, remedies
 
 REMEDY = remedies(__doc__)
+
+
+# final responses that mean nobody took the call (RFC 3261: 408 timeout, 480 unavailable, 487 cancelled)
+NO_ANSWER = frozenset({408, 480, 487})
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -57,6 +64,10 @@ def check(ctx: CallContext) -> Outcome:
         )
     cancels = flow.requests("CANCEL")
     final = flow.decisive.final if flow.decisive else None
+    if final is not None and final.status not in NO_ANSWER and not cancels:
+        owner = ctx.final_rules.get(final.status or 0, "SIP008")
+        return not_applicable(f"the call rang, then was rejected with {final.label}: not left unanswered "
+                              f"({owner} reports it)")
     evidence = [message_evidence("ringing", first)]
     frames = [first.frame]
     if cancels:
@@ -78,7 +89,8 @@ def check(ctx: CallContext) -> Outcome:
         inbound=REMEDY["inbound"],
         outbound=REMEDY["outbound"].format(seconds=f"{rang:.0f}"),
     )
-    return failed(
+    make = warned if final is None and not cancels else failed
+    return make(
         f"rang for {rang:.1f} s and was never answered ({how})",
         remedy=remedy,
         evidence=evidence,

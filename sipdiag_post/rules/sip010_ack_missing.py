@@ -25,16 +25,23 @@ Remedy:
 
     udp: Over UDP a large 200 OK can be fragmented and lost; try TCP.
 
-    capture ended: Capture for longer to see whether the ACK arrives.
+    capture ended: Capture for longer, and where the ACK may travel (a proxy
+    that record-routes, the other leg of an SBC), to see whether the ACK
+    arrives.
 
 Exceptions:
-    ``warn`` when the capture ends less than a second after the 200 OK and no
-    retransmission was seen; ``n/a`` for calls that were not answered.
+    ``fail`` only on proof the ACK never arrived: the 200 OK was retransmitted,
+    or the answering side hung up within Timer H (32 s) of it (a LiveKit SIP
+    service sends its BYE some seconds after the 200). When the 200 was not
+    retransmitted and the call carried on (the ACK probably took another
+    path, past the capture point), or the capture ended first, it is a
+    ``warn``. ``n/a`` for calls that were not answered.
 """
 
 from __future__ import annotations
 
 from .. import filters
+from ..analysis.media import CALLEE
 from ..verdict import Evidence, Outcome, failed, not_applicable, passed, warned
 from ._common import by_direction, direction_evidence, message_evidence
 from .base import CallContext, Rule, remedies
@@ -42,6 +49,7 @@ from .base import CallContext, Rule, remedies
 REMEDY = remedies(__doc__)
 
 _CAPTURE_TAIL_S = 1.0
+_TIMER_H_S = 32.0  # RFC 3261 Timer H (64*T1): how long the answering side waits for an ACK
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -70,22 +78,32 @@ def check(ctx: CallContext) -> Outcome:
         evidence.append(message_evidence("BYE", byes[0]))
     retransmitted = [r.frame for r in tx.responses if r.retransmission] if tx is not None else []
     frames = [answer.frame, *retransmitted, *(b.frame for b in byes[:1])]
-    if waited < _CAPTURE_TAIL_S and retransmissions == 0:
+    answerer_bye = next((b for b in byes if ctx.media.party_of(b) == CALLEE
+                         and b.time - answer.time <= _TIMER_H_S), None)
+    if retransmissions == 0 and answerer_bye is None:
+        if waited < _CAPTURE_TAIL_S or not byes:
+            summary = f"no ACK seen, but the capture ended {waited:.2f} s after the 200 OK"
+        else:
+            summary = (f"no ACK seen, but the 200 OK was not retransmitted and the call carried on until the "
+                       f"caller's BYE {byes[0].time - answer.time:.1f} s later: the ACK probably took another "
+                       "path")
         return warned(
-            f"no ACK seen, but the capture ended {waited:.2f} s after the 200 OK",
+            summary,
             remedy=REMEDY["capture ended"],
             evidence=evidence,
             frames=frames,
             display_filter=filters.call(ctx.call.call_id),
         )
+    how = (f"{retransmissions} retransmission(s) over {waited:.1f} s" if answerer_bye is None else
+           f"{retransmissions} retransmission(s), then the answering side hung up "
+           f"{answerer_bye.time - answer.time:.1f} s later")
     remedy = by_direction(
         ctx,
         inbound=REMEDY["inbound"],
         outbound=REMEDY["outbound"],
     )
     return failed(
-        f"200 OK at frame {answer.frame} never ACKed ({retransmissions} retransmission(s) over "
-        f"{waited:.1f} s)",
+        f"200 OK at frame {answer.frame} never ACKed ({how})",
         remedy=remedy + " " + REMEDY["udp"],
         evidence=[*evidence, direction_evidence(ctx)],
         frames=frames,

@@ -25,7 +25,16 @@ Remedy:
 
     capture ended: Capture for longer.
 
+    notify missing: The transfer seems to have worked, but the transferee
+    never reported it: check that it sends NOTIFY with a message/sipfrag body
+    for the REFER (RFC 3515), or that the REFER asked for none (Refer-Sub:
+    false); the transferor may otherwise hang on to the call.
+
 Exceptions:
+    Judged on the whole transfer: a REFER challenged (401/407) and resent is
+    judged by the resent one. When no final NOTIFY follows but the
+    transferee's new INVITE to the Refer-To target is seen answered in the
+    same capture, the transfer worked: ``warn``.
     ``n/a`` without a REFER. ``warn`` when the capture ends before the wait
     is over.
 """
@@ -45,6 +54,7 @@ REMEDY = remedies(__doc__)
 NOTIFY_WAIT = Threshold("notify_wait_s", 5.0, "s", "time a REFER's final NOTIFY may take after the 202")
 
 _SIPFRAG = re.compile(r"^SIP/2\.0\s+(\d{3})")
+_URI_USER = re.compile(r"(?:sips?|tel):([^@;>?\s]+)", re.IGNORECASE)
 
 
 def sipfrag_status(notify: SipMessage) -> int | None:
@@ -96,6 +106,14 @@ def _judge(ctx: CallContext, refer: Transaction) -> Outcome:
         return passed(f"transfer to {target} succeeded ({notify.sipfrag}, frame {notify.frame})",
                       evidence=evidence, frames=frames, display_filter=display_filter)
     waited = ctx.capture_end - final.time
+    target_call = _answered_target(ctx, request, final.time)
+    if target_call is not None:
+        other, answer = target_call
+        evidence.append(Evidence("the transferee's call to the target", f"Call-ID {other}, answered at frame "
+                                 f"{answer.frame} ({answer.label})"))
+        return warned(f"transfer to {target}: no final NOTIFY, but the transferee's call to the target was "
+                      f"answered (frame {answer.frame})", remedy=REMEDY["notify missing"], evidence=evidence,
+                      frames=[*frames, answer.frame], display_filter=display_filter)
     if waited < wait:
         return warned(f"no final NOTIFY yet when the capture ended {waited:.1f} s after the REFER was accepted",
                       remedy=REMEDY["capture ended"], evidence=evidence, frames=frames,
@@ -107,8 +125,33 @@ def _judge(ctx: CallContext, refer: Transaction) -> Outcome:
 _RANK = {"fail": 0, "warn": 1, "pass": 2}
 
 
+def _user(uri: str | None) -> str | None:
+    """The user part of a SIP/tel URI ("+15550100" of "<sip:+15550100@host;user=phone>"), lower-cased."""
+    match = _URI_USER.search(uri or "")
+    return match.group(1).lower() if match else None
+
+
+def _answered_target(ctx: CallContext, refer: SipMessage | None, after: float) -> tuple[str, SipMessage] | None:
+    """Another call of the capture placed to the REFER's target after it, and its answer."""
+    wanted = _user(refer.refer_to) if refer is not None else None
+    if wanted is None:
+        return None
+    for flow in ctx.capture.flows:
+        invite = flow.first_invite
+        if (flow.call.call_id != ctx.call.call_id and invite is not None and invite.time >= after
+                and flow.answer is not None and _user(invite.request_uri) == wanted):
+            return flow.call.call_id, flow.answer
+    return None
+
+
+def _retried(refers: list[Transaction]) -> list[Transaction]:
+    """The REFERs to judge: a REFER challenged (401/407) and then resent is judged by the resent one."""
+    return [t for i, t in enumerate(refers)
+            if not (t.final is not None and t.final.status in (401, 407) and i + 1 < len(refers))]
+
+
 def check(ctx: CallContext) -> Outcome:
-    refers = [t for t in ctx.flow.of_method("REFER") if t.requests or t.responses]
+    refers = _retried([t for t in ctx.flow.of_method("REFER") if t.requests or t.responses])
     if not refers:
         return not_applicable("no REFER in this call")
     outcomes = [_judge(ctx, t) for t in refers]

@@ -133,6 +133,13 @@ def test_rtp007_fails_when_no_rtp_comes_within_30_s():
     assert run(rtp007.RULE, hang_up(talking(), at=10.0).build()).status is Status.NA
 
 
+def test_no_media_in_a_signalling_only_capture_is_never_a_failure():
+    call = hang_up(talking(), at=45.0).build()
+    outcome = run(rtp001.RULE, call, media_captured=False)
+    assert outcome.status is Status.WARN and "CAP004" in outcome.summary
+    assert run(rtp007.RULE, call, media_captured=False).status is Status.NA
+
+
 def test_rtp008_fails_when_rtp_comes_from_another_address_than_advertised():
     natted = stream(Endpoint("192.0.2.99", 40000), CALLER_MEDIA)
     outcome = run(rtp008.RULE, two_way(TO_CALLEE, natted))

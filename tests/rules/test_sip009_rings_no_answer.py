@@ -1,5 +1,7 @@
 """SIP009 rings-no-answer."""
 
+import pytest
+
 from sipdiag_post.rules import sip009_rings_no_answer as sip009
 from sipdiag_post.verdict import Status
 from tests.builders import CallBuilder, answered, rejected, run
@@ -15,11 +17,24 @@ def test_fails_when_ringing_ends_in_cancel_and_says_how_long_it_rang():
     assert 4 in outcome.frames
 
 
-def test_fails_when_the_capture_ends_while_ringing():
+def test_warns_when_the_capture_ends_while_ringing():
     call = CallBuilder().invite().response(180).build()
     outcome = run(sip009.RULE, call, capture_end=20.0)
-    assert outcome.status is Status.FAIL
+    assert outcome.status is Status.WARN  # the answer may just not be in the capture
     assert "still ringing" in outcome.summary
+
+
+@pytest.mark.parametrize("status", [403, 404, 486, 488, 503, 603])
+def test_a_call_rejected_after_ringing_is_not_left_unanswered(status):
+    call = CallBuilder().invite().response(180).response(status).ack(non_2xx=True).build()
+    outcome = run(sip009.RULE, call)
+    assert outcome.status is Status.NA and "rejected" in outcome.summary
+
+
+@pytest.mark.parametrize("status", [408, 480, 487])
+def test_a_rung_call_ending_without_an_answer_fails(status):
+    call = CallBuilder().invite().response(180).response(status).ack(non_2xx=True).build()
+    assert run(sip009.RULE, call).status is Status.FAIL
 
 
 def test_inbound_remedy_is_about_the_agent_name():
