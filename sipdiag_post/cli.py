@@ -45,7 +45,7 @@ from .report import CaptureReport
 from .rules import RULES, find
 from .rules.base import Settings, Status, Thresholds
 from .tshark import CaptureError, TsharkError, find_tshark, tap_script
-from .workers import child_setup
+from .workers import child_setup, stop_once
 
 
 class ExitCode(IntEnum):
@@ -474,19 +474,11 @@ _ERRORS: tuple[tuple[type[BaseException], ExitCode], ...] = (
 INTERRUPTED = "sipdiag: interrupted\n"
 
 
-def _interrupted(signum: int, _frame: object) -> None:
-    """Ctrl-C or SIGTERM: unwind once (workers and tshark stopped, temporary files removed); while that
-    runs, another Ctrl-C or SIGTERM is ignored rather than cutting the clean-up short."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def main() -> None:
     """Entry point: one line on stderr and a documented exit code for every error."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(sig) is not signal.SIG_IGN:  # an ignored Ctrl-C (nohup, a background job) stays so
-            signal.signal(sig, _interrupted)
+            signal.signal(sig, stop_once)
     try:
         app()
     except KeyboardInterrupt:

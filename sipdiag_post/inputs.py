@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .tshark import CaptureError
 from .workers import child_setup
@@ -120,35 +121,90 @@ class _Damaged(Exception):
     """The compressed data is damaged or cut short (what came out before is kept)."""
 
 
+class _Input:
+    """A file read in chunks, with what was read ahead kept for the next reader."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self._buf = b""
+
+    def take(self, n: int) -> bytes:
+        while len(self._buf) < n and (more := self._f.read(CHUNK)):
+            self._buf += more
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def take_string(self) -> None:
+        """Skip a zero-terminated header field."""
+        while (byte := self.take(1)) and byte != b"\0":
+            pass
+
+    def chunk(self) -> bytes:
+        out, self._buf = (self._buf or self._f.read(CHUNK)), b""
+        return out
+
+    def give_back(self, data: bytes) -> None:
+        self._buf = data + self._buf
+
+
+def _gzip_header(inp: _Input, first: bool) -> bool:
+    """Read one member's header (after any zero padding); False at the end of the file."""
+    head = inp.take(1)
+    while head == b"\0" and not first:
+        head = inp.take(1)
+    if not head:
+        return False
+    head += inp.take(9)
+    if len(head) < 10 or head[:3] != b"\x1f\x8b\x08":
+        raise _Damaged("not gzip data" if first else "unexpected data after the end of the compressed stream")
+    flags = head[3]
+    if flags & 4:  # FEXTRA
+        extra = inp.take(2)
+        inp.take(int.from_bytes(extra, "little") if len(extra) == 2 else 0)
+    if flags & 8:  # FNAME
+        inp.take_string()
+    if flags & 16:  # FCOMMENT
+        inp.take_string()
+    if flags & 2:  # FHCRC
+        inp.take(2)
+    return True
+
+
 def _gzip_chunks(capture: Path) -> Iterator[bytes]:
     """The decompressed bytes of a gzip file (every member), at most CHUNK at a time.
 
-    zlib itself, not the gzip module, so that everything before damage or a cut
-    is kept; zlib checks each member's CRC and length at its end."""
+    Raw deflate with the header and trailer read here, so that every byte that
+    came out before damage, a cut or a trailer that does not match is kept."""
     with open(capture, "rb") as f:
-        inflate = zlib.decompressobj(wbits=31)
-        data = b""
-        while True:
-            if not data:
-                data = f.read(CHUNK)
+        inp = _Input(f)
+        first = True
+        while _gzip_header(inp, first):
+            first = False
+            inflate = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
+            crc = size = 0
+            while not inflate.eof:
+                data = inp.chunk()
                 if not data:
-                    break
-            if inflate.eof:  # between members: zero padding, the next member, or something else
-                data = data.lstrip(b"\0")
-                if not data:
-                    continue
-                if not data.startswith(b"\x1f\x8b"[:len(data)]):
-                    raise _Damaged("unexpected data after the end of the compressed stream")
-                inflate = zlib.decompressobj(wbits=31)
-            try:
-                out = inflate.decompress(data, CHUNK)
-            except zlib.error as exc:
-                raise _Damaged(str(exc)) from None
-            data = inflate.unused_data if inflate.eof else inflate.unconsumed_tail
-            if out:
-                yield out
-        if not inflate.eof:
-            raise _Damaged("it ends before its end marker (cut short)")
+                    raise _Damaged("it ends before its end marker (cut short)")
+                while data:
+                    try:
+                        out = inflate.decompress(data, CHUNK)
+                    except zlib.error as exc:
+                        raise _Damaged(str(exc)) from None
+                    if out:
+                        crc, size = zlib.crc32(out, crc), size + len(out)
+                        yield out
+                    if inflate.eof:
+                        inp.give_back(inflate.unused_data)
+                        break
+                    data = inflate.unconsumed_tail
+            trailer = inp.take(8)
+            if len(trailer) < 8:
+                raise _Damaged("it ends inside its trailer (cut short)")
+            if int.from_bytes(trailer[:4], "little") != crc:
+                raise _Damaged("its CRC check failed")
+            if int.from_bytes(trailer[4:], "little") != size & 0xFFFFFFFF:
+                raise _Damaged("incorrect length check: its trailer does not give the length of its data")
 
 
 def _tool_chunks(kind: str, capture: Path) -> Iterator[bytes]:

@@ -74,10 +74,15 @@ def child_setup(parent: int) -> Callable[[], None]:
     return setup
 
 
-def _stop_once(signum: int, frame: object) -> None:
-    """A worker's answer to SIGINT and SIGTERM: unwind once (tshark stopped, files removed), ignore the rest."""
+def _ignore(signum: int, frame: object) -> None:
+    """A handler that does nothing (SIG_IGN instead would make a signal already pending raise OSError)."""
+
+
+def stop_once(signum: int, frame: object) -> None:
+    """SIGINT and SIGTERM: unwind once (tshark stopped, files removed); another one while that runs is
+    ignored rather than cutting the clean-up short."""
     for sig in _STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
+        signal.signal(sig, _ignore)
     raise KeyboardInterrupt
 
 
@@ -105,7 +110,7 @@ def _worker(work: Callable[[T], R], item: T, writer: Connection, folder: str, pa
     """The body of one worker process: one item, its result sent back through writer."""
     tempfile.tempdir = folder  # everything the worker makes goes inside the batch's folder
     for sig in _STOP_SIGNALS:
-        signal.signal(sig, _stop_once)
+        signal.signal(sig, stop_once)
     try:
         die_with_parent(signal.SIGTERM, parent)
         if hasattr(signal, "pthread_sigmask"):
