@@ -67,8 +67,12 @@ def die_with_parent(signum: int, parent: int) -> None:
         os.kill(os.getpid(), signum)
 
 
-def child_setup(parent: int) -> Callable[[], None]:
-    """A preexec_fn for tools sipdiag runs (tshark, capinfos): killed when the process that started them ends."""
+def child_setup(parent: int) -> Callable[[], None] | None:
+    """A preexec_fn for tools sipdiag runs (tshark, capinfos): killed when the process that started them
+    ends. None where there is no PR_SET_PDEATHSIG (preexec_fn does not exist on Windows)."""
+    if _PRCTL is None:
+        return None
+
     def setup() -> None:
         die_with_parent(signal.SIGKILL, parent)
     return setup
