@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -137,7 +137,7 @@ def _worker(work: Callable[[T], R], item: T, writer: Connection, folder: str, pa
 
 
 @dataclass
-class _Running(Generic[T]):
+class _Running:
     index: int
     process: multiprocessing.process.BaseProcess
     reader: Connection
@@ -150,7 +150,7 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context()
 
 
-def _start(work: Callable[[T], R], item: T, index: int, folder: str) -> _Running[T]:
+def _start(work: Callable[[T], R], item: T, index: int, folder: str) -> _Running:
     """A worker for one item; call with SIGINT and SIGTERM held back (the worker starts with them so)."""
     reader, writer = _context().Pipe(duplex=False)
     process = _context().Process(target=_worker, args=(work, item, writer, folder, os.getpid()), daemon=True)
@@ -159,22 +159,27 @@ def _start(work: Callable[[T], R], item: T, index: int, folder: str) -> _Running
     return _Running(index, process, reader)
 
 
-def _collect(running: _Running[T]) -> object:
+_NOTHING = object()
+
+
+def _collect(running: _Running) -> object:
     """The result a finished (or finishing) worker sent, or Lost."""
+    result: object = _NOTHING
     try:
-        result = running.reader.recv() if running.reader.poll() else None
-    except (EOFError, OSError):
-        result = None
+        if running.reader.poll():
+            result = running.reader.recv()
+    except (EOFError, OSError):  # it died while sending
+        pass
     running.process.join()
     running.reader.close()
-    if result is None:
+    if result is _NOTHING:
         code = running.process.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         return Lost(f"the worker process ended without a result ({how})")
     return result
 
 
-def _stop(running: Sequence[_Running[T]]) -> None:
+def _stop(running: Sequence[_Running]) -> None:
     """Stop the running workers: SIGTERM, a grace period to clean up, then SIGKILL."""
     for run in running:
         if run.process.is_alive():
@@ -197,7 +202,7 @@ def run_all(work: Callable[[T], R], items: Sequence[T], jobs: int,
     worker, removes the temporary folder the workers share, and is re-raised."""
     results: list[R | Lost | None] = [None] * len(items)
     pending = deque(range(len(items)))
-    running: dict[int, _Running[T]] = {}
+    running: dict[int, _Running] = {}
     folder = tempfile.mkdtemp(prefix="sipdiag-")
     try:
         while pending or running:
@@ -205,7 +210,7 @@ def run_all(work: Callable[[T], R], items: Sequence[T], jobs: int,
                 with signals_blocked():  # a worker is never running without being in `running`
                     run = _start(work, items[pending[0]], pending.popleft(), folder)
                     running[run.index] = run
-            handles: dict[object, _Running[T]] = {}
+            handles: dict[object, _Running] = {}
             for run in running.values():
                 handles[run.reader] = handles[run.process.sentinel] = run
             for ready in wait(list(handles)):
