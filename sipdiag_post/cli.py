@@ -6,6 +6,7 @@ Exit codes (the CLI contract):
     2  usage error (unknown option or rule, bad --local or config, unwritable output)
     3  unreadable or invalid input (capture, PDML)
     4  tshark missing, too old, or built without Lua
+  130  interrupted (Ctrl-C or SIGTERM): workers and tshark stopped, temporary files removed
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum, StrEnum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -26,14 +27,16 @@ from . import __version__, pdml, render
 from .analysis.direction import parse_local
 from .config import Config, ConfigError, load
 from .engine import analyses
+from .inputs import ENV_MAX_DECOMPRESSED, ENV_MAX_PACKETS, limits_from
+from .output import OutputError, encoded, shown_name, write_file, write_output
 from .pipeline import (
-    OutputError,
     RuleOptions,
     TapOptions,
     analyse_many,
     check_pdml,
     expand_inputs,
     export,
+    limit_reached,
     select_rules,
     summarise,
 )
@@ -44,6 +47,7 @@ from .rules.base import Settings
 from .text import safe_text
 from .tshark import CaptureError, TsharkError, find_tshark, tap_script
 from .verdict import Status
+from .workers import child_setup, stop_once
 
 
 class ExitCode(IntEnum):
@@ -110,6 +114,14 @@ DecodeAsOpt = Annotated[list[str] | None, typer.Option(
     "--decode-as", metavar="RULE", help="Passed to tshark -d, e.g. tcp.port==6060,sip (repeatable).")]
 KeylogOpt = Annotated[Path | None, typer.Option(
     "--tls-keylog", metavar="FILE", help="TLS key log file (SSLKEYLOGFILE format) to decrypt SIP over TLS.")]
+MaxDecompressedOpt = Annotated[str | None, typer.Option(
+    "--max-decompressed", metavar="SIZE",
+    help=f"A compressed capture may expand to this much (e.g. 512M, 4G; 0: no limit; else ${ENV_MAX_DECOMPRESSED}, "
+    "default 2G).")]
+MaxPacketsOpt = Annotated[str | None, typer.Option(
+    "--max-packets", metavar="N",
+    help=f"Packets read from a compressed capture (0: no limit; else ${ENV_MAX_PACKETS}, default 10000000); "
+    "a capture stopped there is reported truncated.")]
 JobsOpt = Annotated[int | None, typer.Option(
     "--jobs", "-j", min=1, metavar="N",
     help="Captures analysed at once, in separate processes (default: the number of cores).")]
@@ -168,12 +180,16 @@ def _reporting(config: Config, fmt: Format, call: list[str] | None, select: list
                      fmt=fmt, fail_on=chosen_fail_on, verbose=verbose, show_all=show_all, output=output)
 
 
-def _tap_options(config: Config, tshark: str | None, decode_as: list[str] | None,
-                 tls_keylog: Path | None) -> TapOptions:
+def _tap_options(config: Config, tshark: str | None, decode_as: list[str] | None, tls_keylog: Path | None,
+                 max_decompressed: str | None = None, max_packets: str | None = None) -> TapOptions:
     if tls_keylog is not None and not tls_keylog.is_file():
         raise UsageError(f"--tls-keylog {tls_keylog}: no such file")
+    try:
+        limits = limits_from(max_decompressed, max_packets)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return TapOptions(tshark=find_tshark(tshark or config.tshark),
-                      decode_as=tuple(decode_as or config.decode_as), tls_keylog=tls_keylog)
+                      decode_as=tuple(decode_as or config.decode_as), tls_keylog=tls_keylog, limits=limits)
 
 
 def _colour(output: Path | None) -> bool:
@@ -181,6 +197,9 @@ def _colour(output: Path | None) -> bool:
 
 
 def render_reports(reports: list[CaptureReport], how: Reporting) -> str:
+    """The report as text; capture names are shown with their non-UTF-8 bytes as \\xNN (sipdiag_post/output.py)."""
+    reports = [replace(r, path=shown_name(r.path), error=shown_name(r.error) if r.error else r.error)
+               for r in reports]
     batch = len(reports) > 1
     if how.fmt is Format.JSON:
         return render.report_json(reports, with_summary=batch)
@@ -198,27 +217,30 @@ def render_reports(reports: list[CaptureReport], how: Reporting) -> str:
     return render.report_table(reports, options)
 
 
-def _write(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise OutputError(f"{output}: cannot write: {exc.strerror or exc}") from None
+def _say(message: str) -> None:
+    """One line on stderr, names shown escaped, control characters neutralised."""
+    sys.stderr.write(f"sipdiag: {safe_text(shown_name(message))}\n")
+
+
+def _write(text: str, output: Path | None, *, json: bool = False) -> None:
+    """Rendered text to stdout or the output file, whole or not at all (an OutputError when it fails)."""
+    write_output(encoded(text, json=json), output)
 
 
 def _emit(reports: list[CaptureReport], how: Reporting) -> None:
-    _write(render_reports(reports, how), how.output)
+    _write(render_reports(reports, how), how.output, json=how.fmt is Format.JSON)
     for report in reports:
         if report.status == "error":
-            sys.stderr.write(f"sipdiag: {safe_text(report.error or report.path)}\n")
+            _say(report.error or report.path)
+        elif limit_reached(report.error):
+            _say(f"{report.path}: {report.error}")
     raise typer.Exit(int(exit_code(reports, how.fail_on)))
 
 
 def exit_code(reports: list[CaptureReport], fail_on: FailOn) -> ExitCode:
-    """3 if any input was unreadable, else 1 if a check failed (or warned, with --fail-on warn)."""
-    if any(r.status == "error" for r in reports):
+    """3 if any input was unreadable (or stopped by the packet limit), else 1 if a check failed
+    (or warned, with --fail-on warn)."""
+    if any(r.status == "error" or limit_reached(r.error) for r in reports):
         return ExitCode.INPUT
     statuses = {c.status for r in reports for c in r.all_checks()}
     if Status.FAIL in statuses or (fail_on is FailOn.WARN and Status.WARN in statuses):
@@ -265,11 +287,13 @@ def analyze(
     tshark: TsharkOpt = None,
     decode_as: DecodeAsOpt = None,
     tls_keylog: KeylogOpt = None,
+    max_decompressed: MaxDecompressedOpt = None,
+    max_packets: MaxPacketsOpt = None,
 ) -> None:
     """Run tshark with the Lua tap on each capture, then the rules; print the checklist."""
     config = _config()
     how = _reporting(config, fmt, call, select, ignore, local, threshold, fail_on, verbose, show_all, output)
-    tap = _tap_options(config, tshark, decode_as, tls_keylog)
+    tap = _tap_options(config, tshark, decode_as, tls_keylog, max_decompressed, max_packets)
     paths = expand_inputs(captures)
     workers = jobs or config.jobs or os.cpu_count() or 1
     with _progress(len(paths)) as advance:
@@ -304,13 +328,16 @@ def export_command(
     tshark: TsharkOpt = None,
     decode_as: DecodeAsOpt = None,
     tls_keylog: KeylogOpt = None,
+    max_decompressed: MaxDecompressedOpt = None,
+    max_packets: MaxPacketsOpt = None,
 ) -> None:
     """Run the tap stage alone: write the per-call PDML summary of a capture."""
-    tap = _tap_options(_config(), tshark, decode_as, tls_keylog)
+    tap = _tap_options(_config(), tshark, decode_as, tls_keylog, max_decompressed, max_packets)
     summary = export(tap, capture, output)
     note = f" (capture cut short: {summary.facts.read_error})" if summary.facts.read_error else ""
-    sys.stderr.write(f"sipdiag: wrote {output}: {len(summary.calls)} call(s), "
-                     f"{summary.facts.packets} packets{note}\n")
+    _say(f"wrote {output}: {len(summary.calls)} call(s), {summary.facts.packets} packets{note}")
+    if limit_reached(summary.facts.read_error):
+        raise typer.Exit(int(ExitCode.INPUT))
 
 
 @app.command()
@@ -322,16 +349,22 @@ def ladder(
     tshark: TsharkOpt = None,
     decode_as: DecodeAsOpt = None,
     tls_keylog: KeylogOpt = None,
+    max_decompressed: MaxDecompressedOpt = None,
+    max_packets: MaxPacketsOpt = None,
 ) -> None:
     """Draw each call (or the --call ones) as a text ladder of its SIP messages and RTP streams."""
     if source.suffix.lower() == ".pdml":
         summary = pdml.read_summary(source)
     else:
-        summary = summarise(_tap_options(_config(), tshark, decode_as, tls_keylog), source)
+        summary = summarise(_tap_options(_config(), tshark, decode_as, tls_keylog, max_decompressed, max_packets),
+                            source)
     found = analyses(summary, Settings(), tuple(call or ()))
     if call and not found:
         raise UsageError(f"no call with Call-ID {', '.join(call)} in {source}")
     _write("\n".join(ladder_text(a) for a in found) or "no calls\n", output)
+    if limit_reached(summary.facts.read_error):
+        _say(f"{source}: {summary.facts.read_error}")
+        raise typer.Exit(int(ExitCode.INPUT))
 
 
 @app.command("rules")
@@ -354,7 +387,8 @@ def rule(key: Annotated[str, typer.Argument(metavar="ID_OR_NAME",
 
 
 def _plugin_folder(tshark_path: str) -> str | None:
-    done = subprocess.run([tshark_path, "-G", "folders"], capture_output=True, text=True, check=False)
+    done = subprocess.run([tshark_path, "-G", "folders"], capture_output=True, text=True, check=False,
+                          stdin=subprocess.DEVNULL, preexec_fn=child_setup(os.getpid()))
     for line in done.stdout.splitlines():
         name, _, value = line.partition(":")
         if name.strip() == "Personal Lua Plugins":
@@ -411,9 +445,9 @@ def install_plugin(
                 sys.stdout.write(f"nothing to remove: {target} is not there\n")
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(tap_script().read_bytes())
     except OSError as exc:
         raise OutputError(f"{target}: {exc.strerror or exc}") from None
+    write_file(target, tap_script().read_bytes())  # whole or not at all; a link there is replaced
     sys.stdout.write(f"installed {target}\nrestart Wireshark, then use Tools > SIP Diagnostics\n")
 
 
@@ -443,13 +477,11 @@ _ERRORS: tuple[tuple[type[BaseException], ExitCode], ...] = (
 INTERRUPTED = "sipdiag: interrupted\n"
 
 
-def _terminated(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt  # unwinds like Ctrl-C: temporary files go, tshark is stopped
-
-
 def main() -> None:
     """Entry point: one line on stderr and a documented exit code for every error."""
-    signal.signal(signal.SIGTERM, _terminated)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # an ignored Ctrl-C (nohup, a background job) stays so
+            signal.signal(sig, stop_once)
     try:
         app()
     except KeyboardInterrupt:
@@ -462,12 +494,11 @@ def main() -> None:
     except Exception as exc:
         for kind, code in _ERRORS:
             if isinstance(exc, kind):
-                sys.stderr.write(f"sipdiag: error: {safe_text(str(exc))}\n")
+                _say(f"error: {exc}")
                 sys.exit(int(code))
         if os.environ.get("SIPDIAG_DEBUG"):
             raise
-        sys.stderr.write(f"sipdiag: internal error: {type(exc).__name__}: {safe_text(str(exc))} "
-                         "(set SIPDIAG_DEBUG=1 for details)\n")
+        _say(f"internal error: {type(exc).__name__}: {exc} (set SIPDIAG_DEBUG=1 for details)")
         sys.exit(int(ExitCode.INPUT))
 
 

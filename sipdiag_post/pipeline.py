@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
-import shutil
-import signal
+import functools
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import pdml
 from .engine import evaluate
+from .inputs import PACKET_LIMIT_REACHED, Limits, decompressed, packet_limit_message
 from .model import Summary
+from .output import OutputError, write_file
 from .report import CaptureReport
 from .rules.base import Rule, Settings
-from .tshark import CaptureError, Tshark, capture_format, run_tap
+from .tshark import CaptureError, Tshark, capture_format, check_capture_file, packet_count, run_tap
+from .workers import Lost, run_all
+
+__all__ = ["OutputError"]  # raised by export; defined beside the writer
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 
 
 @dataclass(frozen=True)
 class TapOptions:
-    """How tshark is run: which tshark, extra dissector rules, TLS keys."""
+    """How tshark is run: which tshark, extra dissector rules, TLS keys, limits for compressed captures."""
 
     tshark: Tshark
     decode_as: tuple[str, ...] = ()
     tls_keylog: Path | None = None
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass(frozen=True)
@@ -55,17 +59,29 @@ def expand_inputs(paths: Iterable[Path]) -> list[Path]:
 
 
 def _summarise(tap: TapOptions, capture: Path, workdir: Path) -> tuple[Summary, Path]:
+    check_capture_file(capture)
+    readable = decompressed(capture, workdir, tap.limits)
+    max_packets = tap.limits.max_packets if readable.compression else 0
     out = workdir / "summary.pdml"
-    run = run_tap(tap.tshark, capture, out, decode_as=tap.decode_as, tls_keylog=tap.tls_keylog)
-    if run.read_error:
-        pdml.add_capture_field(out, "read_error", run.read_error)
+    run = run_tap(tap.tshark, capture, out, decode_as=tap.decode_as, tls_keylog=tap.tls_keylog,
+                  source=readable.path, max_packets=max_packets)
     if run.lua_errors:
         pdml.add_tap_errors(out, list(run.lua_errors))
     summary = pdml.read_summary(out)
+    # what stopped the read first: the packet limit, else damaged compressed data (which says more
+    # than tshark on the copy), else what tshark said
+    read_error = readable.read_error or run.read_error
+    if max_packets and summary.facts.packets >= max_packets:
+        total = packet_count(tap.tshark, readable.path)
+        if total is None or total > max_packets:  # not a file of exactly that many packets
+            read_error = packet_limit_message(tap.limits, total)
+    if read_error:
+        pdml.add_capture_field(out, "read_error", read_error)
+        summary = pdml.read_summary(out)
     if summary.facts.packets == 0:
         raise CaptureError(f"{capture}: no packets read (empty, or not a capture format tshark reads)")
     if summary.facts.sip_messages == 0:
-        found = capture_format(tap.tshark, capture)
+        found = capture_format(tap.tshark, readable.path)
         if found and not found.is_network:
             raise CaptureError(f"{capture}: not a packet capture (tshark reads it as {found.file_type} data)")
         if found:  # said beside "no SIP": a link type tshark cannot decode is the usual reason
@@ -87,15 +103,13 @@ def export(tap: TapOptions, capture: Path, output: Path) -> Summary:
     """Write the tap's PDML for a capture to output (replaced only when complete)."""
     with tempfile.TemporaryDirectory(prefix="sipdiag-") as tmp:
         summary, written = _summarise(tap, capture, Path(tmp))
-        try:
-            shutil.copyfile(written, output)
-        except OSError as exc:
-            raise OutputError(f"{output}: cannot write: {exc.strerror or exc}") from None
+        write_file(output, written)
     return summary
 
 
-class OutputError(Exception):
-    """An output path the user gave cannot be written (exit code 2)."""
+def limit_reached(read_error: str | None) -> bool:
+    """Whether a capture was stopped by the packet limit for compressed captures."""
+    return bool(read_error and read_error.startswith(PACKET_LIMIT_REACHED))
 
 
 def error_report(path: str, message: str) -> CaptureReport:
@@ -111,17 +125,13 @@ def analyse_capture(tap: TapOptions, rules: RuleOptions, capture: Path) -> Captu
     return evaluate(str(capture), summary, rules.settings, selected=rules.selected, call_ids=rules.call_ids)
 
 
-def _ignore_interrupts() -> None:
-    """Workers leave Ctrl-C to the parent, which stops the pool and reports it once."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def analyse_many(tap: TapOptions, rules: RuleOptions, captures: Sequence[Path], jobs: int = 1,
                  on_done: Callable[[Path], None] | None = None) -> list[CaptureReport]:
     """Reports for many captures, in their order, `jobs` at a time in separate processes.
 
     A capture that cannot be read, or a worker that dies, gives a report with
-    status error; the others are unaffected."""
+    status error; the others are unaffected. Ctrl-C or SIGTERM stops every
+    worker and its tshark at once (sipdiag_post/workers.py)."""
     if jobs <= 1 or len(captures) <= 1:
         reports = []
         for capture in captures:
@@ -129,22 +139,14 @@ def analyse_many(tap: TapOptions, rules: RuleOptions, captures: Sequence[Path], 
             if on_done:
                 on_done(capture)
         return reports
-    results: list[CaptureReport | None] = [None] * len(captures)
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_interrupts) as pool:
-        futures = {pool.submit(analyse_capture, tap, rules, capture): i for i, capture in enumerate(captures)}
-        try:
-            for future in as_completed(futures):
-                i = futures[future]
-                try:
-                    results[i] = future.result()
-                except Exception as exc:  # a worker that died: only its capture is lost
-                    results[i] = error_report(str(captures[i]), f"analysis failed: {type(exc).__name__}: {exc}")
-                if on_done:
-                    on_done(captures[i])
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-    return [r for r in results if r is not None]
+
+    def done(index: int, _result: object) -> None:
+        if on_done:
+            on_done(captures[index])
+
+    results = run_all(functools.partial(analyse_capture, tap, rules), captures, jobs, on_done=done)
+    return [error_report(str(capture), f"analysis failed: {result.message}") if isinstance(result, Lost) else result
+            for capture, result in zip(captures, results, strict=True)]
 
 
 def check_pdml(rules: RuleOptions, path: Path) -> CaptureReport:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .workers import child_setup
+
 MIN_VERSION = (3, 6, 0)
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 _LUA = re.compile(r"(?:with|\+)\s*Lua\s+(\d+\.\d+(?:\.\d+)?)|(?:with|\+)\s*Lua\b", re.IGNORECASE)
@@ -88,7 +90,8 @@ def find_tshark(explicit: str | None = None) -> Tshark:
                           "or name it with --tshark PATH")
     path = candidates[0]
     try:
-        done = subprocess.run([path, "-v"], capture_output=True, timeout=60, check=False)
+        done = subprocess.run([path, "-v"], capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+                              preexec_fn=child_setup(os.getpid()))
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise TsharkError(f"cannot run tshark at {path}: {exc}") from None
     text = done.stdout.decode("utf-8", "replace")
@@ -134,10 +137,19 @@ def _tshark_lines(stderr: str) -> list[str]:
     return lines
 
 
+def path_argument(path: Path) -> str:
+    """A path as an option's value: '-' alone would mean standard input to tshark, so it becomes './-'."""
+    text = str(path)
+    return f"./{text}" if text.startswith("-") else text
+
+
 def tap_command(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[str, ...] = (),
-                tls_keylog: Path | None = None) -> list[str]:
-    command = [tshark.path, "-q", "-n", "-r", str(capture),
+                tls_keylog: Path | None = None, max_packets: int = 0) -> list[str]:
+    """tshark with the tap over capture; `-r` takes the next word as the file, a leading '-' or not."""
+    command = [tshark.path, "-q", "-n", "-r", path_argument(capture),
                "-X", f"lua_script:{tap_script()}", "-X", f"lua_script1:out={out}"]
+    if max_packets:
+        command += ["-c", str(max_packets)]
     for rule in decode_as:
         command += ["-d", rule]
     if tls_keylog is not None:
@@ -146,13 +158,19 @@ def tap_command(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[st
 
 
 def run_tap(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[str, ...] = (),
-            tls_keylog: Path | None = None) -> TapRun:
-    """Run the tap over one capture, writing PDML to out."""
+            tls_keylog: Path | None = None, source: Path | None = None, max_packets: int = 0) -> TapRun:
+    """Run the tap over one capture, writing PDML to out.
+
+    tshark reads source when given (a decompressed copy), and messages name capture;
+    with max_packets it stops after that many packets. tshark is killed if the
+    process that runs it dies, and stopped when this call is interrupted."""
     check_capture_file(capture)
+    read = source or capture
     env = dict(os.environ, LC_ALL="C", TZ="UTC")
-    command = tap_command(tshark, capture, out, decode_as=decode_as, tls_keylog=tls_keylog)
+    command = tap_command(tshark, read, out, decode_as=decode_as, tls_keylog=tls_keylog, max_packets=max_packets)
     try:
-        done = subprocess.run(command, capture_output=True, env=env, check=False)
+        done = subprocess.run(command, capture_output=True, env=env, check=False, stdin=subprocess.DEVNULL,
+                              preexec_fn=child_setup(os.getpid()))
     except OSError as exc:
         raise TsharkError(f"cannot run tshark: {exc}") from None
     lines = _tshark_lines(done.stderr.decode("utf-8", "replace"))
@@ -165,12 +183,12 @@ def run_tap(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[str, .
     if not out.exists():
         message = lines[0] if lines else f"tshark exited with status {done.returncode}"
         if any(p in lowered for p in _NOT_A_CAPTURE) or done.returncode == 2:
-            raise CaptureError(f"{capture}: {_strip_path(message, capture)}")
+            raise CaptureError(f"{capture}: {_strip_path(message, read)}")
         raise TsharkError(f"tshark failed on {capture}: {message}")
     read_error = None
     if done.returncode != 0 or any(p in lowered for p in _READ_ERRORS):
         relevant = [line for line in lines if any(p in line.lower() for p in _READ_ERRORS)]
-        read_error = _strip_path((relevant or lines or [f"tshark exited with {done.returncode}"])[0], capture)
+        read_error = _strip_path((relevant or lines or [f"tshark exited with {done.returncode}"])[0], read)
     lua_errors = tuple(line for line in lines if _LUA_ERROR.search(line))
     return TapRun(read_error=read_error, lua_errors=lua_errors)
 
@@ -199,12 +217,27 @@ def capture_format(tshark: Tshark, capture: Path) -> CaptureFormat | None:
     capinfos = Path(tshark.path).with_name("capinfos")
     if not capinfos.exists():
         return None
-    done = subprocess.run([str(capinfos), "-T", "-E", "-t", "-r", str(capture)], capture_output=True,
-                          text=True, check=False)
+    done = _capinfos(capinfos, ["-T", "-E", "-t", "-r"], capture)
     fields = done.stdout.strip().split("\t")
     if done.returncode != 0 or len(fields) < 3:
         return None
     return CaptureFormat(file_type=fields[-2].lower(), link_type=fields[-1].lower())
+
+
+def _capinfos(capinfos: Path, options: list[str], capture: Path) -> subprocess.CompletedProcess[str]:
+    # `--` ends the options: a capture named -H.pcap is a file, not an option
+    return subprocess.run([str(capinfos), *options, "--", str(capture)], capture_output=True, encoding="utf-8",
+                          errors="replace", check=False, stdin=subprocess.DEVNULL, preexec_fn=child_setup(os.getpid()))
+
+
+def packet_count(tshark: Tshark, capture: Path) -> int | None:
+    """The packets in a capture as capinfos (beside tshark) counts them, without dissecting; None when it cannot."""
+    capinfos = Path(tshark.path).with_name("capinfos")
+    if not capinfos.exists():
+        return None
+    done = _capinfos(capinfos, ["-T", "-r", "-c", "-M"], capture)
+    fields = done.stdout.strip().split("\t")
+    return int(fields[-1]) if done.returncode == 0 and fields[-1].isdigit() else None
 
 
 def check_capture_file(capture: Path) -> None:

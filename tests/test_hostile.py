@@ -12,7 +12,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -184,47 +183,7 @@ def _start(args: list[str], tmp: Path) -> subprocess.Popen[str]:
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
-def _wait_for_work(tmp: Path, proc: subprocess.Popen[str]) -> None:
-    """Until sipdiag has made its temporary folder (tshark is then running)."""
-    deadline = time.monotonic() + 30
-    while not any((tmp / "t").iterdir()):
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.005)
-    time.sleep(0.05)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-@pytest.mark.parametrize(("args", "how"), [
-    (["analyze", str(LOSS)], "ctrl-c"),
-    (["analyze", str(ROOT / "fixtures"), "--jobs", "2"], "ctrl-c"),
-    (["analyze", str(LOSS)], "sigterm"),
-    (["export", str(LOSS), "-o", "OUT"], "ctrl-c"),
-])
-def test_an_interrupted_run_leaves_no_files_and_no_tshark(tmp_path, args, how):
-    args = [str(tmp_path / "out.pdml") if a == "OUT" else a for a in args]
-    proc = _start(args, tmp_path)
-    _wait_for_work(tmp_path, proc)
-    if how == "ctrl-c":
-        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does: the whole foreground group
-    else:
-        proc.send_signal(signal.SIGTERM)  # what a supervisor does: sipdiag alone
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert stderr.strip().splitlines()[-1] == "sipdiag: interrupted"
-    deadline = time.monotonic() + 10
-    while _group_alive(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _group_alive(proc.pid), "tshark or a worker outlived sipdiag"
-    assert list((tmp_path / "t").iterdir()) == []
-    assert list((tmp_path / "home").iterdir()) == []
-    assert not (tmp_path / "out.pdml").exists()
+# interruptions (Ctrl-C, SIGTERM, SIGKILL) and what they leave behind: tests/test_processes.py
 
 
 def test_a_run_writes_only_where_it_was_told(tmp_path):
