@@ -112,7 +112,7 @@ def test_rules_and_rule():
     by_id, by_name = sipdiag("rule", "SIP005").stdout, sipdiag("rule", "busy-here").stdout
     assert by_id == by_name and "Remedy:" in by_id
     assert sipdiag("rule", "busy").stdout == by_id  # a unique prefix or part of a name finds it
-    ambiguous = sipdiag("rule", "rtp", check=False)
+    ambiguous = sipdiag("rule", "rtp")
     assert ambiguous.returncode == 2 and "RTP001 no-rtp" in ambiguous.stderr
 
 
