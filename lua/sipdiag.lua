@@ -60,7 +60,8 @@ local TAP_VERSION = "0.1.0"
 
 -- A copy in a Wireshark plugins folder is loaded by every tshark too: there it
 -- stays silent, so `tshark -X lua_script:...` runs the tap once. It returns
--- before declaring a field: any declared field costs every tshark run.
+-- before declaring a field: a declared field makes every tshark run build
+-- the protocol tree of every packet (five times the work of a plain read).
 local function loaded_as_plugin()
   local source = (debug.getinfo(1, "S").source or ""):lower():gsub("\\", "/")
   return source:find("/wireshark/plugins/", 1, true) ~= nil
@@ -98,6 +99,10 @@ local add_stream, stream_clock, sdp_rtp_endpoint = collect.add_stream, collect.s
                                                    collect.sdp_rtp_endpoint
 local finish = collect.finish
 local summary, call_filter, pick_call = brief.summary, brief.call_filter, brief.pick_call
+
+---------------------------------------------------------------------------
+-- The tap
+---------------------------------------------------------------------------
 
 -- Field extractors: all declared here, at load time (Field.new errors inside
 -- callbacks). Each declared field is built in every packet that has it, so
@@ -404,6 +409,10 @@ end
 ---------------------------------------------------------------------------
 -- Wireshark's Tools menu
 ---------------------------------------------------------------------------
+
+-- The GUI functions (retap_packets, TextWindow, new_dialog, set_filter) are
+-- looked up when an action runs, never kept in locals: tests/lua/ stands in
+-- for them from outside, and the tap carries no test hook.
 
 -- Run the taps over the open capture, then `after` (its errors are shown).
 -- The listeners exist only for this retap, so the plugin costs nothing while
