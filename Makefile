@@ -82,8 +82,12 @@ gui-test: gui-deps venv
 
 # --- development -------------------------------------------------------------------
 
-lint: venv
+# the tap (lua/sipdiag.lua and its modules in lua/sipdiag/) must compile under every Lua Wireshark embeds
+LUA_FILES := lua/sipdiag.lua $(wildcard lua/sipdiag/*.lua) $(wildcard tests/lua/*.lua)
+
+lint: venv lua-deps
 	$(BIN)/ruff check sipdiag_post tests fixtures bench
+	@for l in $(LUAS); do for f in $(LUA_FILES); do luac$${l#lua} -p $$f || exit 1; done; done
 
 fixtures: fixture-deps venv
 	@[ "$$(id -u)" = 0 ] || { echo "make fixtures needs root (dumpcap on the loopback interface): sudo make fixtures"; exit 1; }

@@ -45,7 +45,7 @@ from .report import CaptureReport
 from .rules import RULES, THRESHOLDS, search
 from .rules.base import Settings
 from .text import safe_text
-from .tshark import CaptureError, TsharkError, find_tshark, tap_script
+from .tshark import CaptureError, TsharkError, find_tshark, tap_files
 from .verdict import Status
 from .workers import child_setup, stop_once
 
@@ -407,12 +407,14 @@ def doctor(tshark: TsharkOpt = None) -> None:
         sys.stdout.write("\n".join(lines) + "\n")
         raise typer.Exit(int(ExitCode.TSHARK)) from None
     lines.append(f"tshark: {found.path}, version {found.version_text}, Lua {found.lua or '(version not shown)'}")
-    lines.append(f"tap: {tap_script()}")
+    files = tap_files()
+    modules = [name.removeprefix("sipdiag/").removesuffix(".lua") for name in files if name != "sipdiag.lua"]
+    missing = [str(path) for path in files.values() if not path.is_file()]
+    lines.append(f"tap: {files['sipdiag.lua']} and its modules in {files['sipdiag.lua'].parent / 'sipdiag'}: "
+                 + ", ".join(sorted(modules)) + (f" (MISSING: {', '.join(missing)})" if missing else ""))
     folder = _plugin_folder(found.path)
     if folder:
-        installed = (Path(folder) / "sipdiag.lua").is_file()
-        state = "installed" if installed else "not installed"
-        lines.append(f"Wireshark personal Lua plugins: {folder} (sipdiag.lua {state})")
+        lines.append(f"Wireshark personal Lua plugins: {folder} ({_installed_copy(Path(folder), files)})")
     packages = []
     for name in ("typer", "lxml", "tabulate", "pyshark", "rich"):
         try:
@@ -425,30 +427,63 @@ def doctor(tshark: TsharkOpt = None) -> None:
     sys.stdout.write("\n".join(lines) + "\n")
 
 
+def _installed_copy(folder: Path, files: dict[str, Path]) -> str:
+    """How the tap's copy in a plugins folder compares with the tap's own files."""
+    if not (folder / "sipdiag.lua").is_file():
+        return "sipdiag.lua not installed"
+    missing = [name for name in files if not (folder / name).is_file()]
+    differ = [name for name in files if name not in missing and files[name].is_file()
+              and (folder / name).read_bytes() != files[name].read_bytes()]
+    extra = sorted(f"sipdiag/{path.name}" for path in (folder / "sipdiag").glob("*.lua")
+                   if f"sipdiag/{path.name}" not in files)
+    if not (missing or differ or extra):
+        return f"sipdiag.lua and its {len(files) - 1} modules installed, up to date"
+    problems = [f"{label} {', '.join(names)}" for label, names in
+                (("missing", missing), ("differing from the tap:", differ), ("not part of the tap:", extra)) if names]
+    return "OUT OF DATE: " + "; ".join(problems) + "; run `sipdiag install-plugin`"
+
+
 @app.command("install-plugin")
 def install_plugin(
     uninstall: Annotated[bool, typer.Option("--uninstall", help="Remove the installed copy instead.")] = False,
     tshark: TsharkOpt = None,
 ) -> None:
-    """Copy the tap into Wireshark's personal Lua plugins folder (Tools > SIP Diagnostics)."""
+    """Copy the tap (sipdiag.lua and its sipdiag/ modules) into Wireshark's personal Lua plugins folder
+    (Tools > SIP Diagnostics)."""
     found = find_tshark(tshark or _config().tshark)
     folder = _plugin_folder(found.path)
     if folder is None:
         raise TsharkError(f"{found.path} does not report a personal Lua plugins folder (tshark -G folders)")
     target = Path(folder) / "sipdiag.lua"
+    modules = Path(folder) / "sipdiag"
+    # Wireshark runs every .lua file in the plugins folder and its subfolders: a module a former
+    # version had goes too
+    stale = sorted(modules.glob("*.lua"))
     try:
         if uninstall:
-            if target.exists():
-                target.unlink()
-                sys.stdout.write(f"removed {target}\n")
-            else:
+            if not target.exists() and not modules.exists():
                 sys.stdout.write(f"nothing to remove: {target} is not there\n")
+                return
+            for path in [target, *stale]:
+                path.unlink(missing_ok=True)
+            if modules.is_dir() and not any(modules.iterdir()):
+                modules.rmdir()
+            sys.stdout.write(f"removed {target} and {modules}\n")
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
+        files = tap_files()
+        missing = [str(path) for path in files.values() if not path.is_file()]
+        if missing:
+            raise TsharkError(f"the tap is incomplete, {missing[0]} is missing: reinstall sipdiag")
+        modules.mkdir(parents=True, exist_ok=True)
+        for path in stale:
+            if f"sipdiag/{path.name}" not in files:
+                path.unlink()
     except OSError as exc:
-        raise OutputError(f"{target}: {exc.strerror or exc}") from None
-    write_file(target, tap_script().read_bytes())  # whole or not at all; a link there is replaced
-    sys.stdout.write(f"installed {target}\nrestart Wireshark, then use Tools > SIP Diagnostics\n")
+        raise OutputError(f"{exc.filename or target}: {exc.strerror or exc}") from None
+    for name, source in files.items():  # each whole or not at all; a link there is replaced
+        write_file(Path(folder) / name, source.read_bytes())
+    sys.stdout.write(f"installed {target}\ninstalled {modules} ({len(files) - 1} modules)\n"
+                     "restart Wireshark, then use Tools > SIP Diagnostics\n")
 
 
 def _version_callback(value: bool) -> None:

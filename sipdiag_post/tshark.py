@@ -107,7 +107,9 @@ def find_tshark(explicit: str | None = None) -> Tshark:
 
 
 def tap_script() -> Path:
-    """The Lua tap: $SIPDIAG_TAP, the copy inside the package, or the source tree's."""
+    """The Lua tap: $SIPDIAG_TAP, the copy inside the package, or the source tree's.
+
+    Its sipdiag.* modules live beside it, in the sipdiag/ folder (see tap_files)."""
     env = os.environ.get("SIPDIAG_TAP")
     if env:
         return Path(env)
@@ -115,6 +117,28 @@ def tap_script() -> Path:
     if packaged.is_file():
         return Path(str(packaged))
     return Path(__file__).resolve().parent.parent / "lua" / "sipdiag.lua"
+
+
+_REQUIRE = re.compile(r"""require\(["']sipdiag\.(\w+)["']\)""")
+
+
+def tap_files(script: Path | None = None) -> dict[str, Path]:
+    """The tap's files by their path inside a plugins folder: the script, and every sipdiag.* module it
+    requires (directly or through another module), each in sipdiag/ beside it. A file may be missing."""
+    script = script or tap_script()
+    files = {"sipdiag.lua": script}
+    todo = [script]
+    while todo:
+        try:
+            text = todo.pop().read_text(encoding="utf-8")
+        except OSError:
+            continue
+        for name in _REQUIRE.findall(text):
+            key = f"sipdiag/{name}.lua"
+            if key not in files:
+                files[key] = script.parent / "sipdiag" / f"{name}.lua"
+                todo.append(files[key])
+    return files
 
 
 # how tshark reports a Lua error that escaped the tap's own guards

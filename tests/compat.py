@@ -8,7 +8,9 @@ tshark there, runs the tap over every fixture (and every corpus capture when
 this machine's tshark 4.0 writes (the tap run directly, as the goldens were
 made, without the runner's read-error annotation). A difference passes
 only when docs/compat.md explains it (a row naming the capture and suite);
-the menu actions run once per suite too. Needs root (debootstrap, chroot).
+the menu actions run once per suite too, and the tap installed as a plugin
+(sipdiag.lua and its sipdiag/ modules) must stay silent. Needs root
+(debootstrap, chroot).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import scenarios as sc  # noqa: E402
 from sipdiag_post import pdml  # noqa: E402
 from sipdiag_post.engine import evaluate  # noqa: E402
 from sipdiag_post.rules.base import Settings  # noqa: E402
+from sipdiag_post.tshark import tap_files  # noqa: E402
 
 BUILD = ROOT / "build" / "compat"
 CORPUS = Path(os.environ.get("SIPDIAG_CORPUS", ROOT.parent / "shared" / "corpus"))
@@ -44,14 +47,24 @@ def in_root(root: Path) -> list[str]:
     return ["chroot", "--userspec=65534:65534", str(root), "env", "HOME=/tmp"]
 
 
+def copy_tap(folder: Path) -> None:
+    """The tap and its modules into a folder of a root, readable by nobody."""
+    for name, source in tap_files(ROOT / "lua/sipdiag.lua").items():
+        target = folder / name
+        if target.parent != folder:
+            target.parent.mkdir(exist_ok=True)
+            target.parent.chmod(0o755)
+        shutil.copy(source, target)
+        target.chmod(0o644)
+
+
 def prepare(root: Path) -> Path:
     inside = root / "tmp/sipdiag"
     inside.mkdir(parents=True, exist_ok=True)
     inside.chmod(0o1777)
-    sources = {"sipdiag.lua": ROOT / "lua/sipdiag.lua", "gui_harness.lua": ROOT / "tests/lua/gui_harness.lua"}
-    for name, source in sources.items():
-        shutil.copy(source, inside / name)
-        (inside / name).chmod(0o644)
+    copy_tap(inside)
+    shutil.copy(ROOT / "tests/lua/gui_harness.lua", inside / "gui_harness.lua")
+    (inside / "gui_harness.lua").chmod(0o644)
     return inside
 
 
@@ -145,6 +158,31 @@ def check_menu(root: Path) -> bool:
     return "1. healthy-call-1@sipdiag.test" in done.stdout and "RETAPS: 1" in done.stdout
 
 
+def check_plugin(root: Path) -> bool:
+    """Installed in the personal plugins folder, the tap and its module files (which the loader runs as
+    plugins too) print nothing; a probe beside the modules shows the loader ran that folder."""
+    folders = subprocess.run([*in_root(root), "tshark", "-G", "folders"], capture_output=True, text=True).stdout
+    personal = next((line.split(":", 1)[1].strip() for line in folders.splitlines()
+                     if line.startswith("Personal Lua Plugins")), None)
+    if personal is None:
+        return False
+    plugins = root / personal.lstrip("/")
+    shutil.rmtree(plugins, ignore_errors=True)
+    plugins.mkdir(parents=True)
+    copy_tap(plugins)
+    (plugins / "sipdiag/test_probe.lua").write_text('print("probe ran")\n')
+    (plugins / "sipdiag/test_probe.lua").chmod(0o644)
+    shutil.copy(ROOT / "fixtures/healthy-call/capture.pcap", root / "tmp/sipdiag/capture.pcap")
+    (root / "tmp/sipdiag/capture.pcap").chmod(0o644)
+    done = subprocess.run([*in_root(root), "tshark", "-q", "-n", "-r", "/tmp/sipdiag/capture.pcap"],
+                          capture_output=True, text=True, check=False)
+    shutil.rmtree(plugins)
+    ok = done.stdout == "probe ran\n" and "Lua" not in done.stderr
+    if not ok:
+        print(f"    stdout: {done.stdout.strip()!r}\n    stderr: {done.stderr.strip()[:400]!r}")
+    return ok
+
+
 def main() -> None:
     if os.geteuid() != 0:
         raise SystemExit("compat: needs root (debootstrap, chroot): sudo make compat")
@@ -178,9 +216,11 @@ def main() -> None:
             if name not in allowed or not ok:
                 failures += 1
         menu = check_menu(root)
+        plugin = check_plugin(root)
         log(f"{suite}: {same}/{len(inputs())} captures identical to tshark 4.0; "
-            f"menu actions {'ok' if menu else 'FAILED'}")
-        failures += 0 if menu else 1
+            f"menu actions {'ok' if menu else 'FAILED'}; installed as a plugin "
+            f"{'silent' if plugin else 'NOT SILENT'}")
+        failures += (0 if menu else 1) + (0 if plugin else 1)
     raise SystemExit(1 if failures else 0)
 
 

@@ -1,22 +1,23 @@
 """The Tools-menu actions of lua/sipdiag.lua, run under tshark with stand-ins for the GUI
-(tests/lua/gui_harness.lua), and installing the plugin."""
+(tests/lua/gui_harness.lua), and installing the plugin (sipdiag.lua and its sipdiag/ modules)."""
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
-import pytest
-
 from sipdiag_post import pdml
+from sipdiag_post.tshark import tap_files
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "tests/lua/gui_harness.lua"
 TAP = ROOT / "lua/sipdiag.lua"
+BUSY = ROOT / "fixtures/486-busy-inbound"
+SIPDIAG = [sys.executable, "-m", "sipdiag_post"]
 
 
 def menu(tshark, capture: str, action: str, answer: str = "", env: dict[str, str] | None = None) -> str:
@@ -26,6 +27,7 @@ def menu(tshark, capture: str, action: str, answer: str = "", env: dict[str, str
                            "-X", f"lua_script1:{TAP}", "-X", f"lua_script1:{action}", "-X", f"lua_script1:{answer}"],
                           capture_output=True, text=True, env=base | (env or {}), check=False)
     assert "Lua: Error" not in done.stderr, done.stderr
+    assert "ACTION ERROR" not in done.stdout, done.stdout
     return done.stdout
 
 
@@ -79,48 +81,86 @@ def test_export_writes_the_pdml_the_post_processor_reads(tshark, tmp_path):
     assert pdml.read_summary(out).calls[0].call_id == "486-busy-inbound-1@sipdiag.test"
 
 
-def test_a_copy_in_a_plugins_folder_stays_silent_under_tshark(tshark, tmp_path):
-    plugin_dir = tmp_path / "home/.local/lib/wireshark/plugins"
-    plugin_dir.mkdir(parents=True)
-    shutil.copy(TAP, plugin_dir / "sipdiag.lua")
-    done = subprocess.run([tshark.path, "-q", "-n", "-r", str(ROOT / "fixtures/486-busy-inbound/capture.pcap"),
-                           "-X", f"lua_script:{plugin_dir / 'sipdiag.lua'}"], capture_output=True, text=True,
-                          check=False)
-    assert done.stdout == ""
-
-
-def test_install_plugin_puts_the_tap_where_tshark_loads_it_and_removes_it(tshark, tmp_path):
-    env = dict(os.environ, HOME=str(tmp_path))
-    sipdiag = [sys.executable, "-m", "sipdiag_post"]
-    done = subprocess.run([*sipdiag, "install-plugin"], capture_output=True, text=True, env=env, cwd=ROOT,
+def install(env: dict[str, str]) -> Path:
+    """`sipdiag install-plugin` into env's HOME; the personal plugins folder."""
+    done = subprocess.run([*SIPDIAG, "install-plugin"], capture_output=True, text=True, env=env, cwd=ROOT,
                           check=False)
     assert done.returncode == 0, done.stderr
-    installed = Path(done.stdout.split()[1])
-    assert installed.is_relative_to(tmp_path) and installed.read_bytes() == TAP.read_bytes()
+    return Path(done.stdout.split()[1]).parent
+
+
+def test_install_plugin_puts_the_tap_and_its_modules_where_tshark_loads_them_and_removes_them(tshark, tmp_path):
+    env = dict(os.environ, HOME=str(tmp_path))
+    plugins = install(env)
+    assert plugins.is_relative_to(tmp_path)
+    assert (plugins / "sipdiag.lua").read_bytes() == TAP.read_bytes()
+    modules = sorted((ROOT / "lua/sipdiag").glob("*.lua"))
+    assert len(modules) >= 8
+    assert {p.name: p.read_bytes() for p in (plugins / "sipdiag").iterdir()} == {p.name: p.read_bytes()
+                                                                                 for p in modules}
     folders = subprocess.run([tshark.path, "-G", "folders"], capture_output=True, text=True, env=env).stdout
-    assert str(installed.parent) in folders
+    assert str(plugins) in folders
+    doctor = subprocess.run([*SIPDIAG, "doctor"], capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    assert f"{plugins} (sipdiag.lua and its {len(modules)} modules installed, up to date)" in doctor.stdout
     # loaded as a plugin by tshark, it does not disturb the analysis
-    report = subprocess.run([*sipdiag, "analyze", "fixtures/486-busy-inbound/capture.pcap", "--format", "json"],
+    report = subprocess.run([*SIPDIAG, "analyze", str(BUSY / "capture.pcap"), "--format", "json"],
                             capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     assert '"final_status": 486' in report.stdout
-    removed = subprocess.run([*sipdiag, "install-plugin", "--uninstall"], capture_output=True, text=True, env=env,
+    removed = subprocess.run([*SIPDIAG, "install-plugin", "--uninstall"], capture_output=True, text=True, env=env,
                              cwd=ROOT, check=False)
-    assert removed.returncode == 0 and not installed.exists()
+    assert removed.returncode == 0
+    assert not (plugins / "sipdiag.lua").exists() and not (plugins / "sipdiag").exists()
 
 
-@pytest.mark.parametrize("lua", ["lua5.1", "lua5.2", "lua5.3", "lua5.4"])
-def test_menu_helpers_in_plain_lua(lua):
-    if shutil.which(lua) is None:
-        pytest.skip(f"{lua} not installed")
-    script = """
-local M = dofile(arg[1])
-local calls = { { id = "a-1@x", msgs = {}, total = 0, streams = {} }, { id = "a-2@x", msgs = {}, total = 0 } }
-assert(M.pick_call(calls, "2").id == "a-2@x")
-assert(M.pick_call(calls, "a-1@x").id == "a-1@x")
-assert(M.pick_call(calls, "a-") == nil, "ambiguous prefix")
-assert(M.pick_call(calls, "") == nil)
-assert(M.call_filter({ id = 'q"x', streams = {} }) == 'sip.Call-ID == "q\\\\"x"')
-print("ok")
-"""
-    done = subprocess.run([lua, "-", str(TAP)], input=script, capture_output=True, text=True, check=False)
-    assert done.stdout.strip() == "ok", done.stderr
+def test_doctor_tells_an_incomplete_or_stale_installed_copy(tmp_path):
+    env = dict(os.environ, HOME=str(tmp_path))
+    plugins = install(env)
+    (plugins / "sipdiag/text.lua").unlink()
+    (plugins / "sipdiag/rtp.lua").write_text("return {}\n")
+    (plugins / "sipdiag/gone.lua").write_text("return {}\n")  # a module a former version had
+    doctor = subprocess.run([*SIPDIAG, "doctor"], capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    assert ("OUT OF DATE: missing sipdiag/text.lua; differing from the tap: sipdiag/rtp.lua; "
+            "not part of the tap: sipdiag/gone.lua; run `sipdiag install-plugin`") in doctor.stdout
+    install(env)  # installing again repairs it, the stale module included
+    assert not (plugins / "sipdiag/gone.lua").exists()
+    doctor = subprocess.run([*SIPDIAG, "doctor"], capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    assert "installed, up to date" in doctor.stdout
+
+
+def test_an_installed_copy_and_its_module_files_stay_silent_under_tshark(tshark, tmp_path):
+    env = dict(os.environ, HOME=str(tmp_path))
+    plugins = install(env)
+    # proof that the loader runs the files of the sipdiag/ subfolder as plugins: this one speaks
+    (plugins / "sipdiag/test_probe.lua").write_text('print("probe ran")\n')
+    done = subprocess.run([tshark.path, "-q", "-n", "-r", str(BUSY / "capture.pcap")], capture_output=True,
+                          text=True, env=env, check=False)
+    assert done.stdout == "probe ran\n"
+    assert "Lua" not in done.stderr, done.stderr
+
+
+def test_the_tap_uses_its_own_modules_when_another_copy_loaded_older_ones_first(tshark, tmp_path):
+    env = dict(os.environ, HOME=str(tmp_path))
+    plugins = install(env)
+    stale = plugins / "sipdiag/pdml.lua"
+    stale.write_text(stale.read_text().replace("M.SCHEMA_VERSION = ", 'M.SCHEMA_VERSION = "0.0-stale" or '))
+    (plugins / "first.lua").write_text('require("sipdiag.pdml")\n')  # all plugins share one Lua state
+    out = tmp_path / "out.pdml"
+    done = subprocess.run([tshark.path, "-q", "-n", "-r", str(BUSY / "capture.pcap"), "-X", f"lua_script:{TAP}",
+                           "-X", f"lua_script1:out={out}"], capture_output=True, text=True, env=env, check=False)
+    assert "Lua" not in done.stderr, done.stderr
+    assert out.read_bytes() == (BUSY / "expected.pdml").read_bytes()
+
+
+def test_the_wheel_ships_the_tap_and_every_module_it_requires_beside_it():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    include = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    shipped = {}  # path in the wheel -> source file
+    for source, target in include.items():
+        if (ROOT / source).is_dir():
+            shipped |= {f"{target}/{f.relative_to(ROOT / source).as_posix()}": f for f in (ROOT / source).rglob("*")}
+        else:
+            shipped[target] = ROOT / source
+    files = tap_files(TAP)
+    assert len(files) >= 9 and all(path.is_file() for path in files.values())
+    for name, source in files.items():
+        assert shipped.get(f"sipdiag_post/_lua/{name}") == source, name

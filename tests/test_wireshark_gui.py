@@ -1,7 +1,8 @@
 """The real Wireshark: under Xvfb, with the plugin installed by `sipdiag
 install-plugin`, Tools > SIP Diagnostics > Call checklist over a failing
 fixture opens a window with the checklist. A screenshot is kept in
-test-artifacts/gui/checklist.png.
+test-artifacts/gui/checklist.png. What the window shows is read through a
+test-only plugin installed beside the tap (tests/lua/gui_echo.lua).
 
 Needs Debian's wireshark-qt, xvfb, xdotool and imagemagick (`make gui-deps`,
 which `make test` runs).
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+ECHO_PLUGIN = ROOT / "tests" / "lua" / "gui_echo.lua"
 ARTIFACTS = ROOT / "test-artifacts" / "gui"
 CAPTURE = ROOT / "fixtures" / "486-busy-inbound" / "capture.pcap"
 TOOLS = ("wireshark", "Xvfb", "xdotool", "import")
@@ -67,7 +69,9 @@ def test_call_checklist_from_the_tools_menu_of_the_real_wireshark(display, tmp_p
            "XDG_RUNTIME_DIR": str(tmp_path), "SIPDIAG_BIN": sipdiag, "SIPDIAG_GUI_ECHO": str(echo)}
     installed = subprocess.run([sipdiag, "install-plugin"], capture_output=True, text=True, env=env, check=False)
     assert installed.returncode == 0, installed.stderr
-    assert str(home) in installed.stdout  # the personal plugins folder of this HOME
+    plugins = Path(installed.stdout.split()[1]).parent
+    assert plugins.is_relative_to(home)  # the personal plugins folder of this HOME
+    shutil.copy(ECHO_PLUGIN, plugins / "sipdiag_test_echo.lua")
 
     log = (tmp_path / "wireshark.log").open("w")
     wireshark = subprocess.Popen(["wireshark", "-r", str(CAPTURE)], env=env, stdout=log, stderr=log)

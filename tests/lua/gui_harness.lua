@@ -4,26 +4,30 @@
 --   tshark -q -r CAPTURE -X lua_script:tests/lua/gui_harness.lua \
 --          -X lua_script1:lua/sipdiag.lua -X "lua_script1:Call checklist" -X lua_script1:ANSWER
 --
--- tshark cannot retap: the action's listeners are registered at load time,
--- tshark's own pass feeds them, and what the action does after its retap runs
--- at the end of that pass (through sipdiag_test_defer).
+-- tshark cannot retap. The action runs in a coroutine: the stand-in for
+-- retap_packets suspends it once the action's listeners are registered,
+-- tshark's own pass feeds them, and the action resumes (its retap done) at
+-- the end of that pass. The tap itself has no hook for this.
 
 local plugin, action, answer = ...
-local menus, windows, deferred = {}, {}, {}
+local menus, windows = {}, {}
 local state = { retaps = 0, filter = nil, applied = false, dialogs = {} }
 
--- Each script has its own globals in Wireshark: the stand-ins go into the shared table.
+-- Wireshark 4.0 gives each script its own globals: the stand-ins go into the
+-- shared table, which the script loaded by dofile below reads.
 local G = _G
 G.gui_enabled = function() return true end
 G.register_menu = function(name, callback, group) menus[name] = callback end
-G.retap_packets = function() state.retaps = state.retaps + 1 end
+G.retap_packets = function()
+  state.retaps = state.retaps + 1
+  coroutine.yield()  -- resumed when tshark's pass is over
+end
 G.set_filter = function(f) state.filter = f end
 G.apply_filter = function() state.applied = true end
 G.new_dialog = function(title, callback, ...)
   state.dialogs[#state.dialogs + 1] = table.concat({ title, ... }, " | ")
   callback(answer)
 end
-G.sipdiag_test_defer = function(fn) deferred[#deferred + 1] = fn end
 G.TextWindow = {
   new = function(title)
     local window = { title = title, text = "" }
@@ -35,11 +39,16 @@ G.TextWindow = {
 }
 
 dofile(plugin)
-menus["SIP Diagnostics/" .. action]()
+local run = coroutine.create(menus["SIP Diagnostics/" .. action])
+local ok, err = coroutine.resume(run)
+if not ok then error(err) end
 
 local done = Listener.new("frame")
 function done.draw()
-  for _, fn in ipairs(deferred) do fn() end
+  if coroutine.status(run) == "suspended" then
+    ok, err = coroutine.resume(run)
+    if not ok then print("ACTION ERROR: " .. tostring(err)) end
+  end
   local names = {}
   for name in pairs(menus) do names[#names + 1] = name end
   table.sort(names)

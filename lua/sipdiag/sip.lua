@@ -1,0 +1,190 @@
+--[[
+sipdiag.sip: the text of one SIP message (RFC 3261) read into a table, and
+what tells its call and its retransmissions apart.
+
+Pure: no Wireshark API, no globals, nothing registered; loading it only
+returns the table below.
+]]
+
+local text = require("sipdiag.text")
+local sdp = require("sipdiag.sdp")
+local trim, bounded = text.trim, text.bounded
+local sdp_of_body, parse_sdp = sdp.of_body, sdp.parse
+
+local M = {}
+
+M.MAX_XHEADERS = 64       -- X- headers kept per message
+M.MAX_LIST_HEADERS = 16   -- Reason/Warning headers kept per message
+local MAX_XHEADERS, MAX_LIST_HEADERS = M.MAX_XHEADERS, M.MAX_LIST_HEADERS
+
+-- map from compact header form (RFC 3261 7.3.3 and extensions) to full name
+local COMPACT = {
+  i = "call-id", f = "from", t = "to", v = "via", m = "contact",
+  l = "content-length", c = "content-type", e = "content-encoding",
+  k = "supported", s = "subject", r = "refer-to", o = "event",
+  b = "referred-by", u = "allow-events", x = "session-expires",
+}
+
+-- map from lower-case header name to the message field it fills (first value wins)
+local SINGLE_HEADERS = {
+  ["call-id"] = "call_id", ["from"] = "from", ["to"] = "to", ["cseq"] = "cseq_raw",
+  ["user-agent"] = "user_agent", ["server"] = "server", ["contact"] = "contact",
+  ["content-type"] = "content_type", ["refer-to"] = "refer_to", ["event"] = "event",
+  ["subscription-state"] = "subscription_state", ["retry-after"] = "retry_after",
+}
+-- map from lower-case header name to true for digest authentication headers
+local AUTH_HEADERS = {
+  ["www-authenticate"] = true, ["proxy-authenticate"] = true,
+  ["authorization"] = true, ["proxy-authorization"] = true,
+}
+-- map from lower-case header name to the list field it appends to
+local LIST_HEADERS = { ["reason"] = "reasons", ["warning"] = "warnings" }
+
+-- The value of a digest parameter (quoted or token), e.g. realm or username.
+local function auth_param(value, name)
+  local pattern = name:gsub("%a", function(c) return "[" .. c:upper() .. c:lower() .. "]" end)
+  return value:match("[%s,]" .. pattern .. '%s*=%s*"([^"]*)"')
+      or value:match("[%s,]" .. pattern .. "%s*=%s*([^,%s]+)")
+end
+M.auth_param = auth_param
+
+-- Split "Display" <uri>;params (or uri;params) into display, uri, tag.
+local function parse_name_addr(v)
+  if v == nil then return nil end
+  local display, uri, params
+  local lt = v:find("<", 1, true)
+  if lt then
+    local gt = v:find(">", lt + 1, true)
+    display = trim(v:sub(1, lt - 1)):gsub('^"(.*)"$', "%1")
+    uri = v:sub(lt + 1, (gt or (#v + 1)) - 1)
+    params = gt and v:sub(gt + 1) or ""
+  else
+    local semi = v:find(";", 1, true)
+    display = ""
+    uri = trim(semi and v:sub(1, semi - 1) or v)
+    params = semi and v:sub(semi) or ""
+  end
+  local tag = params:match(";%s*[Tt][Aa][Gg]%s*=%s*([^;,%s]+)")
+  return { display = display ~= "" and display or nil, uri = trim(uri), tag = tag }
+end
+M.parse_name_addr = parse_name_addr
+
+-- The branch parameter of the first Via element.
+local function via_branch(via)
+  if via == nil then return nil end
+  local first = via:match("^([^,]*)") or via
+  return first:match(";%s*[Bb][Rr][Aa][Nn][Cc][Hh]%s*=%s*([^;,%s]+)")
+end
+M.via_branch = via_branch
+
+-- Parse the raw text of one SIP message (start line, headers, body) into a
+-- table. Never errors on malformed text: what cannot be read stays nil.
+function M.parse(raw)
+  local msg = { reasons = {}, warnings = {}, xheaders = {}, xheaders_dropped = 0 }
+  local head, body
+  local a, b = raw:find("\r\n\r\n", 1, true)
+  if not a then a, b = raw:find("\n\n", 1, true) end
+  if a then head, body = raw:sub(1, a - 1), raw:sub(b + 1) else head, body = raw, "" end
+
+  local lines = {}
+  for line in (head .. "\n"):gmatch("([^\n]*)\n") do
+    line = line:gsub("\r$", "")
+    if line:find("^[ \t]") and #lines > 1 then
+      lines[#lines] = lines[#lines] .. " " .. trim(line)  -- obsolete line folding
+    else
+      lines[#lines + 1] = line
+    end
+  end
+
+  local start = lines[1] or ""
+  msg.start_line = bounded(trim(start))
+  local code, phrase = start:match("^[Ss][Ii][Pp]/2%.0%s+(%d%d%d)%s*(.-)%s*$")
+  if code then
+    msg.kind = "response"
+    msg.status = tonumber(code)
+    msg.reason = bounded(phrase)
+  else
+    local method, ruri = start:match("^(%S+)%s+(%S+)%s+[Ss][Ii][Pp]/2%.0%s*$")
+    if method then
+      msg.kind = "request"
+      msg.method = bounded(method)
+      msg.request_uri = bounded(ruri)
+    else
+      msg.kind = "unknown"
+    end
+  end
+
+  local via
+  for i = 2, #lines do
+    local name, value = lines[i]:match("^([^:]+):(.*)$")
+    if name then
+      name, value = trim(name), trim(value)
+      local lname = name:lower()
+      if #lname == 1 then lname = COMPACT[lname] or lname end
+      local field = SINGLE_HEADERS[lname]
+      if field then
+        if msg[field] == nil then msg[field] = bounded(value) end
+      elseif LIST_HEADERS[lname] then
+        local list = msg[LIST_HEADERS[lname]]
+        if #list < MAX_LIST_HEADERS then list[#list + 1] = bounded(value) end
+      elseif lname == "via" then
+        via = via or value
+      elseif AUTH_HEADERS[lname] then
+        -- only who and where: nonces and responses stay out of the summary
+        msg.auth_realm = msg.auth_realm or bounded(auth_param(value, "realm"))
+        if lname:find("authorization", 1, true) then
+          msg.auth_username = msg.auth_username or bounded(auth_param(value, "username"))
+        end
+      elseif lname:sub(1, 2) == "x-" then
+        if #msg.xheaders < MAX_XHEADERS then
+          msg.xheaders[#msg.xheaders + 1] = { name = bounded(name), value = bounded(value) }
+        else
+          msg.xheaders_dropped = msg.xheaders_dropped + 1
+        end
+      end
+    end
+  end
+
+  msg.branch = bounded(via_branch(via))
+  if msg.cseq_raw then
+    local num, method = msg.cseq_raw:match("^(%d+)%s+(%S+)")
+    if num and #num <= 10 then msg.cseq = tonumber(num) end  -- RFC 3261: < 2^31
+    msg.cseq_method = method
+  end
+  msg.from_addr = parse_name_addr(msg.from)
+  msg.to_addr = parse_name_addr(msg.to)
+  local session = sdp_of_body(msg.content_type, body)
+  msg.has_sdp = session ~= nil
+  if session then msg.sdp = parse_sdp(session) end
+  msg.body_len = #body
+  if (msg.content_type or ""):lower():find("^%s*message/sipfrag") then
+    msg.sipfrag = bounded(trim(body:match("^[^\r\n]*") or ""))
+  end
+  return msg
+end
+
+-- Methods that never belong to an INVITE dialog: counted, not kept per call.
+M.NON_CALL_METHODS = {
+  REGISTER = true, OPTIONS = true, SUBSCRIBE = true, PUBLISH = true, MESSAGE = true,
+}
+-- Methods whose presence makes a Call-ID a call.
+M.CALL_METHODS = {
+  INVITE = true, ACK = true, BYE = true, CANCEL = true, PRACK = true, UPDATE = true, REFER = true,
+}
+
+-- The method a message belongs to: the request method, or the CSeq method
+-- of a response.
+function M.dialog_method(msg)
+  return msg.method or msg.cseq_method
+end
+
+-- A key that is equal for a message and its retransmissions.
+function M.retransmission_key(msg, src, dst)
+  if msg.kind == "request" then
+    return table.concat({ "q", msg.method or "", msg.cseq_raw or "", msg.branch or "", src, dst }, "\0")
+  end
+  return table.concat({ "s", msg.status or "", msg.cseq_raw or "", msg.branch or "",
+                        msg.to_addr and msg.to_addr.tag or "", src, dst }, "\0")
+end
+
+return M

@@ -1,0 +1,289 @@
+--[[
+sipdiag.state: what the tap collects over one pass, and how it becomes
+calls: SIP messages grouped by Call-ID (retransmissions marked), SIP that
+belongs to no call counted by method, RTP streams found by SSRC and ports
+and linked to their call (by the setup frame, else by SDP address), the
+SDP endpoints that let RTP tshark left undecoded be read, and the bounds
+that keep a hostile capture from exhausting memory (every overflow is
+counted and reported, never silently dropped).
+
+Pure: no Wireshark API, no globals, nothing registered; loading it only
+returns the table below.
+]]
+
+local text = require("sipdiag.text")
+local sip = require("sipdiag.sip")
+local sdp = require("sipdiag.sdp")
+local rtp = require("sipdiag.rtp")
+local bounded = text.bounded
+local dialog_method, retransmission_key = sip.dialog_method, sip.retransmission_key
+local NON_CALL_METHODS, CALL_METHODS = sip.NON_CALL_METHODS, sip.CALL_METHODS
+local rtpmap_of = sdp.rtpmap_of
+local new_stream, clock_rate = rtp.new_stream, rtp.clock_rate
+
+local M = {}
+
+M.MAX_MSGS_PER_CALL = 2000   -- SIP messages kept per Call-ID
+M.MAX_TAP_ERRORS_KEPT = 10   -- error samples written to the capture record
+M.MAX_TLS_PORTS = 32         -- distinct TLS server ports tracked
+M.MAX_OTHER_METHODS = 64     -- distinct non-call method names counted by name
+M.MAX_STREAMS = 20000        -- RTP streams tracked (a hostile capture can vary SSRCs per packet)
+M.MAX_SDP_ENDPOINTS = 20000  -- SDP media address:ports remembered for RTP tshark did not decode
+local MAX_MSGS_PER_CALL, MAX_TAP_ERRORS_KEPT, MAX_TLS_PORTS = M.MAX_MSGS_PER_CALL, M.MAX_TAP_ERRORS_KEPT,
+                                                              M.MAX_TLS_PORTS
+local MAX_OTHER_METHODS, MAX_STREAMS, MAX_SDP_ENDPOINTS = M.MAX_OTHER_METHODS, M.MAX_STREAMS, M.MAX_SDP_ENDPOINTS
+
+-- A fresh collection state: one per pass over a capture.
+function M.new()
+  return {
+    packets = 0,
+    first_abs = nil,          -- absolute time of the first packet (s since epoch)
+    last_abs = nil,           -- absolute time of the last packet
+    sip_messages = 0,
+    calls = {},               -- array of calls in order of first appearance
+    call_by_id = {},          -- map from Call-ID to call
+    other_sip = {},           -- map from non-call method to message count
+    other_count = 0,          -- number of keys in other_sip
+    other_first = {},         -- map from non-call method to the first frame it was seen in
+    tls = {},                 -- map from TLS server port to {port, frames, first_frame}
+    tls_count = 0,            -- number of keys in tls
+    tls_ports_dropped = 0,    -- TLS frames on ports beyond MAX_TLS_PORTS
+    snapped_sip_frames = 0,   -- SIP frames cut by the capture's snap length
+    tap_errors = 0,
+    tap_error_samples = {},   -- first MAX_TAP_ERRORS_KEPT {frame, message}
+    frame_call = {},          -- map from frame number to the call of a SIP message in it
+    streams = {},             -- array of RTP streams in order of their first packet
+    stream_index = {},        -- map from SSRC to map from src_port*65536+dst_port to stream
+    streams_dropped = 0,      -- streams past MAX_STREAMS
+    rtp_dropped = 0,          -- RTP packets of those streams
+    rtcp_packets = 0,         -- RTCP packets (compound parts) read
+    rtcp_sender = {},         -- map from SSRC to {sr, rr, srs = map from NTP middle 32 bits to time}
+    rtcp_about = {},          -- map from reported SSRC to receiver-report statistics
+    rtcp_xr = {},             -- map from SSRC to the last RTCP-XR VoIP metrics about it
+    sdp_endpoints = {},       -- map from "address|port" an SDP advertised for RTP to {frame, formats}
+    sdp_endpoint_count = 0,
+    sdp_ports = {},           -- set of those ports (a cheap first test per UDP packet)
+  }
+end
+
+-- A tap error at a frame: counted, and its message kept for the first MAX_TAP_ERRORS_KEPT.
+function M.note_error(state, frame, err)
+  state.tap_errors = state.tap_errors + 1
+  if #state.tap_error_samples < MAX_TAP_ERRORS_KEPT then
+    state.tap_error_samples[#state.tap_error_samples + 1] = { frame = frame, message = bounded(tostring(err)) }
+  end
+end
+
+-- Count SIP messages that belong to no call, by method (bounded).
+local function count_other(state, method, count, frame)
+  local key = method or "(unknown)"
+  if state.other_sip[key] == nil then
+    if state.other_count >= MAX_OTHER_METHODS then key = "(other methods)" end
+    if state.other_sip[key] == nil then
+      state.other_count = state.other_count + 1
+      state.other_first[key] = frame
+    end
+  end
+  state.other_sip[key] = (state.other_sip[key] or 0) + count
+  if frame < state.other_first[key] then state.other_first[key] = frame end
+end
+
+-- Remember the RTP address:ports a message's SDP advertises, with the payload
+-- types it lists, so that RTP tshark leaves undecoded can still be read.
+local function note_sdp_endpoints(state, msg)
+  for _, media in ipairs(msg.sdp.media) do
+    local addr = media.connection or msg.sdp.connection
+    if addr and media.port and media.port > 0 and (media.proto or ""):find("RTP", 1, true) then
+      local key = addr .. "|" .. media.port
+      local known = state.sdp_endpoints[key]
+      if known == nil and state.sdp_endpoint_count >= MAX_SDP_ENDPOINTS then return end
+      if known == nil then state.sdp_endpoint_count = state.sdp_endpoint_count + 1 end
+      local formats = {}
+      for pt in (media.formats or ""):gmatch("%d+") do formats[tonumber(pt)] = true end
+      state.sdp_endpoints[key] = { frame = msg.frame, formats = formats }
+      state.sdp_ports[media.port] = true
+    end
+  end
+end
+M.note_sdp_endpoints = note_sdp_endpoints
+
+-- Add one parsed SIP message (with frame, time, addresses filled in).
+function M.add_message(state, msg)
+  state.sip_messages = state.sip_messages + 1
+  local method = dialog_method(msg)
+  local id = msg.call_id
+  if id == nil or (method and NON_CALL_METHODS[method]) then
+    count_other(state, id == nil and "(no Call-ID)" or method, 1, msg.frame)
+    return
+  end
+  local call = state.call_by_id[id]
+  if call == nil then
+    call = { id = id, first_frame = msg.frame, msgs = {}, seen = {}, total = 0,
+             retransmissions = 0, dropped = 0, is_call = false, methods = {} }
+    state.call_by_id[id] = call
+    state.calls[#state.calls + 1] = call
+  end
+  if method and CALL_METHODS[method] then call.is_call = true end
+  if state.frame_call[msg.frame] == nil then state.frame_call[msg.frame] = call end
+  if method then call.methods[method] = (call.methods[method] or 0) + 1 end
+  call.total = call.total + 1
+  local key = retransmission_key(msg, msg.src .. "\0" .. msg.src_port, msg.dst .. "\0" .. msg.dst_port)
+  if call.seen[key] then
+    msg.retransmission = true
+    call.retransmissions = call.retransmissions + 1
+  else
+    call.seen[key] = true
+  end
+  if msg.sdp then note_sdp_endpoints(state, msg) end
+  if #call.msgs < MAX_MSGS_PER_CALL then
+    call.msgs[#call.msgs + 1] = msg
+  else
+    call.dropped = call.dropped + 1
+  end
+end
+
+-- The SDP endpoint a UDP datagram is sent to (or, failing that, from), when
+-- its first bytes are an RTP version 2 header with a payload type that SDP
+-- lists: {frame, formats}, or nil.
+function M.sdp_rtp_endpoint(state, src, src_port, dst, dst_port, b1, b2)
+  if b1 < 128 or b1 >= 192 then return nil end
+  local ep = state.sdp_endpoints[dst .. "|" .. dst_port] or state.sdp_endpoints[src .. "|" .. src_port]
+  if ep and ep.formats[b2 % 128] then return ep end
+  return nil
+end
+
+function M.note_tls(state, frame, src_port, dst_port)
+  local port = (src_port == 5061 or dst_port == 5061) and 5061 or math.min(src_port, dst_port)
+  local t = state.tls[port]
+  if t == nil then
+    if state.tls_count >= MAX_TLS_PORTS then
+      state.tls_ports_dropped = state.tls_ports_dropped + 1
+      return
+    end
+    t = { port = port, frames = 0, first_frame = frame }
+    state.tls[port] = t
+    state.tls_count = state.tls_count + 1
+  end
+  t.frames = t.frames + 1
+end
+
+-- A new stream for (ssrc, ports key), or nil past the bound.
+function M.add_stream(state, ssrc, key, src, src_port, dst, dst_port, setup_frame)
+  if #state.streams >= MAX_STREAMS then
+    state.streams_dropped = state.streams_dropped + 1
+    return nil
+  end
+  local st = new_stream(ssrc)
+  st.src, st.src_port, st.dst, st.dst_port, st.setup_frame = src, src_port, dst, dst_port, setup_frame
+  st.clocks = {}
+  local call = setup_frame and state.frame_call[setup_frame]
+  if call and call.is_call then st.call, st.link = call, "setup-frame" end
+  local by_ports = state.stream_index[ssrc]
+  if by_ports == nil then
+    by_ports = {}
+    state.stream_index[ssrc] = by_ports
+  end
+  by_ports[key] = st
+  state.streams[#state.streams + 1] = st
+  return st
+end
+
+-- The clock rate of a payload type in a stream, from its call's SDP (cached).
+function M.stream_clock(st, pt)
+  local name, rate
+  if pt >= 96 and st.call then
+    for i = #st.call.msgs, 1, -1 do
+      local sdp = st.call.msgs[i].sdp
+      if sdp then
+        for _, media in ipairs(sdp.media) do
+          name, rate = rtpmap_of(media, pt)
+          if name then break end
+        end
+      end
+      if name then break end
+    end
+  end
+  local clock = clock_rate(pt, name, rate)
+  st.clocks[pt] = clock
+  return clock
+end
+
+-- Streams without a setup frame go to the call whose SDP advertised their
+-- destination (or, failing that, their source) address:port.
+local function link_streams(state, calls)
+  local by_endpoint = {}
+  for _, call in ipairs(calls) do
+    call.endpoints = {}  -- set of "address|port" its SDPs advertised
+    for _, m in ipairs(call.msgs) do
+      for _, media in ipairs(m.sdp and m.sdp.media or {}) do
+        local addr = media.connection or m.sdp.connection
+        if addr and media.port and media.port > 0 then
+          local key = addr .. "|" .. media.port
+          call.endpoints[key] = true
+          if by_endpoint[key] == nil then by_endpoint[key] = call end
+        end
+      end
+    end
+  end
+  local unlinked = {}
+  for _, st in ipairs(state.streams) do
+    if st.call == nil then
+      local call = by_endpoint[st.dst .. "|" .. st.dst_port] or by_endpoint[st.src .. "|" .. st.src_port]
+      if call then st.call, st.link = call, "sdp-address" end
+    end
+    if st.call then
+      st.src_in_sdp = st.call.endpoints[st.src .. "|" .. st.src_port] == true
+      st.call.streams = st.call.streams or {}
+      st.call.streams[#st.call.streams + 1] = st
+    else
+      unlinked[#unlinked + 1] = st
+    end
+  end
+  return unlinked
+end
+
+-- Capture facts and the calls to write, in a deterministic order.
+function M.finish(state)
+  local calls, ncalls = {}, 0
+  for _, call in ipairs(state.calls) do
+    if call.is_call then
+      ncalls = ncalls + 1
+      calls[ncalls] = call
+    else
+      -- a Call-ID without call methods (e.g. NOTIFY/INFO only) counts as other SIP
+      for method, count in pairs(call.methods) do count_other(state, method, count, call.first_frame) end
+    end
+  end
+  local other_methods = {}
+  for method in pairs(state.other_sip) do other_methods[#other_methods + 1] = method end
+  table.sort(other_methods)
+  local tls = {}
+  for _, t in pairs(state.tls) do tls[#tls + 1] = t end
+  table.sort(tls, function(a, b) return a.port < b.port end)
+  local cap = {
+    packets = state.packets,
+    start_epoch = state.first_abs,
+    duration = (state.first_abs and state.last_abs) and (state.last_abs - state.first_abs) or 0,
+    sip_messages = state.sip_messages,
+    calls = ncalls,
+    other_sip = state.other_sip,
+    other_first = state.other_first,
+    other_methods = other_methods,
+    tls = tls,
+    tls_ports_dropped = state.tls_ports_dropped,
+    snapped_sip_frames = state.snapped_sip_frames,
+    tap_errors = state.tap_errors,
+    tap_error_samples = state.tap_error_samples,
+    rtp_streams = #state.streams,
+    streams_dropped = state.streams_dropped,
+    rtp_dropped = state.rtp_dropped,
+    rtcp_packets = state.rtcp_packets,
+    rtcp_sender = state.rtcp_sender,
+    rtcp_about = state.rtcp_about,
+    rtcp_xr = state.rtcp_xr,
+  }
+  cap.unlinked = link_streams(state, calls)
+  return cap, calls
+end
+
+return M

@@ -1,0 +1,80 @@
+--[[
+sipdiag.text: text taken from a capture, bounded and made safe for XML.
+
+Pure: no Wireshark API, no globals, nothing registered; loading it only
+returns the table below (plain `lua` loads it for tests/lua/).
+]]
+
+local M = {}
+
+-- Longest header value or URI kept; longer ones are cut and say so.
+M.MAX_VALUE_BYTES = 1024
+local MAX_VALUE_BYTES = M.MAX_VALUE_BYTES
+
+function M.trim(s)
+  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
+end
+
+-- Cut s to MAX_VALUE_BYTES, saying how much was cut.
+function M.bounded(s)
+  if s == nil or #s <= MAX_VALUE_BYTES then return s end
+  return s:sub(1, MAX_VALUE_BYTES) .. string.format("...[+%d bytes]", #s - MAX_VALUE_BYTES)
+end
+
+-- Replace every byte that is not part of a valid UTF-8 encoding of a
+-- character allowed in XML 1.0 by U+FFFD. ASCII control characters are left
+-- to xml_attr.
+local REPLACEMENT = "\239\191\189"
+local function utf8_sanitize(s)
+  if not s:find("[\128-\255]") then return s end
+  local out, n, i, len = {}, 0, 1, #s
+  local byte = string.byte
+  while i <= len do
+    local c = byte(s, i)
+    local need, cp
+    if c < 0x80 then need, cp = 0, c
+    elseif c >= 0xC2 and c <= 0xDF then need, cp = 1, c - 0xC0
+    elseif c >= 0xE0 and c <= 0xEF then need, cp = 2, c - 0xE0
+    elseif c >= 0xF0 and c <= 0xF4 then need, cp = 3, c - 0xF0
+    else need = -1 end
+    local ok = need >= 0 and i + need <= len
+    if ok then
+      for k = 1, need do
+        local cc = byte(s, i + k)
+        if cc < 0x80 or cc > 0xBF then ok = false; break end
+        cp = cp * 64 + (cc - 0x80)
+      end
+    end
+    if ok then
+      if (need == 2 and cp < 0x800) or (need == 3 and (cp < 0x10000 or cp > 0x10FFFF))
+         or (cp >= 0xD800 and cp <= 0xDFFF) or cp == 0xFFFE or cp == 0xFFFF then
+        ok = false
+      end
+    end
+    n = n + 1
+    if ok then
+      out[n] = s:sub(i, i + need)
+      i = i + need + 1
+    else
+      out[n] = REPLACEMENT
+      i = i + 1
+    end
+  end
+  return table.concat(out)
+end
+M.utf8_sanitize = utf8_sanitize
+
+local XML_ESCAPES = {
+  ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&apos;",
+  ["\t"] = "&#9;", ["\n"] = "&#10;", ["\r"] = "&#13;",
+}
+-- Text made safe for an XML attribute value: valid UTF-8, metacharacters
+-- escaped, control characters other than TAB/LF/CR replaced by U+FFFD.
+function M.xml_attr(s)
+  s = tostring(s)
+  if not s:find("[%c&<>\"'\128-\255]") then return s end
+  s = utf8_sanitize(s)
+  return (s:gsub("[%c&<>\"']", function(c) return XML_ESCAPES[c] or REPLACEMENT end))
+end
+
+return M

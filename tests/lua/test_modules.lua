@@ -1,0 +1,358 @@
+-- Unit tests for the tap's sipdiag.* modules, under plain lua 5.1-5.4:
+--   lua5.4 tests/lua/test_modules.lua lua/
+-- One group per module, each declared with the number of checks it runs
+-- (tests/lua/testlib.lua); prints one line per group and exits non-zero
+-- unless every group ran all its checks and they passed.
+
+local lua_dir = arg[1] or "lua/"
+if lua_dir:sub(-1) ~= "/" then lua_dir = lua_dir .. "/" end
+package.path = lua_dir .. "?.lua;" .. package.path
+local testlib = dofile((arg[0]:match("^(.*[/\\])") or "./") .. "testlib.lua")
+
+local MODULES = { "text", "sip", "sdp", "rtp", "rtcp", "pdml", "state", "brief" }
+
+local t = testlib.plan({
+  { "isolation", 5 * #MODULES + 1 },
+  { "text", 16 },
+  { "sip", 38 },
+  { "sdp", 18 },
+  { "rtp", 17 },
+  { "rtcp", 9 },
+  { "state", 16 },
+  { "pdml", 6 },
+  { "brief", 8 },
+})
+
+-- Each module loads on its own as a module and as Wireshark's plugin loader
+-- runs it (a plain chunk, no arguments): it returns a table and touches no global.
+t:group("isolation", function()
+  local function globals()
+    local names = {}
+    for name in pairs(_G) do names[#names + 1] = tostring(name) end
+    table.sort(names)
+    return table.concat(names, " ")
+  end
+  local before = globals()
+  for _, name in ipairs(MODULES) do
+    for loaded in pairs(package.loaded) do
+      if tostring(loaded):find("^sipdiag%.") then package.loaded[loaded] = nil end
+    end
+    local module = require("sipdiag." .. name)
+    t:eq(name .. " required: a table", type(module), "table")
+    t:eq(name .. " required: no global set", globals(), before)
+    local chunk = assert(loadfile(lua_dir .. "sipdiag/" .. name .. ".lua"))
+    local ok, as_plugin = pcall(chunk)
+    t:ok(name .. " run as a plugin: no error", ok, tostring(as_plugin))
+    t:eq(name .. " run as a plugin: a table", type(as_plugin), "table")
+    t:eq(name .. " run as a plugin: no global set", globals(), before)
+  end
+  -- one source of each bound: only the module that enforces a bound declares it
+  local owners = {}
+  for _, name in ipairs(MODULES) do
+    for key in pairs(require("sipdiag." .. name)) do
+      if tostring(key):find("^MAX_") then owners[key] = (owners[key] and owners[key] .. "," or "") .. name end
+    end
+  end
+  local twice = {}
+  for key, where in pairs(owners) do
+    if where:find(",") then twice[#twice + 1] = key .. " in " .. where end
+  end
+  t:eq("each bound declared by one module", table.concat(twice, "; "), "")
+end)
+
+local text = require("sipdiag.text")
+local sip = require("sipdiag.sip")
+local sdp = require("sipdiag.sdp")
+local rtp = require("sipdiag.rtp")
+local rtcp = require("sipdiag.rtcp")
+local pdml = require("sipdiag.pdml")
+local state_m = require("sipdiag.state")
+local brief = require("sipdiag.brief")
+
+local FFFD = "\239\191\189"
+
+t:group("text", function()
+  t:eq("ascii unchanged", text.utf8_sanitize("abc"), "abc")
+  t:eq("valid 2/3/4-byte kept", text.utf8_sanitize("\195\169\226\130\172\240\159\152\128"),
+       "\195\169\226\130\172\240\159\152\128")
+  t:eq("lone continuation byte", text.utf8_sanitize("a\128b"), "a" .. FFFD .. "b")
+  t:eq("overlong NUL", text.utf8_sanitize("\192\128"), FFFD .. FFFD)
+  t:eq("surrogate", text.utf8_sanitize("\237\160\128"), FFFD .. FFFD .. FFFD)
+  t:eq("truncated sequence at end", text.utf8_sanitize("x\226\130"), "x" .. FFFD .. FFFD)
+  t:eq("U+FFFE not allowed in XML", text.utf8_sanitize("\239\191\190"), FFFD .. FFFD .. FFFD)
+  t:eq("beyond U+10FFFF", text.utf8_sanitize("\244\144\128\128"), FFFD .. FFFD .. FFFD .. FFFD)
+  t:eq("latin-1 byte", text.utf8_sanitize("caf\233"), "caf" .. FFFD)
+  t:eq("metacharacters", text.xml_attr([[<a href="x">&'</a>]]), "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;")
+  t:eq("tab, newline, return kept as references", text.xml_attr("a\tb\nc\rd"), "a&#9;b&#10;c&#13;d")
+  t:eq("NUL and ESC replaced", text.xml_attr("a\0b\27[31m"), "a" .. FFFD .. "b" .. FFFD .. "[31m")
+  t:eq("numbers become text", text.xml_attr(42), "42")
+  t:eq("trim", text.trim(" \t a b \r\n"), "a b")
+  local long = text.bounded(string.rep("A", text.MAX_VALUE_BYTES + 7))
+  t:eq("bounded to MAX_VALUE_BYTES, saying how much was cut",
+       long, string.rep("A", text.MAX_VALUE_BYTES) .. "...[+7 bytes]")
+  t:eq("short values unchanged", text.bounded("abc"), "abc")
+end)
+
+t:group("sip", function()
+  local na = sip.parse_name_addr('"Alice \\"A\\"" <sip:alice@example.com;transport=tcp>;tag=a1b2;other=x')
+  t:eq("display", na.display, 'Alice \\"A\\"')
+  t:eq("uri keeps uri params", na.uri, "sip:alice@example.com;transport=tcp")
+  t:eq("tag", na.tag, "a1b2")
+  local bare = sip.parse_name_addr("sip:bob@example.com;TAG=zz")
+  t:eq("addr-spec uri", bare.uri, "sip:bob@example.com")
+  t:eq("case-insensitive tag", bare.tag, "zz")
+  t:eq("no tag", sip.parse_name_addr("<sip:x@y>").tag, nil)
+  t:eq("branch of the first Via element",
+       sip.via_branch("SIP/2.0/UDP a;Branch=z9hG4bK1;rport, SIP/2.0/UDP b;branch=z9hG4bK2"), "z9hG4bK1")
+  t:eq("realm quoted", sip.auth_param('Digest realm="carrier.test", nonce="x"', "realm"), "carrier.test")
+  t:eq("username quoted", sip.auth_param('Digest username="alice",realm="r"', "username"), "alice")
+
+  -- a request with compact headers, folding, repeated and X- headers, SDP body
+  local m = sip.parse(table.concat({
+    "INVITE sip:+15550100@example.com SIP/2.0",
+    "v: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-abc",
+    "f: \"Caller\" <sip:+1555@example.com>;tag=from1",
+    "t: <sip:+15550100@example.com>",
+    "i: call-1@example.com",
+    "CSeq: 7 INVITE",
+    "Subject: folded",
+    "  continues here",
+    "Reason: Q.850;cause=16",
+    "Reason: SIP;cause=200",
+    "X-Twilio-CallSid: CA123",
+    "x-lower: v",
+    "User-Agent: Test UA",
+    "c: application/sdp",
+    "l: 10",
+    "",
+    "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\n",
+  }, "\r\n"))
+  t:eq("kind", m.kind, "request")
+  t:eq("method", m.method, "INVITE")
+  t:eq("request uri", m.request_uri, "sip:+15550100@example.com")
+  t:eq("compact Call-ID", m.call_id, "call-1@example.com")
+  t:eq("compact Via branch", m.branch, "z9hG4bK-abc")
+  t:eq("CSeq number", m.cseq, 7)
+  t:eq("CSeq method", m.cseq_method, "INVITE")
+  t:eq("from tag", m.from_addr.tag, "from1")
+  t:eq("to without tag", m.to_addr.tag, nil)
+  t:eq("two Reason headers", #m.reasons, 2)
+  t:eq("X- headers in order", m.xheaders[1].name .. "=" .. m.xheaders[1].value, "X-Twilio-CallSid=CA123")
+  t:eq("x- in lower case", m.xheaders[2].name, "x-lower")
+  t:eq("user agent", m.user_agent, "Test UA")
+  t:eq("SDP found", m.has_sdp, true)
+
+  local resp = sip.parse("SIP/2.0 486 Busy Here\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nServer: LiveKit\r\n\r\n")
+  t:eq("response kind", resp.kind, "response")
+  t:eq("status", resp.status, 486)
+  t:eq("reason phrase", resp.reason, "Busy Here")
+  t:eq("server", resp.server, "LiveKit")
+  t:eq("no SDP", resp.has_sdp, false)
+  t:eq("a response belongs to its CSeq method", sip.dialog_method(resp), "INVITE")
+
+  local notify = sip.parse("NOTIFY sip:a@b SIP/2.0\r\nCall-ID: c\r\nEvent: refer\r\n"
+                           .. "Content-Type: message/sipfrag;version=2.0\r\n\r\nSIP/2.0 200 OK\r\n")
+  t:eq("sipfrag status line", notify.sipfrag, "SIP/2.0 200 OK")
+  t:eq("event", notify.event, "refer")
+
+  -- hostile input never errors and stays bounded
+  t:eq("garbage start line", sip.parse("\0\1\2 not sip at all").kind, "unknown")
+  local huge = sip.parse("INVITE sip:a@b SIP/2.0\r\nCall-ID: " .. string.rep("A", 5000)
+                         .. "\r\nCSeq: 99999999999999999999 INVITE\r\n\r\n")
+  t:eq("long value bounded", #huge.call_id < 1100, true)
+  t:eq("long value says it was cut", huge.call_id:find("%[%+3976 bytes%]") ~= nil, true)
+  t:eq("absurd CSeq dropped", huge.cseq, nil)
+  local many = { "INVITE sip:a@b SIP/2.0", "Call-ID: c" }
+  for i = 1, 100 do many[#many + 1] = "X-H" .. i .. ": v" end
+  local manyx = sip.parse(table.concat(many, "\r\n") .. "\r\n\r\n")
+  t:eq("X- headers capped", #manyx.xheaders, sip.MAX_XHEADERS)
+  t:eq("X- headers over the cap counted", manyx.xheaders_dropped, 100 - sip.MAX_XHEADERS)
+  t:eq("methods are case-sensitive", sip.parse("invite sip:a@b SIP/2.0\r\n\r\n").method, "invite")
+end)
+
+-- an offer with session- and media-level lines (shared by the sdp and state groups)
+local OFFER = table.concat({
+  "v=0", "o=- 1 2 IN IP4 198.51.100.1", "c=IN IP4 198.51.100.1", "t=0 0", "a=sendonly",
+  "m=audio 4000 RTP/SAVP 8 101", "c=IN IP4 10.0.0.5", "a=rtpmap:8 PCMA/8000", "a=rtpmap:101 telephone-event/8000",
+  "a=fmtp:101 0-16", "a=ptime:20", "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x", "a=recvonly",
+  "m=video 0 RTP/AVP 96",
+}, "\r\n")
+
+t:group("sdp", function()
+  local s = sdp.parse(OFFER)
+  t:eq("session connection", s.connection, "198.51.100.1")
+  t:eq("session direction", s.direction, "sendonly")
+  t:eq("media count", #s.media, 2)
+  t:eq("media connection", s.media[1].connection, "10.0.0.5")
+  t:eq("media direction", s.media[1].direction, "recvonly")
+  t:eq("formats", s.media[1].formats, "8 101")
+  t:eq("rtpmaps", #s.media[1].rtpmap, 2)
+  t:eq("crypto", s.media[1].crypto, true)
+  t:eq("ptime", s.media[1].ptime, "20")
+  t:eq("refused video port", s.media[2].port, 0)
+  t:eq("rtpmap lookup", select(2, sdp.rtpmap_of(s.media[1], 101)), 8000)
+  t:eq("rtpmap of an unlisted type", sdp.rtpmap_of(s.media[1], 0), nil)
+  local lines = { "v=0" }
+  for i = 1, sdp.MAX_MEDIA + 3 do lines[#lines + 1] = "m=audio " .. (1000 + i) .. " RTP/AVP 0" end
+  local crowded = sdp.parse(table.concat(lines, "\r\n"))
+  t:eq("m= lines capped", #crowded.media, sdp.MAX_MEDIA)
+  t:eq("m= lines over the cap counted", crowded.media_dropped, 3)
+  t:eq("SDP body as is", sdp.of_body("application/sdp", "v=0\r\n"), "v=0\r\n")
+  t:eq("no SDP in an empty body", sdp.of_body("application/sdp", "  \r\n"), nil)
+  local multi = sip.parse("INVITE sip:a@b SIP/2.0\r\nCall-ID: c\r\nContent-Type: multipart/mixed;boundary=X\r\n\r\n"
+    .. "--X\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 5 RTP/AVP 0\r\n--X--\r\n")
+  t:eq("SDP inside a multipart body found", multi.has_sdp, true)
+  t:eq("SDP parsed out of a multipart body", multi.sdp.media[1].port, 5)
+end)
+
+t:group("rtp", function()
+  t:eq("telephone-event has no jitter clock", rtp.clock_rate(101, "telephone-event", 8000), 0)
+  t:eq("static clock", rtp.clock_rate(9, nil, nil), 8000)
+  t:eq("dynamic clock from the rtpmap", rtp.clock_rate(96, "L16", 16000), 16000)
+  t:eq("dynamic clock by name", rtp.clock_rate(111, "opus", nil), 48000)
+  -- a steady stream, with sequence numbers and timestamps that wrap
+  local st = rtp.new_stream(1)
+  for i = 0, 199 do
+    rtp.packet(st, 1000 + i * 20, (65500 + i) % 65536, (4294967000 + i * 160) % 4294967296, 8, i == 0, 8000, i + 1)
+  end
+  t:eq("packets", st.packets, 200)
+  t:eq("expected across the sequence wrap", rtp.expected(st), 200)
+  t:eq("no jitter on a perfect stream", st.max_jitter, 0)
+  t:eq("no reordering", st.out_of_order, 0)
+  -- loss, a duplicate and a late packet
+  local lossy = rtp.new_stream(2)
+  for i, seq in ipairs({ 1, 2, 3, 5, 6, 6, 8, 7, 9, 10 }) do rtp.packet(lossy, i * 20, seq, seq * 160, 0, false, 8000, i) end
+  t:eq("expected from first to last", rtp.expected(lossy), 10)
+  t:eq("lost as tshark counts (expected - received)", rtp.expected(lossy) - lossy.packets, 0)
+  t:eq("duplicate found", lossy.duplicates, 1)
+  t:eq("late packet found", lossy.out_of_order, 1)
+  local g = rtp.new_stream(3)
+  rtp.packet(g, 0, 1, 0, 0, false, 8000, 1)
+  rtp.packet(g, 20, 2, 160, 0, false, 8000, 2)
+  rtp.packet(g, 4020, 3, 32160, 0, false, 8000, 3)
+  t:eq("a 4 s silence is the longest gap", g.gap_max, 4000)
+  -- packets per second: one count per second from the stream's first, silent seconds as 0
+  t:eq("per-second counts", rtp.pps_text(st), "50,50,50,50")
+  t:eq("first counted second", st.pps_start, 1)
+  local silent = rtp.new_stream(4)
+  for _, ms in ipairs({ 2500, 2900, 5100 }) do rtp.packet(silent, ms, 1, 0, 0, false, 8000, 1) end
+  t:eq("a silent second is a zero", silent.pps_start .. ":" .. rtp.pps_text(silent), "2:2,0,0,1")
+  local jump = rtp.new_stream(5)
+  rtp.packet(jump, 0, 1, 0, 0, false, 8000, 1)
+  rtp.packet(jump, 1e12, 2, 160, 0, false, 8000, 2)
+  rtp.packet(jump, -5000, 3, 320, 0, false, 8000, 3)
+  t:eq("a time jump past the bound is counted apart, not filled", rtp.pps_text(jump) .. " +" .. jump.pps_over, "1 +2")
+end)
+
+t:group("rtcp", function()
+  local function u32(n)
+    return string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+  end
+  local sr = "\128\200\0\6" .. u32(0xAAAA) .. u32(3950000001) .. u32(0x80000000) .. u32(8000) .. u32(50) .. u32(8000)
+  local sr_packet = rtcp.parse(sr)
+  t:eq("SR type", sr_packet.pt, 200)
+  t:eq("SR NTP middle 32 bits", sr_packet.ntp_mid, (3950000001 % 65536) * 65536 + 0x8000)
+  local block = u32(0xAAAA) .. "\26\255\255\254" .. u32(1050) .. u32(80) .. u32(sr_packet.ntp_mid) .. u32(13107)
+  local rr_packet = rtcp.parse("\129\201\0\7" .. u32(0xBBBB) .. block)
+  t:eq("RR block count", #rr_packet.blocks, 1)
+  t:eq("fraction lost", rr_packet.blocks[1].fraction, 26)
+  t:eq("negative cumulative loss", rr_packet.blocks[1].cum_lost, -2)
+  local collected = { rtcp_sender = {}, rtcp_about = {}, rtcp_xr = {} }
+  rtcp.add(collected, sr_packet, 10.0, 100)
+  rtcp.add(collected, rr_packet, 10.9, 120)
+  local about = collected.rtcp_about[0xAAAA]
+  t:eq("one round trip", about.rtt_n, 1)
+  t:eq("round trip = arrival - SR - DLSR", string.format("%.3f", about.rtt_max), "0.700")
+  t:eq("round trip frame", about.rtt_max_frame, 120)
+  t:eq("short packets are not RTCP", rtcp.parse("\128\200"), nil)
+end)
+
+-- A state with one message added per call of add(raw, frame, src).
+local function collector()
+  local st = state_m.new()
+  local function add(raw, frame, src)
+    local msg = sip.parse(raw)
+    msg.frame, msg.index, msg.time = frame, 1, frame / 10
+    msg.src, msg.dst, msg.src_port, msg.dst_port = src or "10.0.0.1", "10.0.0.2", 5060, 5060
+    msg.transport = "UDP"
+    state_m.add_message(st, msg)
+  end
+  return st, add
+end
+
+t:group("state", function()
+  -- retransmissions and non-call methods
+  local st, add = collector()
+  local inv = "INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nCall-ID: k\r\nCSeq: 1 INVITE\r\n\r\n"
+  add(inv, 1)
+  add(inv, 2)
+  add(inv, 3, "10.0.0.9")  -- same message from another address: another leg, not a retransmission
+  add("OPTIONS sip:a@b SIP/2.0\r\nCall-ID: o\r\nCSeq: 1 OPTIONS\r\n\r\n", 4)
+  add("NOTIFY sip:a@b SIP/2.0\r\nCall-ID: n\r\nCSeq: 1 NOTIFY\r\n\r\n", 5)
+  local cap, calls = state_m.finish(st)
+  t:eq("one call", #calls, 1)
+  t:eq("retransmission counted", calls[1].retransmissions, 1)
+  t:eq("retransmission flagged", calls[1].msgs[2].retransmission, true)
+  t:eq("other leg not a retransmission", calls[1].msgs[3].retransmission, nil)
+  t:eq("OPTIONS counted outside calls", cap.other_sip.OPTIONS, 1)
+  t:eq("NOTIFY-only Call-ID counted outside calls", cap.other_sip.NOTIFY, 1)
+  t:eq("sip messages", cap.sip_messages, 5)
+
+  -- SDP endpoints: UDP that tshark left undecoded is RTP when it goes to (or
+  -- comes from) an advertised RTP address:port with a listed payload type
+  local eps = state_m.new()
+  state_m.note_sdp_endpoints(eps, { frame = 80, sdp = sdp.parse(OFFER) })
+  t:eq("RTP endpoint remembered with its frame", eps.sdp_endpoints["10.0.0.5|4000"].frame, 80)
+  t:eq("refused m= line not remembered", eps.sdp_endpoints["198.51.100.1|0"], nil)
+  t:eq("port set for the cheap test", eps.sdp_ports[4000], true)
+  t:eq("to the endpoint, listed PT", state_m.sdp_rtp_endpoint(eps, "10.0.0.9", 7, "10.0.0.5", 4000, 0x80, 8).frame, 80)
+  t:eq("from the endpoint, marker set",
+       state_m.sdp_rtp_endpoint(eps, "10.0.0.5", 4000, "10.0.0.9", 7, 0x80, 0x80 + 101) ~= nil, true)
+  t:eq("unlisted payload type", state_m.sdp_rtp_endpoint(eps, "10.0.0.9", 7, "10.0.0.5", 4000, 0x80, 0), nil)
+  t:eq("not version 2 (STUN)", state_m.sdp_rtp_endpoint(eps, "10.0.0.9", 7, "10.0.0.5", 4000, 0x00, 8), nil)
+  t:eq("other address", state_m.sdp_rtp_endpoint(eps, "10.0.0.9", 7, "10.0.0.6", 4000, 0x80, 8), nil)
+
+  -- the bounds: every overflow counted
+  local errs = state_m.new()
+  for i = 1, state_m.MAX_TAP_ERRORS_KEPT + 5 do state_m.note_error(errs, i, "boom") end
+  t:eq("tap errors all counted, the first few kept", errs.tap_errors .. "/" .. #errs.tap_error_samples,
+       (state_m.MAX_TAP_ERRORS_KEPT + 5) .. "/" .. state_m.MAX_TAP_ERRORS_KEPT)
+end)
+
+t:group("pdml", function()
+  local st, add = collector()
+  add("INVITE sip:a@b SIP/2.0\r\nCall-ID: k<&>\r\nCSeq: 1 INVITE\r\n\r\n", 1)
+  st.packets = 1
+  local cap, calls = state_m.finish(st)
+  local errors = {}
+  local doc = table.concat(pdml.render({ creator = "sipdiag/test", wireshark = "4.0.17", lua = _VERSION }, cap, calls,
+                                       function(frame, err) errors[#errors + 1] = err end))
+  t:eq("the root carries SCHEMA_VERSION", doc:match('<pdml [^>]*sipdiag_schema="([^"]*)"'), pdml.SCHEMA_VERSION)
+  t:eq("schema version is major.minor", pdml.SCHEMA_VERSION:find("^%d+%.%d+$") ~= nil, true)
+  t:eq("one call packet", select(2, doc:gsub('<proto name="sipdiag.call"', "")), 1)
+  t:eq("capture text escaped", doc:find('show="k&lt;&amp;&gt;"', 1, true) ~= nil, true)
+  t:eq("no rendering errors", #errors, 0)
+  t:eq("ends the document", doc:sub(-8), "</pdml>\n")
+end)
+
+t:group("brief", function()
+  local calls = { { id = "a-1@x", msgs = {}, total = 0, streams = {} }, { id = "a-2@x", msgs = {}, total = 0 } }
+  t:eq("a call by its number", brief.pick_call(calls, "2").id, "a-2@x")
+  t:eq("a call by its Call-ID", brief.pick_call(calls, " a-1@x ").id, "a-1@x")
+  t:eq("an ambiguous beginning picks none", brief.pick_call(calls, "a-"), nil)
+  t:eq("nothing typed picks none", brief.pick_call(calls, ""), nil)
+  t:eq("a Call-ID with a quote in the filter", brief.call_filter({ id = 'q"x', streams = {} }), 'sip.Call-ID == "q\\"x"')
+  local stream = { src = "10.0.0.1", src_port = 4000, dst = "10.0.0.2", dst_port = 5000, ssrc = 0x1234ABCD, packets = 9,
+                   start_seq = 1, stop_seq = 10, cycles = 0, mean_jitter = 1.25 }
+  local filter = brief.call_filter({ id = "c", streams = { stream } })
+  t:eq("RTP by SSRC and ports, ICMP quotes left out",
+       filter, '(sip.Call-ID == "c" || (rtp.ssrc == 0x1234ABCD && udp.srcport == 4000 && udp.dstport == 5000)'
+               .. " || (rtcp && udp.srcport == 4001 && udp.dstport == 5001)) && !(icmp || icmpv6)")
+  local shown = brief.summary({ packets = 20, sip_messages = 2, rtp_streams = 1 },
+                              { { id = "c", msgs = {}, total = 2, streams = { stream } } })
+  t:eq("summary head", shown:match("^[^\n]*"), "20 packets, 2 SIP messages, 1 call(s), 1 RTP stream(s)")
+  t:eq("summary stream line", shown:find("RTP 10.0.0.1:4000 -> 10.0.0.2:5000 SSRC 0x1234ABCD: 9 packets, 1 lost, "
+                                         .. "jitter 1.2 ms", 1, true) ~= nil, true)
+end)
+
+t:finish()
