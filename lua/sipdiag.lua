@@ -13,7 +13,7 @@ Without "out=" the PDML goes to stdout. Extra tshark options work as usual, e.g.
 Sample output (abridged; the full contract is docs/pdml-schema.md):
 
     <?xml version="1.0" encoding="utf-8"?>
-    <pdml version="0" creator="sipdiag/0.1.0" sipdiag_schema="1.4" wireshark="4.0.17" lua="Lua 5.2">
+    <pdml version="0" creator="sipdiag/0.1.0" sipdiag_schema="1.5" wireshark="4.0.17" lua="Lua 5.2">
     <packet>
       <proto name="sipdiag.capture" showname="sipdiag capture summary">
         <field name="sipdiag.capture.packets" show="4"/>
@@ -95,6 +95,7 @@ local parse_rtcp, add_rtcp = rtcp.parse, rtcp.add
 local render_pdml = pdml.render
 local new_state, note_error, add_message, note_tls = collect.new, collect.note_error, collect.add_message,
                                                      collect.note_tls
+local note_step = collect.note_step
 local add_stream, stream_clock, sdp_rtp_endpoint = collect.add_stream, collect.stream_clock,
                                                    collect.sdp_rtp_endpoint
 local finish = collect.finish
@@ -136,6 +137,10 @@ local last_sip_frame = -1   -- the sip tap runs once per SIP PDU; a frame is rea
 local function note_time(pinfo)
   local t = pinfo.abs_ts
   if state.first_abs == nil then state.first_abs = t end
+  local step = t - (state.last_abs or t)
+  if step > state.step_forward or -step > state.step_back then  -- rare: a new extreme
+    note_step(state, t, function() return pinfo.number end)
+  end
   state.last_abs = t
 end
 
@@ -157,8 +162,9 @@ local function read_sip_frame(pinfo)
   local pdus = { f_sip() }
   for index = 1, #pdus do
     local ok, err = pcall(function()
-      local msg = parse_sip(pdus[index].range:raw())
-      msg.frame, msg.index, msg.time = frame, index, time
+      local raw = pdus[index].range:raw()
+      local msg = parse_sip(raw)
+      msg.frame, msg.index, msg.time, msg.size = frame, index, time, #raw
       msg.src, msg.dst, msg.src_port, msg.dst_port = src, dst, src_port, dst_port
       msg.transport = transport
       add_message(state, msg)
@@ -182,6 +188,10 @@ local guess = 0
 local function read_rtp(pinfo, tvb, number)
   local abs = pinfo.abs_ts
   if state.first_abs == nil then state.first_abs = abs end
+  local step = abs - (state.last_abs or abs)
+  if step > state.step_forward or -step > state.step_back then
+    note_step(state, abs, function() return number end)
+  end
   state.last_abs = abs
   local st, b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4
   if guess > 8 and guess + 12 <= tvb:len() then

@@ -361,7 +361,7 @@ def ladder(
     found = analyses(summary, Settings(), tuple(call or ()))
     if call and not found:
         raise UsageError(f"no call with Call-ID {', '.join(call)} in {source}")
-    _write("\n".join(ladder_text(a) for a in found) or "no calls\n", output)
+    _write("\n".join(ladder_text(a, legs) for a, legs in found) or "no calls\n", output)
     if limit_reached(summary.facts.read_error):
         _say(f"{source}: {summary.facts.read_error}")
         raise typer.Exit(int(ExitCode.INPUT))

@@ -113,6 +113,7 @@ def _call_report(ctx: CallContext, rules: Sequence[Rule]) -> CallReport:
         duration=max(times) - min(times),
         checks=checks,
         verdict=verdict(checks, analysis, ctx.capture_end),
+        legs=tuple(leg.call_id for leg in ctx.capture.legs.get(call.call_id, ())),
         analysis=analysis,
     )
 
@@ -132,6 +133,8 @@ def evaluate(path: str, summary: Summary, settings: Settings, *,
     )
 
 
-def analyses(summary: Summary, settings: Settings, call_ids: Sequence[str] = ()) -> tuple[CallAnalysis, ...]:
-    """Each wanted call's analysis, without running rules (the ladder command)."""
-    return tuple(ctx.analysis for ctx in contexts(summary, settings, call_ids)[1])
+def analyses(summary: Summary, settings: Settings,
+             call_ids: Sequence[str] = ()) -> tuple[tuple[CallAnalysis, tuple[str, ...]], ...]:
+    """Each wanted call's analysis and the Call-IDs of its other legs, without running rules (the ladder)."""
+    return tuple((ctx.analysis, tuple(leg.call_id for leg in ctx.capture.legs.get(ctx.call.call_id, ())))
+                 for ctx in contexts(summary, settings, call_ids)[1])

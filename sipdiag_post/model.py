@@ -156,6 +156,11 @@ class SipMessage:
     auth_realm: str | None = None  # realm of a digest challenge or credentials; None without digest headers
     auth_username: str | None = None  # username of digest credentials (Authorization); None without them
     x_headers: tuple[Header, ...] = ()  # X- headers in order (the tap keeps 64); () when none
+    via_sent_by: str | None = None  # the top Via's sent-by (host[:port]); None without a Via
+    via_received: str | None = None  # the top Via's received= (the source the next hop saw); None when absent
+    via_rport: int | None = None  # the top Via's rport= value (port the next hop saw); None when absent or empty
+    replaces: str | None = None  # Replaces header (an attended transfer's target dialog); None when absent
+    body: str | None = None  # a text body (DTMF relay, plain text, a failure's explanation); None otherwise
     kind: str = "unknown"  # request, response or unknown (unparsable start line)
     sdp: Sdp | None = None  # the SDP body, parsed; None without one
 
@@ -207,6 +212,21 @@ class RtcpStats:
     xr_loss_rate: int | None = None  # RTCP-XR loss rate, in 1/256; None without XR
     xr_mos_lq: int | None = None  # RTCP-XR MOS-LQ x 10; None without XR
     xr_r_factor: int | None = None  # RTCP-XR R factor (0-100); None without XR
+    first_cumulative_lost: int | None = None  # packets: cumulative lost in the first report; None without one
+    first_ext_seq: int | None = None  # extended highest sequence number in the first report; None without one
+    last_ext_seq: int | None = None  # ... and in the last report; None without reports
+    fraction_lost_max_frame: int | None = None  # the report with the highest fraction lost; None without reports
+
+    @property
+    def reported_loss_pct(self) -> float | None:
+        """Loss the receiver reported over the whole reported period: cumulative lost between the
+        first and last report over the packets expected between them; None without two reports."""
+        if self.first_ext_seq is None or self.last_ext_seq is None or self.first_cumulative_lost is None:
+            return None
+        expected = self.last_ext_seq - self.first_ext_seq
+        if expected <= 0:
+            return None
+        return 100.0 * max(self.cumulative_lost - self.first_cumulative_lost, 0) / expected
 
 
 @dataclass(frozen=True)
@@ -248,6 +268,10 @@ class RtpStream:
     decoded_by: str = "tshark"  # "sipdiag": plain UDP to an SDP address that tshark did not decode as RTP
     pps_start: int = 0  # s since the capture's first packet: the second that pps[0] counts
     pps: tuple[int, ...] = ()  # packets in each second from pps_start on; () in summaries before 1.4
+    media_type: str | None = None  # the m= line it was negotiated on: audio, video, image ...; None: unplaced
+    media_index: int | None = None  # that line's position in its SDP (1-based); None: unplaced
+    media_port: int | None = None  # that line's port; None: unplaced
+    media_frame: int | None = None  # the SIP frame whose SDP holds that line; None: unplaced
 
     @property
     def ssrc_hex(self) -> str:

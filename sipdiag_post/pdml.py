@@ -306,6 +306,11 @@ def _message(element: etree._Element) -> SipMessage:
         auth_realm=f.str("auth_realm"),
         auth_username=f.str("auth_username"),
         x_headers=tuple(Header(name=g.text("name"), value=g.text("value")) for g in f.groups("xheader")),
+        via_sent_by=f.str("via_sent_by"),
+        via_received=f.str("via_received"),
+        via_rport=f.int("via_rport"),
+        replaces=f.str("replaces"),
+        body=f.str("body"),
         sdp=next((_sdp(g) for g in _Fields(element, "sipdiag.").groups("sdp")), None),
     )
 
@@ -355,6 +360,10 @@ def _rtcp(g: _Fields) -> RtcpStats:
         xr_loss_rate=g.int("xr_loss_rate"),
         xr_mos_lq=g.int("xr_mos_lq"),
         xr_r_factor=g.int("xr_r_factor"),
+        first_cumulative_lost=g.int("first_cumulative_lost"),
+        first_ext_seq=g.int("first_ext_seq"),
+        last_ext_seq=g.int("last_ext_seq"),
+        fraction_lost_max_frame=g.int("fraction_lost_max_frame"),
     )
 
 
@@ -390,6 +399,10 @@ def _stream(g: _Fields) -> RtpStream:
         decoded_by=g.str("decoded_by") or "tshark",
         pps_start=g.count("pps_start"),
         pps=_counts(g.text("pps")),
+        media_type=g.str("media_type"),
+        media_index=g.int("media_index"),
+        media_port=g.int("media_port"),
+        media_frame=g.int("media_frame"),
     )
 
 

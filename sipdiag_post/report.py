@@ -20,6 +20,7 @@ class CallReport:
     duration: float  # s from the call's first to its last message
     checks: tuple[Check, ...]
     verdict: Verdict  # the call's primary finding
+    legs: tuple[str, ...] = ()  # Call-IDs of the other legs of its conversation in the capture (CID002)
     analysis: CallAnalysis | None = field(default=None, compare=False, repr=False)  # what the checks read
 
 

@@ -112,9 +112,12 @@ def test_a_large_capture_without_sip_says_so_with_its_link_type(tmp_path):
                    capture_output=True)
     nosip = tmp_path / "nosip.pcap"  # 100 copies one after the other: 59,300 RTP packets, no SIP
     subprocess.run(["mergecap", "-a", "-F", "pcap", "-w", str(nosip), *[str(media)] * 100], check=True)
-    done = sipdiag("analyze", str(nosip))
+    done = sipdiag("analyze", str(nosip), "--format", "json")
     assert done.returncode == 1
-    assert "FAIL  CAP001  no-invite-recorded  no SIP found in 59300 packets (link type ether)" in done.stdout
+    checks = {c["id"]: c for c in json.loads(done.stdout)["captures"][0]["capture_checks"]}
+    assert checks["CAP001"]["status"] == "fail"
+    assert checks["CAP001"]["summary"] == "no SIP found in 59300 packets (link type ether)"
+    assert checks["CAP005"]["status"] == "warn"  # each copy starts where the first did: time goes back
 
 
 def test_an_unknown_link_type_is_named(tmp_path):

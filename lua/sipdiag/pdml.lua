@@ -16,7 +16,7 @@ local expected, pps_text = rtp.expected, rtp.pps_text
 local M = {}
 
 -- The version of docs/pdml-schema.md this module writes (the root's sipdiag_schema).
-M.SCHEMA_VERSION = "1.4"
+M.SCHEMA_VERSION = "1.5"
 local SCHEMA_VERSION = M.SCHEMA_VERSION
 
 local function fmt_time(t)
@@ -102,6 +102,18 @@ local function render_capture(w, cap)
     w.value("sipdiag.capture.rtp_packets_dropped", fmt_int(cap.rtp_dropped))
   end
   w.value("sipdiag.capture.rtcp_packets", fmt_int(cap.rtcp_packets or 0))
+  w.value("sipdiag.capture.time_backwards_s", fmt_time(cap.step_back or 0))
+  if (cap.step_back_frame or 0) > 0 then
+    w.value("sipdiag.capture.time_backwards_frame", fmt_int(cap.step_back_frame))
+  end
+  w.value("sipdiag.capture.time_jump_s", fmt_time(cap.step_forward or 0))
+  if (cap.step_forward_frame or 0) > 0 then
+    w.value("sipdiag.capture.time_jump_frame", fmt_int(cap.step_forward_frame))
+  end
+  if (cap.copies or 0) > 0 then
+    w.value("sipdiag.capture.duplicate_frames", fmt_int(cap.copies))
+    w.value("sipdiag.capture.duplicate_first_frame", fmt_int(cap.first_copy))
+  end
   w.value("sipdiag.capture.snapped_sip_frames", fmt_int(cap.snapped_sip_frames))
   w.value("sipdiag.capture.tap_errors", fmt_int(cap.tap_errors))
   for _, e in ipairs(cap.tap_error_samples) do
@@ -163,6 +175,12 @@ local function render_stream(w, st, cap)
   if st.setup_frame then w.value("sipdiag.stream.setup_frame", fmt_int(st.setup_frame)) end
   if st.decoded_by then w.value("sipdiag.stream.decoded_by", st.decoded_by) end
   if st.call then w.value("sipdiag.stream.src_in_sdp", bool01(st.src_in_sdp)) end
+  if st.media_type then
+    w.field("sipdiag.stream.media_type", st.media_type)
+    w.value("sipdiag.stream.media_index", fmt_int(st.media_index))
+    if st.media_port then w.value("sipdiag.stream.media_port", fmt_int(st.media_port)) end
+    w.value("sipdiag.stream.media_frame", fmt_int(st.media_frame))
+  end
   w.value("sipdiag.stream.first_frame", fmt_int(st.first_frame))
   w.value("sipdiag.stream.last_frame", fmt_int(st.last_frame))
   w.value("sipdiag.stream.first_time", fmt_time(st.first_time / 1000))
@@ -203,6 +221,12 @@ local function render_stream(w, st, cap)
       w.value("sipdiag.stream.rtcp.reports", fmt_int(about.reports))
       w.value("sipdiag.stream.rtcp.fraction_lost_max", fmt_int(about.fraction_max))
       w.value("sipdiag.stream.rtcp.cumulative_lost", fmt_int(about.cum_lost))
+      w.value("sipdiag.stream.rtcp.first_cumulative_lost", fmt_int(about.first_cum_lost))
+      w.value("sipdiag.stream.rtcp.first_ext_seq", fmt_int(about.first_ext_seq))
+      w.value("sipdiag.stream.rtcp.last_ext_seq", fmt_int(about.last_ext_seq))
+      if about.fraction_frame then
+        w.value("sipdiag.stream.rtcp.fraction_lost_max_frame", fmt_int(about.fraction_frame))
+      end
       w.value("sipdiag.stream.rtcp.jitter_max", fmt_int(about.jitter_max))
       if about.rtt_n > 0 then
         w.value("sipdiag.stream.rtcp.rtt_count", fmt_int(about.rtt_n))
@@ -258,6 +282,11 @@ local function render_message(w, m)
   w.field("sipdiag.msg.sipfrag", m.sipfrag)
   w.field("sipdiag.msg.auth_realm", m.auth_realm)
   w.field("sipdiag.msg.auth_username", m.auth_username)
+  w.field("sipdiag.msg.via_sent_by", m.via_sent_by)
+  w.field("sipdiag.msg.via_received", m.via_received)
+  if m.via_rport then w.value("sipdiag.msg.via_rport", fmt_int(tonumber(m.via_rport))) end
+  w.field("sipdiag.msg.replaces", m.replaces)
+  w.field("sipdiag.msg.body", m.body)
   for _, x in ipairs(m.xheaders) do
     w.open("sipdiag.msg.xheader", x.name .. ": " .. x.value)
     w.field("sipdiag.msg.xheader.name", x.name)

@@ -99,8 +99,9 @@ function M.add(state, packet, t, frame)
       state.rtcp_about[block.ssrc] = about
     end
     about.reports = about.reports + 1
-    if block.fraction > about.fraction_max then about.fraction_max = block.fraction end
-    about.cum_lost = block.cum_lost
+    if block.fraction > about.fraction_max then about.fraction_max, about.fraction_frame = block.fraction, frame end
+    if about.reports == 1 then about.first_cum_lost, about.first_ext_seq = block.cum_lost, block.ext_seq end
+    about.cum_lost, about.last_ext_seq = block.cum_lost, block.ext_seq
     if block.jitter > about.jitter_max then about.jitter_max = block.jitter end
     local source = state.rtcp_sender[block.ssrc]
     local sr_time = block.lsr ~= 0 and source and source.srs[block.lsr]

@@ -49,6 +49,9 @@ function M.pps_text(st)
 end
 
 -- A fresh stream record.
+M.COPY_WINDOW_MS = 50  -- a packet repeated within this many ms is a capture copy, not traffic
+local COPY_WINDOW_MS = M.COPY_WINDOW_MS
+
 function M.new_stream(ssrc)
   return {
     ssrc = ssrc, packets = 0, pts = {}, pt_order = {}, markers = 0,
@@ -57,6 +60,8 @@ function M.new_stream(ssrc)
     seq_ts = 0, time = 0, jitter = 0, max_jitter = 0, mean_jitter = 0, max_delta = 0, last_pt = -1,
     -- our own: RFC 3550 A.1 extended sequence numbers, duplicates, reordering, gaps
     ext_max = 0, first_ext = 0, missing = nil, duplicates = 0, out_of_order = 0,
+    -- copies of the previous packet captured twice (within COPY_WINDOW_MS): set aside, not counted
+    copies = 0, first_copy = nil,
     ts_ext = 0, gap_max = 0, gap_start = 0, gap_frame = 0, last_time = 0,
     -- packets per second: pps[i] counts second pps_start + i - 1 of the capture
     pps = {}, pps_start = 0, pps_n = 0, pps_over = 0,
@@ -72,6 +77,12 @@ end
 -- not every sequence number received.
 function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
   local packets = st.packets
+  if seq == st.stop_seq and packets > 0 and t_ms - st.last_time <= COPY_WINDOW_MS then
+    -- the same packet captured twice (two interfaces, SPAN): not a packet, a duplicate or a loss
+    st.copies = st.copies + 1
+    if st.first_copy == nil then st.first_copy = frame end
+    return
+  end
   st.packets = packets + 1
   local count = st.pts[pt]
   if count == nil then

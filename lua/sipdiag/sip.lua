@@ -31,6 +31,12 @@ local SINGLE_HEADERS = {
   ["user-agent"] = "user_agent", ["server"] = "server", ["contact"] = "contact",
   ["content-type"] = "content_type", ["refer-to"] = "refer_to", ["event"] = "event",
   ["subscription-state"] = "subscription_state", ["retry-after"] = "retry_after",
+  ["replaces"] = "replaces",
+}
+-- map from lower-case content type to true for bodies kept as text (DTMF relays, plain text, JSON)
+local TEXT_BODIES = {
+  ["text/plain"] = true, ["application/dtmf-relay"] = true, ["application/dtmf"] = true,
+  ["application/json"] = true,
 }
 -- map from lower-case header name to true for digest authentication headers
 local AUTH_HEADERS = {
@@ -76,6 +82,19 @@ local function via_branch(via)
   return first:match(";%s*[Bb][Rr][Aa][Nn][Cc][Hh]%s*=%s*([^;,%s]+)")
 end
 M.via_branch = via_branch
+
+-- The first Via element's sent-by (host[:port]) and its received and rport
+-- parameters (RFC 3261 18.2.1, RFC 3581): what the next hop saw as the source.
+local function via_params(via)
+  if via == nil then return nil end
+  local first = via:match("^([^,]*)") or via
+  local sent_by = first:match("^%s*[Ss][Ii][Pp]%s*/%s*2%.0%s*/%s*%S+%s+([^;%s]+)")
+  local received = first:match(";%s*[Rr][Ee][Cc][Ee][Ii][Vv][Ee][Dd]%s*=%s*([^;,%s]+)")
+  local rport = first:match(";%s*[Rr][Pp][Oo][Rr][Tt]%s*=%s*(%d+)")
+  if rport and #rport > 5 then rport = nil end  -- not a port
+  return sent_by, received, rport
+end
+M.via_params = via_params
 
 -- Parse the raw text of one SIP message (start line, headers, body) into a
 -- table. Never errors on malformed text: what cannot be read stays nil.
@@ -146,6 +165,8 @@ function M.parse(raw)
   end
 
   msg.branch = bounded(via_branch(via))
+  local sent_by, received, rport = via_params(via)
+  msg.via_sent_by, msg.via_received, msg.via_rport = bounded(sent_by), bounded(received), rport
   if msg.cseq_raw then
     local num, method = msg.cseq_raw:match("^(%d+)%s+(%S+)")
     if num and #num <= 10 then msg.cseq = tonumber(num) end  -- RFC 3261: < 2^31
@@ -157,8 +178,11 @@ function M.parse(raw)
   msg.has_sdp = session ~= nil
   if session then msg.sdp = parse_sdp(session) end
   msg.body_len = #body
-  if (msg.content_type or ""):lower():find("^%s*message/sipfrag") then
+  local ctype = (msg.content_type or ""):lower():match("^%s*([^;%s]+)") or ""
+  if ctype == "message/sipfrag" then
     msg.sipfrag = bounded(trim(body:match("^[^\r\n]*") or ""))
+  elseif session == nil and body:find("%S") and (TEXT_BODIES[ctype] or (msg.status and msg.status >= 300)) then
+    msg.body = bounded(trim(body))  -- what a DTMF INFO or a failure response says in words
   end
   return msg
 end

@@ -63,7 +63,29 @@ function M.new()
     sdp_endpoints = {},       -- map from "address|port" an SDP advertised for RTP to {frame, formats}
     sdp_endpoint_count = 0,
     sdp_ports = {},           -- set of those ports (a cheap first test per UDP packet)
+    step_back = 0,            -- s: the largest step back in time between consecutive packets (>= 0)
+    step_back_frame = 0,      -- the packet that stepped back
+    step_forward = 0,         -- s: the largest step forward between consecutive packets
+    step_forward_frame = 0,   -- the packet after it
+    sip_copies = 0,           -- SIP frames that were copies of one seen within COPY_WINDOW_S
+    first_sip_copy = nil,     -- the first of them
   }
+end
+
+M.COPY_WINDOW_S = 0.05  -- a SIP message repeated within this many s is a capture copy, not a retransmission
+local COPY_WINDOW_S = M.COPY_WINDOW_S
+
+-- Account the time step from the previous packet to one at absolute time abs;
+-- frame() gives the packet's number (asked only when the step is a new extreme).
+function M.note_step(state, abs, frame)
+  local last = state.last_abs
+  if last == nil then return end
+  local step = abs - last
+  if step > state.step_forward then
+    state.step_forward, state.step_forward_frame = step, frame()
+  elseif -step > state.step_back then
+    state.step_back, state.step_back_frame = -step, frame()
+  end
 end
 
 -- A tap error at a frame: counted, and its message kept for the first MAX_TAP_ERRORS_KEPT.
@@ -109,14 +131,24 @@ M.note_sdp_endpoints = note_sdp_endpoints
 
 -- Add one parsed SIP message (with frame, time, addresses filled in).
 function M.add_message(state, msg)
-  state.sip_messages = state.sip_messages + 1
   local method = dialog_method(msg)
   local id = msg.call_id
   if id == nil or (method and NON_CALL_METHODS[method]) then
+    state.sip_messages = state.sip_messages + 1
     count_other(state, id == nil and "(no Call-ID)" or method, 1, msg.frame)
     return
   end
   local call = state.call_by_id[id]
+  local key = retransmission_key(msg, msg.src .. "\0" .. msg.src_port, msg.dst .. "\0" .. msg.dst_port)
+  local seen = call and call.seen[key]
+  if seen and msg.size ~= nil and seen.size == msg.size and msg.time >= seen.time
+     and msg.time - seen.time <= COPY_WINDOW_S then
+    -- the same frame captured twice (two interfaces, SPAN): not a retransmission, not a message
+    state.sip_copies = state.sip_copies + 1
+    if state.first_sip_copy == nil then state.first_sip_copy = msg.frame end
+    return
+  end
+  state.sip_messages = state.sip_messages + 1
   if call == nil then
     call = { id = id, first_frame = msg.frame, msgs = {}, seen = {}, total = 0,
              retransmissions = 0, dropped = 0, is_call = false, methods = {} }
@@ -127,12 +159,12 @@ function M.add_message(state, msg)
   if state.frame_call[msg.frame] == nil then state.frame_call[msg.frame] = call end
   if method then call.methods[method] = (call.methods[method] or 0) + 1 end
   call.total = call.total + 1
-  local key = retransmission_key(msg, msg.src .. "\0" .. msg.src_port, msg.dst .. "\0" .. msg.dst_port)
-  if call.seen[key] then
+  if seen then
     msg.retransmission = true
     call.retransmissions = call.retransmissions + 1
+    seen.time, seen.size = msg.time, msg.size
   else
-    call.seen[key] = true
+    call.seen[key] = { time = msg.time, size = msg.size }
   end
   if msg.sdp then note_sdp_endpoints(state, msg) end
   if #call.msgs < MAX_MSGS_PER_CALL then
@@ -208,6 +240,44 @@ function M.stream_clock(st, pt)
   return clock
 end
 
+-- The m= line of its call's SDP that a stream was negotiated on: the line
+-- whose address:port is the stream's destination, else its source; else the
+-- line on the stream's destination or source port; else the line whose formats
+-- list every payload type the stream carries. Of equally good lines the last
+-- SDP's wins (a re-INVITE moves a stream). Sets media_type, media_index,
+-- media_port, media_frame.
+local function place_stream(st)
+  local dst, src = st.dst .. "|" .. st.dst_port, st.src .. "|" .. st.src_port
+  local best, rank = nil, 5
+  for _, m in ipairs(st.call.msgs) do
+    local session = m.sdp
+    for index, media in ipairs(session and session.media or {}) do
+      local addr = media.connection or session.connection
+      local at = addr and media.port and (addr .. "|" .. media.port)
+      local r
+      if at == dst then
+        r = 1
+      elseif at == src then
+        r = 2
+      elseif media.port and media.port > 0 and (media.port == st.dst_port or media.port == st.src_port) then
+        r = 3
+      else
+        local listed = {}
+        for pt in (media.formats or ""):gmatch("%d+") do listed[tonumber(pt)] = true end
+        r = 4
+        for _, pt in ipairs(st.pt_order) do
+          if not listed[pt] then r = nil; break end
+        end
+      end
+      if r and r <= rank then best, rank = { media = media, index = index, frame = m.frame }, r end
+    end
+  end
+  if best then
+    st.media_type, st.media_index = best.media.type, best.index
+    st.media_port, st.media_frame = best.media.port, best.frame
+  end
+end
+
 -- Streams without a setup frame go to the call whose SDP advertised their
 -- destination (or, failing that, their source) address:port.
 local function link_streams(state, calls)
@@ -232,6 +302,7 @@ local function link_streams(state, calls)
       if call then st.call, st.link = call, "sdp-address" end
     end
     if st.call then
+      place_stream(st)
       st.src_in_sdp = st.call.endpoints[st.src .. "|" .. st.src_port] == true
       st.call.streams = st.call.streams or {}
       st.call.streams[#st.call.streams + 1] = st
@@ -260,8 +331,19 @@ function M.finish(state)
   local tls = {}
   for _, t in pairs(state.tls) do tls[#tls + 1] = t end
   table.sort(tls, function(a, b) return a.port < b.port end)
+  local copies, first_copy = state.sip_copies, state.first_sip_copy
+  for _, st in ipairs(state.streams) do
+    copies = copies + st.copies
+    if st.first_copy and (first_copy == nil or st.first_copy < first_copy) then first_copy = st.first_copy end
+  end
   local cap = {
     packets = state.packets,
+    step_back = state.step_back,
+    step_back_frame = state.step_back_frame,
+    step_forward = state.step_forward,
+    step_forward_frame = state.step_forward_frame,
+    copies = copies,
+    first_copy = first_copy,
     start_epoch = state.first_abs,
     duration = (state.first_abs and state.last_abs) and (state.last_abs - state.first_abs) or 0,
     sip_messages = state.sip_messages,

@@ -8,14 +8,15 @@ read a CallAnalysis; none builds its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from ..model import Call, Summary
+from ..model import Call, Endpoint, Summary
 from .direction import Direction, IPNetwork, call_direction
 from .flow import CallFlow
 from .flow import analyse as analyse_flow
-from .media import MediaView, media_view, share_streams
+from .legs import Leg, related_legs
+from .media import MediaView, audio_endpoints, media_view, share_streams
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,12 @@ class CaptureAnalysis:
     summary: Summary  # with shared streams
     flows: tuple[CallFlow, ...]  # every call's flow, in the summary's order
     calls: tuple[CallAnalysis, ...]  # the wanted calls, in the summary's order
+    advertised: Mapping[Endpoint, tuple[str, ...]]  # audio address:port -> Call-IDs whose SDP advertised it
+    legs: Mapping[str, tuple[Leg, ...]]  # Call-ID -> the other calls that are legs of its conversation
+
+    def advertised_elsewhere(self, endpoint: Endpoint, call_id: str) -> tuple[str, ...]:
+        """The other calls whose SDP advertised this address:port (a B2BUA's other leg, a transfer)."""
+        return tuple(c for c in self.advertised.get(endpoint, ()) if c != call_id)
 
 
 def _call_analysis(flow: CallFlow, local_nets: Sequence[IPNetwork]) -> CallAnalysis:
@@ -55,7 +62,14 @@ def analyse(summary: Summary, local_nets: Sequence[IPNetwork] = (),
     flows = [flow if call is flow.call else replace(flow, call=call) for call, flow in zip(shared.calls, flows,
                                                                                           strict=True)]
     calls = tuple(_call_analysis(flow, local_nets) for flow in flows if wanted is None or wanted(flow.call))
-    return CaptureAnalysis(summary=shared, flows=tuple(flows), calls=calls)
+    advertised: dict[Endpoint, list[str]] = {}
+    for call in summary.calls:
+        for endpoint in sorted({e for m in call.messages if m.sdp is not None for e in audio_endpoints(m.sdp)},
+                               key=str):
+            advertised.setdefault(endpoint, []).append(call.call_id)
+    return CaptureAnalysis(summary=shared, flows=tuple(flows), calls=calls,
+                           advertised={e: tuple(ids) for e, ids in advertised.items()},
+                           legs=related_legs(shared.calls))
 
 
 def analyse_call(call: Call, local_nets: Sequence[IPNetwork] = ()) -> CallAnalysis:

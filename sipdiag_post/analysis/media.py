@@ -22,6 +22,18 @@ PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in (
 ))
 # encodings that are not audio codecs: negotiated only when listed, never "the codec"
 AUXILIARY = frozenset({"telephone-event", "cn"})
+# static payload types of video (RFC 3551, table 5)
+VIDEO_PAYLOADS = frozenset({25, 26, 28, 31, 32, 33, 34})
+
+
+def media_kind(stream: RtpStream) -> str:
+    """The kind of media a stream carries: the m= line the tap placed it on (audio, video, image ...),
+    else video when every payload type is a static video one, else audio."""
+    if stream.media_type:
+        return stream.media_type.lower()
+    if stream.payloads and all(p.pt in VIDEO_PAYLOADS for p in stream.payloads):
+        return "video"
+    return "audio"
 
 
 def other(party: str) -> str:
@@ -81,7 +93,18 @@ class MediaView:
 
     @property
     def streams(self) -> tuple[RtpStream, ...]:
+        """Every stream of the call, of any kind."""
         return self.flow.call.streams
+
+    @property
+    def audio_streams(self) -> tuple[RtpStream, ...]:
+        """The streams negotiated on audio m= lines: the ones audio rules judge."""
+        return tuple(s for s in self.streams if media_kind(s) == "audio")
+
+    @property
+    def other_streams(self) -> tuple[RtpStream, ...]:
+        """Video, T.38 and other non-audio streams: listed as facts, never graded as audio."""
+        return tuple(s for s in self.streams if media_kind(s) != "audio")
 
     def party_of(self, message: SipMessage) -> str:
         """Who sent a message: requests by their From tag, responses the other way."""
@@ -172,12 +195,12 @@ class MediaView:
                 start = None
         return best
 
-    def after_answer(self) -> tuple[RtpStream, ...]:
-        """Streams with packets after the 2xx answer."""
+    def after_answer(self, streams: Sequence[RtpStream] | None = None) -> tuple[RtpStream, ...]:
+        """Audio streams (or the given ones) with packets after the 2xx answer."""
         answer = self.flow.answer
         if answer is None:
             return ()
-        return tuple(s for s in self.streams if s.last_time >= answer.time)
+        return tuple(s for s in (self.audio_streams if streams is None else streams) if s.last_time >= answer.time)
 
 
 def audio_endpoints(sdp: Sdp) -> set[Endpoint]:

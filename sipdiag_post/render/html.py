@@ -350,13 +350,21 @@ def _verdict_line(call: CallReport) -> str:
     return f'<p class="verdict"><b>Verdict:</b> {_badge(verdict.status)}{rule} {_e(verdict.summary)}</p>'
 
 
-def _call_section(call: CallReport, number: int, options: HtmlOptions) -> str:
+def _legs_line(call: CallReport, anchors: dict[str, int]) -> str:
+    if not call.legs:
+        return ""
+    links = ", ".join(f'<a class="mono" href="#call-{anchors[leg]}">{_e(leg)}</a>' if leg in anchors
+                      else f'<span class="mono">{_e(leg)}</span>' for leg in call.legs)
+    return f'<p class="meta">Other legs of this conversation (read them side by side): {links}</p>'
+
+
+def _call_section(call: CallReport, number: int, options: HtmlOptions, anchors: dict[str, int]) -> str:
     badge = _badge(call.verdict.status)
     final = f"final response {call.final_status}" if call.final_status else "no final response"
     out = [f'<section class="call" id="call-{number}"><h3>{badge} Call <span class="mono">{_e(call.call_id)}</span>'
            f"</h3><div class=\"meta\">{_e(call.direction)}, {_e(call.from_ or '?')} \u2192 {_e(call.to or '?')}, "
            f"{final}, {call.duration:.1f} s, first frame {call.first_frame}</div>",
-           _verdict_line(call), _findings(call.checks)]
+           _verdict_line(call), _legs_line(call, anchors), _findings(call.checks)]
     if call.analysis is not None:
         failing = {f for c in call.checks if c.status is Status.FAIL for f in c.frames}
         out.append('<div class="pictures"><div><h4>Ladder</h4>'
@@ -400,11 +408,12 @@ def report_html(captures: Sequence[CaptureReport], options: HtmlOptions = HtmlOp
         if capture.error:
             body.append(f'<p class="missing">{_e(capture.error)}</p>')
         body.append(_checklist(capture.capture_checks))
+        anchors = {call.call_id: number + i + 1 for i, call in enumerate(capture.calls)}
         for call in capture.calls:
             number += 1
             index.append(_call_row(call, number, capture.path))
             rules.add(call.verdict.rule or "pass")
-            body.append(_call_section(call, number, options))
+            body.append(_call_section(call, number, options, anchors))
         sections.append("".join(body))
     csp = (f"default-src 'none'; style-src {_hash(_CSS)}; script-src {_hash(_JS)}; img-src data:; "
            "base-uri 'none'; form-action 'none'")

@@ -126,13 +126,15 @@ def build(analysis: CallAnalysis) -> Ladder:
     return Ladder(columns=tuple(columns), roles=roles, steps=tuple(steps))
 
 
-def ladder_text(analysis: CallAnalysis) -> str:
-    """The call as a text ladder."""
+def ladder_text(analysis: CallAnalysis, legs: tuple[str, ...] = ()) -> str:
+    """The call as a text ladder; legs: the Call-IDs of the other legs of its conversation."""
     call = analysis.call
     drawing = build(analysis)
     letters = string.ascii_uppercase
     width = (len(drawing.columns) - 1) * _SPACING + 1 if drawing.columns else 1
     lines = [f"Call {safe_text(call.call_id)}"]
+    if legs:
+        lines.append(f"  other legs of this conversation: {', '.join(safe_text(leg) for leg in legs)}")
     for i, endpoint in enumerate(drawing.columns):
         role = f" ({drawing.roles[endpoint]})" if endpoint in drawing.roles else ""
         lines.append(f"  {letters[i % 26]} = {endpoint}{role}")

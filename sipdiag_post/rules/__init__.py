@@ -15,6 +15,7 @@ from . import (
     cap005_capture_timing_broken,
     cap006_duplicate_frames,
     cid001_call_identifiers,
+    cid002_related_legs,
     rtp001_no_rtp,
     rtp002_one_way_rtp,
     rtp003_packet_loss,
@@ -81,6 +82,7 @@ RULES: tuple[Rule, ...] = (
     rtp006_payload_type_mismatch.RULE,
     rtp007_media_timeout.RULE,
     rtp008_rtp_source_mismatch.RULE,
+    cid002_related_legs.RULE,
     cid001_call_identifiers.RULE,
 )
 
@@ -121,9 +123,9 @@ EXPLAINED_STATUS: dict[str, Status] = {"CAP001": Status.NA}
 # The order in which a call's findings are its verdict: the outcome of the call first, then what
 # broke media, then quality and side issues. The first unexplained fail (else warn) is the verdict.
 VERDICT_ORDER: tuple[str, ...] = (
-    "SIP014", "SIP003", "SIP002", "SIP004", "SIP005", "SIP006", "SDP003", "SIP008", "SIP009", "SIP007",
-    "SIP010", "SDP001", "SDP002", "SDP004", "RTP001", "RTP002", "RTP008", "RTP007", "SIP015", "SIP011",
-    "RTP003", "RTP004", "RTP005", "RTP006", "SIP012", "SIP013", "SIP001", "SDP005", "CID001",
+    "SIP014", "SIP003", "SIP002", "SIP004", "SIP005", "SIP006", "SDP001", "SDP003", "SIP008", "SIP009",
+    "SIP007", "SIP010", "SDP002", "SDP004", "RTP001", "RTP002", "RTP008", "RTP007", "SIP015", "SIP011",
+    "RTP003", "RTP004", "RTP005", "RTP006", "SIP012", "SIP013", "SIP001", "SDP005", "CID002", "CID001",
 )
 
 

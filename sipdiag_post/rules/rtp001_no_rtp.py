@@ -1,8 +1,9 @@
 """The call was answered but no RTP flows in either direction.
 
 What it checks:
-    Whether any RTP stream of the call has packets after the 200 OK that
-    answered it.
+    Whether any audio RTP stream of the call (one negotiated on an audio m=
+    line) has packets after the 200 OK that answered it. Video or T.38 alone
+    does not carry the conversation: it is listed, not counted.
 
 Why it matters:
     Signalling succeeded, so the call looks connected, but nobody hears
@@ -35,9 +36,9 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
-from ..analysis.media import CALLEE, CALLER
+from ..analysis.media import CALLEE, CALLER, media_kind
 from ..verdict import Evidence, Outcome, failed, not_applicable, passed, warned
-from ._common import message_evidence
+from ._common import message_evidence, stream_evidence
 from .base import CallContext, Rule, remedies
 
 REMEDY = remedies(__doc__)
@@ -62,16 +63,19 @@ def check(ctx: CallContext) -> Outcome:
         evidence.append(Evidence(f"{party} media address (SDP)", ", ".join(endpoints) or "none"))
         ports += [e.port for e in ctx.media.endpoints(party)]
     evidence.append(Evidence("time after the answer", f"{waited:.1f} s"))
+    others = ctx.media.after_answer(ctx.media.other_streams)
+    evidence += [stream_evidence(f"{media_kind(s)} stream (not audio)", s) for s in others]
+    what = "RTP" if not others else f"audio RTP (only {', '.join(sorted({media_kind(s) for s in others}))})"
     display_filter = " || ".join([filters.call(ctx.call.call_id), *(f"udp.port == {p}" for p in sorted(set(ports)))])
     if not ctx.facts.media_captured:
         return warned("answered, but the capture holds no RTP or RTCP of any call: the media path may not "
                       "be in it (CAP004)", remedy=REMEDY["media not captured"], evidence=evidence,
                       frames=[answer.frame], display_filter=display_filter)
     if waited < 1.0:
-        return warned(f"no RTP seen, but the capture ended {waited:.2f} s after the answer",
+        return warned(f"no {what} seen, but the capture ended {waited:.2f} s after the answer",
                       remedy=REMEDY["capture ended"], evidence=evidence,
                       frames=[answer.frame], display_filter=display_filter)
-    return failed(f"answered, but no RTP in either direction during {waited:.1f} s", remedy=REMEDY["open the path"],
+    return failed(f"answered, but no {what} in either direction during {waited:.1f} s", remedy=REMEDY["open the path"],
                   evidence=evidence, frames=[answer.frame], display_filter=display_filter)
 
 

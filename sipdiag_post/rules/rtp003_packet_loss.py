@@ -1,10 +1,13 @@
 """RTP packets are lost.
 
 What it checks:
-    Per stream, the share of packets lost: expected (from the sequence
-    numbers, wraps included) minus received, as tshark counts it; and the
-    highest "fraction lost" the far side reported in RTCP. Pass below 1 %,
-    fail above 3 % (configurable), warn between.
+    Per audio stream, the share of packets lost over the whole stream:
+    expected (from the sequence numbers, wraps included) minus received, as
+    tshark counts it; and, where the receiver sent RTCP, the loss it reported
+    over the whole reported period (cumulative lost between its first and
+    last report over the packets expected between them), which also covers
+    losses after the capture point. The worse of the two is graded: pass
+    below 1 %, fail above 3 % (configurable), warn between.
 
 Why it matters:
     RTP is never retransmitted: every lost packet is 20-30 ms of missing
@@ -12,8 +15,10 @@ Why it matters:
     after the capture point that the capture cannot see.
 
 Evidence:
-    Per stream: packets expected and received, loss percentage, RTCP fraction
-    lost, frames and a filter for the stream.
+    Per stream: packets expected and received, loss percentage, the RTCP
+    loss over the reported period, and the worst single RTCP interval (with
+    its report's frame) as a fact, not the grade; frames and a filter for
+    the stream.
 
 Remedy:
     find the drops: Find where packets drop: Wi-Fi, congested uplinks, VPNs,
@@ -22,8 +27,10 @@ Remedy:
     the loss happens.
 
 Exceptions:
-    ``n/a`` without RTP. Duplicates make the count negative; they are not
-    loss.
+    ``n/a`` without audio RTP (video and T.38 streams are not graded).
+    Duplicates make the count negative; they are not loss. One bad RTCP
+    interval (a "fraction lost" of 3 % in five seconds) does not make a
+    stream lossy when the whole stream lost little.
 """
 
 from __future__ import annotations
@@ -41,22 +48,32 @@ LOSS_FAIL = Threshold("loss_fail_pct", 3.0, "%", "packet loss above this fails")
 
 
 def rtcp_loss_pct(stream: RtpStream) -> float:
-    return 100.0 * stream.rtcp.fraction_lost_max / 256 if stream.rtcp and stream.rtcp.reports else 0.0
+    """Loss the receiver reported over the whole reported period (0 without two reports)."""
+    reported = stream.rtcp.reported_loss_pct if stream.rtcp is not None else None
+    return reported or 0.0
+
+
+def _interval_peak(stream: RtpStream) -> str:
+    rtcp = stream.rtcp
+    if rtcp is None or not rtcp.reports:
+        return ""
+    where = f" (frame {rtcp.fraction_lost_max_frame})" if rtcp.fraction_lost_max_frame else ""
+    return f"; worst RTCP interval {100.0 * rtcp.fraction_lost_max / 256:.1f}%{where}"
 
 
 def check(ctx: CallContext) -> Outcome:
-    streams = ctx.call.streams
+    streams = ctx.media.audio_streams
     if not streams:
-        return not_applicable("no RTP in this call")
+        return not_applicable("no audio RTP in this call")
     warn_at, fail_above = LOSS_WARN.of(ctx.settings), LOSS_FAIL.of(ctx.settings)
     scored = sorted(((max(s.loss_pct, rtcp_loss_pct(s)), s) for s in streams), key=lambda p: -p[0])
     worst, stream = scored[0]
     evidence = []
     for _, s in scored:
         line = f"{s.loss_pct:.1f}% lost ({max(s.lost, 0)} of {s.expected} expected)"
-        if s.rtcp and s.rtcp.reports:
-            line += f", RTCP reported up to {rtcp_loss_pct(s):.1f}%"
-        evidence.append(Evidence(s.label(), line))
+        if s.rtcp is not None and s.rtcp.reported_loss_pct is not None:
+            line += f", RTCP reported {rtcp_loss_pct(s):.1f}% over its reports"
+        evidence.append(Evidence(s.label(), line + _interval_peak(s)))
     status = grade(worst, warn_at, fail_above)
     summary = f"worst stream loses {worst:.1f}% ({stream.ssrc_hex})"
     if status is Status.PASS:

@@ -46,9 +46,9 @@ def rtcp_jitter_ms(stream: RtpStream) -> float | None:
 
 
 def check(ctx: CallContext) -> Outcome:
-    measured = [s for s in ctx.call.streams if any(p.clock_rate for p in s.payloads) and s.packets > 1]
+    measured = [s for s in ctx.media.audio_streams if any(p.clock_rate for p in s.payloads) and s.packets > 1]
     if not measured:
-        return not_applicable("no RTP stream with a known clock rate")
+        return not_applicable("no audio RTP stream with a known clock rate")
     warn_at, fail_above = JITTER_WARN.of(ctx.settings), JITTER_FAIL.of(ctx.settings)
     stream = max(measured, key=lambda s: s.jitter_mean_ms)
     evidence = []

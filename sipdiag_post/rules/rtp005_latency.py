@@ -22,6 +22,10 @@ Remedy:
     way.
 
 Exceptions:
+    ``n/a`` where the round trip was measured next to the receiver report's
+    sender (every round trip under 1 ms: the capture point sees the sender
+    report arrive and the receiver report leave, and almost none of the
+    path in between).
     ``n/a`` without RTCP round trip data (no RTCP, or no sender report in the
     capture that the receiver reports refer to).
 """
@@ -39,6 +43,11 @@ LATENCY_WARN = Threshold("latency_warn_ms", 150.0, "ms", "one-way latency at or 
 LATENCY_FAIL = Threshold("latency_fail_ms", 300.0, "ms", "one-way latency above this fails")
 
 
+# a round trip this short was measured where the receiver report left (the capture point answered
+# the sender report itself): it says nothing about the path
+_NEAR_MS = 1.0
+
+
 def check(ctx: CallContext) -> Outcome:
     measured = []
     for s in ctx.call.streams:
@@ -52,6 +61,11 @@ def check(ctx: CallContext) -> Outcome:
             measured.append((rtt, s))
     if not measured:
         return not_applicable("no RTCP round trip data")
+    if all(s.rtcp is not None and s.rtcp.rtt_count and not s.rtcp.xr_rtt_ms
+           and (s.rtcp.rtt_max_ms or 0.0) < _NEAR_MS for _, s in measured):
+        largest = max(s.rtcp.rtt_max_ms or 0.0 for _, s in measured if s.rtcp is not None)
+        return not_applicable(f"RTCP round trips of at most {largest:.2f} ms: measured next to the receiver "
+                              "report's sender, the capture point sees almost none of the path")
     rtt, stream = max(measured, key=lambda p: p[0])
     evidence = []
     for value, s in measured:

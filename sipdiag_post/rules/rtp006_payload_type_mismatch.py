@@ -2,7 +2,9 @@
 
 What it checks:
     For every RTP stream of the call, the payload types it carries against
-    the formats of the SDP answers (the initial one and any re-INVITE's).
+    the formats the SDP answers (the initial one and any re-INVITE's) agreed
+    for the stream's own media: an audio stream against the audio m= lines,
+    a video stream against the video ones.
     telephone-event (DTMF) and comfort noise count as agreed only when the
     answer lists them.
 
@@ -27,6 +29,7 @@ Exceptions:
 
 from __future__ import annotations
 
+from ..analysis.media import media_kind
 from ..verdict import Evidence, Outcome, failed, not_applicable, passed
 from ._common import stream_filter
 from .base import CallContext, Rule, remedies
@@ -35,19 +38,23 @@ REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
-    answers = [e.answer_sdp.audio() for e in ctx.media.exchanges if e.answer_sdp and e.answer_sdp.audio()]
+    lines = [m for e in ctx.media.exchanges if e.answer_sdp for m in e.answer_sdp.media]
+    answers = [m for m in lines if m.type == "audio"]
     if not answers:
         return not_applicable("no SDP answer with audio in this call")
     if not ctx.call.streams:
         return not_applicable("no RTP in this call")
-    agreed = {int(f) for media in answers if media is not None for f in media.formats if f.isdigit()}
+    # map from media kind to the payload types answered on m= lines of that kind
+    agreed: dict[str, set[int]] = {}
+    for media in lines:
+        agreed.setdefault(media.type.lower(), set()).update(int(f) for f in media.formats if f.isdigit())
     answer = answers[0]
-    assert answer is not None
     listed = ", ".join(f"{f} {answer.encoding(f) or ''}".strip() for f in answer.formats)
     wrong = []
     for stream in ctx.call.streams:
+        allowed = agreed.get(media_kind(stream), set())
         for payload in stream.payloads:
-            if payload.pt not in agreed:
+            if payload.pt not in allowed:
                 wrong.append((stream, payload))
     if not wrong:
         return passed(f"every RTP packet uses an agreed payload type ({listed})")

@@ -20,45 +20,76 @@ Remedy:
     use_external_ip: true).
 
 Exceptions:
-    ``n/a`` without RTP or without SDP addresses to compare.
+    ``info`` ("latched") when the other side already sends its RTP back to
+    the observed source: the NAT is there, and it works. ``fail`` only when
+    the other side keeps sending to the advertised address, or sends
+    nothing. A stream from an address another call of the capture
+    advertised (a B2BUA that moved the media into a direct path between the
+    phones, the other leg of a transfer) is not a rewritten source. ``n/a``
+    without RTP or without SDP addresses to compare.
 """
 
 from __future__ import annotations
 
 from .. import filters
-from ..verdict import Evidence, Outcome, failed, not_applicable, passed
-from ._common import stream_filter
+from ..analysis.media import MediaView, other
+from ..model import RtpStream
+from ..verdict import Evidence, Outcome, Status, failed, info, not_applicable, passed
+from ._common import stream_evidence
 from .base import CallContext, Rule, remedies
 
 REMEDY = remedies(__doc__)
 
 
+def _reverse(view: MediaView, sender: str) -> tuple[RtpStream, ...]:
+    """The audio streams the other party sent after the answer."""
+    return tuple(s for s in (view.after_answer() or view.audio_streams) if view.sender_of(s) == other(sender))
+
+
 def check(ctx: CallContext) -> Outcome:
     view = ctx.media
-    streams = view.after_answer() or view.streams
+    streams = view.after_answer() or view.audio_streams
     if not streams:
         return not_applicable("no RTP in this call")
-    compared, mismatched = 0, []
+    compared, mismatched, other_legs = 0, [], []
     for stream in streams:
         sender = view.sender_of(stream)
         advertised = view.endpoints(sender) if sender else set()
         if not advertised:
             continue
         compared += 1
-        if stream.src not in advertised:
+        if stream.src in advertised:
+            continue
+        legs = ctx.capture.advertised_elsewhere(stream.src, ctx.call.call_id)
+        if legs:
+            other_legs.append(Evidence(stream.label(), f"from an address call {legs[0]} advertised (direct media "
+                                       "or another leg), not a rewritten source"))
+        else:
             mismatched.append((stream, sender, advertised))
     if not compared:
         return not_applicable("no stream whose sender advertised an SDP address")
     if not mismatched:
-        return passed(f"{compared} stream(s) come from the address their sender advertised")
+        return passed(f"{compared} stream(s) come from the address their sender advertised"
+                      + (f" or another call of the capture advertised ({len(other_legs)})" if other_legs else ""),
+                      evidence=other_legs)
     stream, sender, advertised = mismatched[0]
     evidence = [Evidence(s.label(), f"sent by the {who}, who advertised {', '.join(sorted(map(str, adv)))}")
                 for s, who, adv in mismatched]
-    return failed(f"RTP from the {sender} comes from {stream.src}, not from the advertised "
-                  f"{', '.join(sorted(map(str, advertised)))}",
-                  remedy=REMEDY["latch"],
-                  evidence=evidence, frames=[stream.first_frame],
-                  display_filter=f"({stream_filter(stream)}) || ({filters.sdp(ctx.call.call_id)})")
+    back = _reverse(view, sender)
+    latched = [s for s in back if s.dst == stream.src]
+    evidence += [stream_evidence(f"the {other(sender)}'s RTP", s) for s in back]
+    summary = (f"RTP from the {sender} comes from {stream.src}, not from the advertised "
+               f"{', '.join(sorted(map(str, advertised)))}")
+    display_filter = f"({filters.streams([stream, *back])}) || ({filters.sdp(ctx.call.call_id)})"
+    if latched:
+        return info(f"{summary}; the {other(sender)} latched and sends its RTP back to that source "
+                    f"({latched[0].packets} packets): NAT traversal works", evidence=evidence,
+                    frames=[stream.first_frame, latched[0].first_frame], display_filter=display_filter)
+    how = (f"the {other(sender)} sends its RTP to {back[0].dst}, not to that source" if back else
+           f"the {other(sender)} sends no RTP back")
+    return failed(f"{summary}; {how}", remedy=REMEDY["latch"], evidence=evidence,
+                  frames=[stream.first_frame, *(s.first_frame for s in back[:1])], display_filter=display_filter)
 
 
-RULE = Rule(id="RTP008", name="rtp-source-mismatch", scope="call", check=check, doc=__doc__ or "")
+RULE = Rule(id="RTP008", name="rtp-source-mismatch", scope="call", check=check, doc=__doc__ or "",
+            statuses=frozenset({Status.PASS, Status.INFO, Status.FAIL, Status.NA}))

@@ -2,9 +2,11 @@
 
 What it checks:
     Whether an SDP audio address is private (10/8, 172.16/12, 192.168/16,
-    100.64/10, link-local, IPv6 unique-local) and there is evidence it is
-    unreachable: that party's RTP arrives from another, public address; its
-    SIP comes from a public address; or no RTP reaches it while it sends.
+    100.64/10, link-local, IPv6 unique-local) and there is evidence of NAT
+    in front of it: that party's RTP arrives from another, public address;
+    its SIP comes from a public address; the next hop stamped the top Via of
+    its requests with a public `received=` (seen on the responses even in a
+    capture taken inside the NAT); or no RTP reaches it while it sends.
 
 Why it matters:
     The SDP tells the other side where to send audio. A private address
@@ -23,19 +25,36 @@ Remedy:
     it with symmetric RTP (latching).
 
 Exceptions:
-    Calls whose signalling and media all stay on one private network (a lab,
-    a LAN) ``pass`` with a note.
+    ``warn`` when NAT is shown but media reached the party (something
+    latched or relayed it), or when whether it would cannot be seen (the
+    call was not answered, the capture holds no media); ``fail`` when media
+    toward it is missing. Calls
+    whose signalling and media all stay on one private network (a lab, a
+    LAN) ``pass`` with a note.
 """
 
 from __future__ import annotations
 
 from .. import filters
 from ..analysis.media import CALLEE, CALLER, is_loopback, is_private, other
-from ..verdict import Evidence, Outcome, failed, not_applicable, passed
+from ..model import SipMessage
+from ..verdict import Evidence, Outcome, failed, not_applicable, passed, warned
 from ._common import sdp_line, stream_evidence, stream_filter
 from .base import CallContext, Rule, remedies
 
 REMEDY = remedies(__doc__)
+
+
+def _via_stamped(messages: tuple[SipMessage, ...], sent_from: set[str]) -> SipMessage | None:
+    """A message whose top Via was sent from one of these addresses and stamped received= with a
+    public address by the next hop (RFC 3261 18.2.1): proof of a NAT in front of the sender."""
+    for message in messages:
+        host = (message.via_sent_by or "").rsplit(":", 1)[0].strip("[]")
+        received = message.via_received
+        if received and host in sent_from and received != host and not is_private(received) \
+                and not is_loopback(received):
+            return message
+    return None
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -65,6 +84,7 @@ def check(ctx: CallContext) -> Outcome:
         elsewhere = [s for s in from_party if s.src.addr != address and not is_private(s.src.addr)]
         public_sip = sorted(a for a in view.signalling_addresses(party) if a != address and not is_private(a))
         to_party = [s for s in streams if view.sender_of(s) == other(party)]
+        stamped = _via_stamped(ctx.call.messages, {address or "", *view.signalling_addresses(party)})
         reasons = []
         if elsewhere:
             reasons.append(f"its RTP arrives from {elsewhere[0].src}")
@@ -73,17 +93,32 @@ def check(ctx: CallContext) -> Outcome:
         if public_sip:
             reasons.append(f"its SIP comes from public address {public_sip[0]}")
             evidence.append(Evidence("its signalling address", ", ".join(public_sip)))
+        if stamped is not None:
+            seen = stamped.via_received + (f":{stamped.via_rport}" if stamped.via_rport else "")
+            reasons.append(f"the next hop saw its requests come from {seen} (Via received=)")
+            evidence.append(Evidence("Via stamped by the next hop",
+                                     f"frame {stamped.frame}: sent-by {stamped.via_sent_by}, received={seen}"))
+            frames.append(stamped.frame)
         if from_party and not to_party and ctx.flow.answered and view.may_send(other(party), ctx.flow.answer.time):  # type: ignore[union-attr]
             reasons.append("no RTP reaches it while it sends")
         if reasons:
-            return failed(
-                f"the {party} advertises private address {address}, but " + "; ".join(reasons),
-                remedy=REMEDY["reachable"],
-                evidence=evidence,
-                frames=frames,
-                display_filter=f"({filters.sdp(ctx.call.call_id)})"
-                + (f" || ({stream_filter(elsewhere[0])})" if elsewhere else ""),
-            )
+            summary = f"the {party} advertises private address {address}, but " + "; ".join(reasons)
+            display_filter = (f"({filters.sdp(ctx.call.call_id)})"
+                              + (f" || ({stream_filter(elsewhere[0])})" if elsewhere else "")
+                              + (f" || frame.number == {stamped.frame}" if stamped is not None else ""))
+            if to_party:
+                evidence += [stream_evidence("RTP to it", s) for s in to_party[:1]]
+                return warned(summary + f"; its media still arrives ({to_party[0].packets} packets): something "
+                              "latched or relayed it", remedy=REMEDY["reachable"], evidence=evidence,
+                              frames=frames, display_filter=display_filter)
+            if not ctx.flow.answered or not ctx.facts.media_captured:
+                why = ("the call was not answered" if not ctx.flow.answered else
+                       "the capture holds no media (CAP004)")
+                return warned(summary + f"; {why}, so whether media would reach it cannot be seen",
+                              remedy=REMEDY["reachable"], evidence=evidence, frames=frames,
+                              display_filter=display_filter)
+            return failed(summary, remedy=REMEDY["reachable"], evidence=evidence, frames=frames,
+                          display_filter=display_filter)
     found = sorted({p[3] for p in private if p[3]})
     return passed(f"private SDP address(es) {', '.join(found)}, and nothing shows them unreachable")
 

@@ -16,7 +16,7 @@ local t = testlib.plan({
   { "text", 16 },
   { "sip", 38 },
   { "sdp", 18 },
-  { "rtp", 17 },
+  { "rtp", 20 },
   { "rtcp", 9 },
   { "state", 16 },
   { "pdml", 6 },
@@ -221,10 +221,16 @@ t:group("rtp", function()
   t:eq("no reordering", st.out_of_order, 0)
   -- loss, a duplicate and a late packet
   local lossy = rtp.new_stream(2)
-  for i, seq in ipairs({ 1, 2, 3, 5, 6, 6, 8, 7, 9, 10 }) do rtp.packet(lossy, i * 20, seq, seq * 160, 0, false, 8000, i) end
+  for i, seq in ipairs({ 1, 2, 3, 5, 6, 6, 8, 7, 9, 10 }) do rtp.packet(lossy, i * 60, seq, seq * 160, 0, false, 8000, i) end
   t:eq("expected from first to last", rtp.expected(lossy), 10)
   t:eq("lost as tshark counts (expected - received)", rtp.expected(lossy) - lossy.packets, 0)
   t:eq("duplicate found", lossy.duplicates, 1)
+  -- the same packet captured twice within 50 ms: a copy, not a packet or a duplicate
+  local copied = rtp.new_stream(3)
+  for i, at in ipairs({ 0, 20, 20.01, 40 }) do rtp.packet(copied, at, i == 3 and 2 or (i > 3 and 3 or i), 0, 0, false, 8000, i) end
+  t:eq("a capture copy is set aside", copied.copies, 1)
+  t:eq("and not counted", copied.packets, 3)
+  t:eq("nor taken for a duplicate", copied.duplicates, 0)
   t:eq("late packet found", lossy.out_of_order, 1)
   local g = rtp.new_stream(3)
   rtp.packet(g, 0, 1, 0, 0, false, 8000, 1)

@@ -66,10 +66,30 @@ def test_rtp003_grades_loss_against_the_thresholds(lost, status):
     assert run(rtp003.RULE, two_way(TO_CALLEE, lossy)).status is status
 
 
-def test_rtp003_takes_rtcp_reported_loss_into_account():
-    reported = stream(CALLER_MEDIA, CALLEE_MEDIA, rtcp=rtcp(reports=2, fraction_lost_max=26))  # 10 %
+def test_rtp003_takes_loss_the_receiver_reported_over_the_whole_stream():
+    # 30 of 300 packets lost between the first and last report: 10 %, behind the capture point
+    reported = stream(CALLER_MEDIA, CALLEE_MEDIA, rtcp=rtcp(reports=2, fraction_lost_max=26, first_cumulative_lost=0,
+                                                             cumulative_lost=30, first_ext_seq=100, last_ext_seq=400))
     outcome = run(rtp003.RULE, two_way(reported, TO_CALLER))
-    assert outcome.status is Status.FAIL and "10.2%" in outcome.summary
+    assert outcome.status is Status.FAIL and "10.0%" in outcome.summary
+
+
+def test_rtp003_does_not_grade_one_bad_rtcp_interval():
+    # one interval reported 3.1 % (8/256), the whole stream lost 1 of 661
+    peak = stream(CALLER_MEDIA, CALLEE_MEDIA, rtcp=rtcp(reports=3, fraction_lost_max=8, fraction_lost_max_frame=420,
+                                                         first_cumulative_lost=0, cumulative_lost=1,
+                                                         first_ext_seq=1000, last_ext_seq=1661))
+    outcome = run(rtp003.RULE, two_way(peak, TO_CALLER))
+    assert outcome.status is Status.PASS
+    assert any("worst RTCP interval 3.1% (frame 420)" in e.value for e in outcome.evidence)
+
+
+def test_audio_rules_leave_video_streams_alone():
+    video = stream(CALLER_MEDIA, CALLEE_MEDIA, ssrc=0x22222222, pt=96, media_type="video", lost=40,
+                   jitter_mean_ms=40.0)
+    outcome = run(rtp003.RULE, two_way(TO_CALLER, video))
+    assert outcome.status is Status.PASS and all("0x22222222" not in e.label for e in outcome.evidence)
+    assert run(rtp004.RULE, two_way(TO_CALLER, video)).status is Status.PASS
 
 
 def test_rtp004_grades_mean_jitter_and_honours_overrides():
