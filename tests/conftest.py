@@ -43,6 +43,7 @@ def fixture_runs(tshark, tmp_path_factory) -> dict[str, FixtureRun]:
     import scenarios as sc
 
     from sipdiag_post import render
+    from sipdiag_post.analysis.direction import parse_local
     from sipdiag_post.engine import evaluate
     from sipdiag_post.pipeline import TapOptions, export
     from sipdiag_post.rules.base import Settings
@@ -53,7 +54,7 @@ def fixture_runs(tshark, tmp_path_factory) -> dict[str, FixtureRun]:
         capture = Path("fixtures") / scenario.name / "capture.pcap"
         pdml_path = tmp / f"{scenario.name}.pdml"
         summary = export(TapOptions(tshark=tshark, decode_as=scenario.decode_as), ROOT / capture, pdml_path)
-        report = evaluate(str(capture), summary, Settings())
+        report = evaluate(str(capture), summary, Settings(local_nets=parse_local(scenario.local)))
         out[scenario.name] = FixtureRun(scenario, pdml_path.read_bytes(), report,
                                         json.loads(render.report_json([report])))
     return out

@@ -22,9 +22,8 @@ from sipdiag_post.rules.base import Settings
 from tests.contract import check_report
 
 ROOT = Path(__file__).resolve().parent.parent
-HEALTHY = ("healthy-call", "auth-challenge-ok", "refer-notify-ok", "twilio-callsid", "concurrent-calls",
-           "sip-over-tcp", "tcp-segments", "sip-over-websocket", "ipv6-call", "slow-first-response",
-           "media-g722", "media-hold", "media-dtmf", "media-srtp")
+# healthy: no check fails (a warn-only call such as slow-first-response counts)
+HEALTHY = sorted({"slow-first-response"} | {s.name for s in sc.SCENARIOS if s.verdict == "pass"})
 _VOLATILE_ROOT_ATTRS = re.compile(rb' (wireshark|lua)="[^"]*"')
 
 
@@ -61,8 +60,14 @@ def test_json_keeps_the_contract(runs, name: str) -> None:
     check_report(runs[name].json)
 
 
+def _skip_if_pending(scenario) -> None:
+    if scenario.pending:
+        pytest.skip(f"pending {scenario.pending}")
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_targeted_verdicts(runs, name: str) -> None:
+    _skip_if_pending(runs[name].scenario)
     capture = runs[name].json["captures"][0]
     assert len(capture["calls"]) == sc.expected_calls(runs[name].scenario)
     for rule, status in runs[name].scenario.targets.items():
@@ -70,10 +75,69 @@ def test_targeted_verdicts(runs, name: str) -> None:
         checks += [c for call in capture["calls"] for c in call["checks"] if c["id"] == rule]
         assert checks, f"{rule} missing"
         assert {c["status"] for c in checks} == {status}, [(c["id"], c["status"], c["summary"]) for c in checks]
+    calls = {call["call_id"]: call for call in capture["calls"]}
+    for call_id, targets in runs[name].scenario.call_targets.items():
+        assert call_id in calls, f"no call {call_id}"
+        for rule, status in targets.items():
+            statuses = {c["status"] for c in calls[call_id]["checks"] if c["id"] == rule}
+            assert statuses == {status}, (call_id, rule, statuses)
+
+
+WITH_VERDICTS = [s.name for s in sc.SCENARIOS if s.verdict or s.call_verdicts]
+
+
+@pytest.mark.parametrize("name", WITH_VERDICTS)
+def test_verdicts(runs, name: str) -> None:
+    """Each call's verdict is the scenario's: its rule (and the status the targets give that rule)."""
+    scenario = runs[name].scenario
+    _skip_if_pending(scenario)
+    calls = runs[name].json["captures"][0]["calls"]
+    assert calls, "no call to judge"
+    if any("verdict" not in call for call in calls):
+        pytest.skip("the report carries no calls[].verdict yet (issue-13)")
+    for call in calls:
+        expected, verdict = sc.verdict_of(scenario, call["call_id"]), call["verdict"]
+        assert expected, f"{call['call_id']}: the scenario states no verdict for this call"
+        if expected == "pass":
+            assert verdict["status"] == "pass", (call["call_id"], verdict)
+            continue
+        assert verdict["rule"] == expected, (call["call_id"], verdict)
+        if expected in scenario.targets:
+            assert verdict["status"] == scenario.targets[expected], (call["call_id"], verdict)
+
+
+def test_pending_scenarios_wait_for_a_known_issue() -> None:
+    unknown = {s.name: s.pending for s in sc.SCENARIOS if s.pending is not None and s.pending not in sc.ISSUES}
+    assert not unknown, f"pending must name one of {sc.ISSUES}"
+
+
+def test_verdicts_name_rules_and_local_options_parse() -> None:
+    from sipdiag_post.analysis.direction import parse_local
+    from sipdiag_post.rules import RULES
+
+    known = {rule.id for rule in RULES} | {"pass"}
+    for scenario in sc.SCENARIOS:
+        stated = {v for v in (scenario.verdict, *scenario.call_verdicts.values()) if v}
+        stated |= set(scenario.targets) | {rule for t in scenario.call_targets.values() for rule in t}
+        # a pending scenario may name a rule its issue adds (catalog v2: CAP005, RTP009, ...)
+        ids = {i for i in stated if re.fullmatch(r"(CAP|SIP|SDP|RTP|CID)\d{3}|pass", i)} if scenario.pending else known
+        assert stated <= ids, (scenario.name, stated - ids)
+        parse_local(scenario.local)  # raises on a bad value
+
+
+_PENDING = {issue: sorted(s.name for s in sc.SCENARIOS if s.pending == issue) for issue in sc.ISSUES}
+
+
+@pytest.mark.parametrize("issue", sc.ISSUES, ids=[f"{i}-{len(_PENDING[i])}-pending" for i in sc.ISSUES])
+def test_pending_scenarios_by_issue(issue: str) -> None:
+    """Lists, in the test id, how many scenarios wait for each issue; each of them still has its folder."""
+    for name in _PENDING[issue]:
+        assert (ROOT / "fixtures" / name / "capture.pcap").is_file(), name
 
 
 @pytest.mark.parametrize("name", HEALTHY)
 def test_healthy_fixtures_have_no_fail(runs, name: str) -> None:
+    _skip_if_pending(runs[name].scenario)
     capture = runs[name].json["captures"][0]
     checks = capture["capture_checks"] + [c for call in capture["calls"] for c in call["checks"]]
     assert [c["id"] for c in checks if c["status"] == "fail"] == []
