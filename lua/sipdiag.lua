@@ -95,7 +95,8 @@ local parse_rtcp, add_rtcp = rtcp.parse, rtcp.add
 local render_pdml = pdml.render
 local new_state, note_error, add_message, note_tls = collect.new, collect.note_error, collect.add_message,
                                                      collect.note_tls
-local note_step = collect.note_step
+local note_step, SKIP_JUMP_S = collect.note_step, collect.SKIP_JUMP_S
+local note_sip_candidate = collect.note_sip_candidate
 local add_stream, stream_clock, sdp_rtp_endpoint = collect.add_stream, collect.stream_clock,
                                                    collect.sdp_rtp_endpoint
 local finish = collect.finish
@@ -136,9 +137,9 @@ local last_sip_frame = -1   -- the sip tap runs once per SIP PDU; a frame is rea
 
 local function note_time(pinfo)
   local t = pinfo.abs_ts
-  if state.first_abs == nil then state.first_abs = t end
+  if state.first_abs == nil then state.first_abs, state.base = t, t end
   local step = t - (state.last_abs or t)
-  if step > state.step_forward or -step > state.step_back then  -- rare: a new extreme
+  if step > state.step_forward or -step > state.step_back or step > SKIP_JUMP_S then  -- rare
     note_step(state, t, function() return pinfo.number end)
   end
   state.last_abs = t
@@ -158,7 +159,7 @@ local function read_sip_frame(pinfo)
   local transport = transport_of(pinfo)
   local src, dst = tostring(pinfo.src), tostring(pinfo.dst)
   local src_port, dst_port = pinfo.src_port, pinfo.dst_port
-  local time = pinfo.abs_ts - state.first_abs
+  local time = pinfo.abs_ts - state.base
   local pdus = { f_sip() }
   for index = 1, #pdus do
     local ok, err = pcall(function()
@@ -187,9 +188,9 @@ local guess = 0
 -- another encapsulation, RTP over TCP) takes the field's path.
 local function read_rtp(pinfo, tvb, number)
   local abs = pinfo.abs_ts
-  if state.first_abs == nil then state.first_abs = abs end
+  if state.first_abs == nil then state.first_abs, state.base = abs, abs end
   local step = abs - (state.last_abs or abs)
-  if step > state.step_forward or -step > state.step_back then
+  if step > state.step_forward or -step > state.step_back or step > SKIP_JUMP_S then
     note_step(state, abs, function() return number end)
   end
   state.last_abs = abs
@@ -246,7 +247,7 @@ local function read_rtp(pinfo, tvb, number)
     end
   end
   local pt = b2 % 128
-  rtp_packet(st, (abs - state.first_abs) * 1000, s1 * 256 + s2, ((t1 * 256 + t2) * 256 + t3) * 256 + t4,
+  rtp_packet(st, (abs - state.base) * 1000, s1 * 256 + s2, ((t1 * 256 + t2) * 256 + t3) * 256 + t4,
              pt, b2 >= 128, st.clocks[pt] or stream_clock(st, pt), number)
 end
 
@@ -283,12 +284,23 @@ local function read_sdp_udp(pinfo, tvb)
     if st.call then st.link = "sdp-address" end
   end
   local pt = b2 % 128
-  rtp_packet(st, (abs - state.first_abs) * 1000, s1 * 256 + s2, ((t1 * 256 + t2) * 256 + t3) * 256 + t4,
+  rtp_packet(st, (abs - state.base) * 1000, s1 * 256 + s2, ((t1 * 256 + t2) * 256 + t3) * 256 + t4,
              pt, b2 >= 128, st.clocks[pt] or stream_clock(st, pt), pinfo.number)
 end
 
+-- While no SIP has been decoded: UDP whose payload starts like SIP on a port
+-- tshark gave to another dissector (CAP001 names the port).
+local function look_for_sip(pinfo, tvb)
+  local layers = { f_udp() }
+  local udp = layers[#layers]
+  if udp == nil then return end
+  local offset = udp.offset + 8
+  if offset + 12 > tvb:len() then return end
+  note_sip_candidate(state, pinfo.number, tvb:raw(offset, 12), pinfo.src_port, pinfo.dst_port)
+end
+
 local function read_rtcp(pinfo)
-  local t = pinfo.abs_ts - state.first_abs
+  local t = pinfo.abs_ts - state.base
   local items = { f_rtcp() }
   local encrypted = f_srtcp_e()
   -- SRTCP with the E flag: only the first 8 bytes (header, sender SSRC) are in clear
@@ -365,6 +377,7 @@ local function read_other(pinfo, tvb)
   if f_rtcp() then
     read_rtcp(pinfo)
   elseif f_sip() == nil then
+    if state.sip_messages == 0 then look_for_sip(pinfo, tvb) end
     if f_tls_app_data() then
       note_tls(state, pinfo.number, pinfo.src_port, pinfo.dst_port)
     elseif state.sdp_endpoint_count > 0 then

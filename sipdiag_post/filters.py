@@ -28,7 +28,7 @@ def call(call_id: str) -> str:
 
 def frames(numbers: Iterable[int]) -> str:
     listed = sorted(set(numbers))[:_MAX_FRAMES_LISTED]
-    return "frame.number in {" + " ".join(str(n) for n in listed) + "}"
+    return "frame.number in {" + ", ".join(str(n) for n in listed) + "}"  # commas: 3.6 to 4.6
 
 
 def final(call_id: str, code: int) -> str:

@@ -310,6 +310,15 @@ class TlsSighting:
 
 
 @dataclass(frozen=True)
+class SipCandidate:
+    """UDP that starts like SIP on a port tshark gave to another dissector (seen while no SIP was decoded)."""
+
+    port: int  # the server's port: a request's destination, a response's source
+    frames: int  # such frames (count)
+    first_frame: int  # the first of them
+
+
+@dataclass(frozen=True)
 class OtherSip:
     """SIP messages of one method that belong to no call."""
 
@@ -350,6 +359,7 @@ class CaptureFacts:
     time_jump_frame: int = 0  # the packet after that step; 0 for a capture of one packet
     duplicate_frames: int = 0  # frames byte-identical to one seen within 50 ms before (count)
     duplicate_first_frame: int = 0  # the first of them; 0 when none
+    sip_candidates: tuple[SipCandidate, ...] = ()  # undecoded SIP-looking UDP by port; () when none
     creator: str = ""  # the tap that wrote the PDML ("sipdiag/0.1.0")
     wireshark: str = ""  # the Wireshark version the tap ran in; "" when unknown
     schema: str = ""  # PDML schema version, MAJOR.MINOR

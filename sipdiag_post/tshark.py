@@ -167,11 +167,19 @@ def path_argument(path: Path) -> str:
     return f"./{text}" if text.startswith("-") else text
 
 
+# Preferences every tap run sets: SIP on a port another dissector claims (5072 is AYIYA's, TCP 6060
+# X11's) is found by the SIP heuristics when they run before the port dissectors; RTP set up by SDP is
+# a conversation and is decoded before either, so it is unaffected.
+TAP_PREFERENCES = ("udp.try_heuristic_first:TRUE", "tcp.try_heuristic_first:TRUE")
+
+
 def tap_command(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[str, ...] = (),
                 tls_keylog: Path | None = None, max_packets: int = 0) -> list[str]:
     """tshark with the tap over capture; `-r` takes the next word as the file, a leading '-' or not."""
     command = [tshark.path, "-q", "-n", "-r", path_argument(capture),
                "-X", f"lua_script:{tap_script()}", "-X", f"lua_script1:out={out}"]
+    for preference in TAP_PREFERENCES:
+        command += ["-o", preference]
     if max_packets:
         command += ["-c", str(max_packets)]
     for rule in decode_as:

@@ -110,6 +110,13 @@ local function render_capture(w, cap)
   if (cap.step_forward_frame or 0) > 0 then
     w.value("sipdiag.capture.time_jump_frame", fmt_int(cap.step_forward_frame))
   end
+  for _, c in ipairs(cap.sip_candidates or {}) do
+    w.open("sipdiag.capture.sip_candidate", fmt_int(c.port))
+    w.value("sipdiag.capture.sip_candidate.port", fmt_int(c.port))
+    w.value("sipdiag.capture.sip_candidate.frames", fmt_int(c.frames))
+    w.value("sipdiag.capture.sip_candidate.first_frame", fmt_int(c.first_frame))
+    w.close()
+  end
   if (cap.copies or 0) > 0 then
     w.value("sipdiag.capture.duplicate_frames", fmt_int(cap.copies))
     w.value("sipdiag.capture.duplicate_first_frame", fmt_int(cap.first_copy))

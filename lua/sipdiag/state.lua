@@ -38,6 +38,7 @@ function M.new()
   return {
     packets = 0,
     first_abs = nil,          -- absolute time of the first packet (s since epoch)
+    base = nil,               -- what packet times are relative to: first_abs plus the clock jumps skipped
     last_abs = nil,           -- absolute time of the last packet
     sip_messages = 0,
     calls = {},               -- array of calls in order of first appearance
@@ -67,20 +68,26 @@ function M.new()
     step_back_frame = 0,      -- the packet that stepped back
     step_forward = 0,         -- s: the largest step forward between consecutive packets
     step_forward_frame = 0,   -- the packet after it
+    sip_candidates = {},      -- map from UDP port to {port, frames, first_frame}: SIP-looking text tshark left undecoded
+    candidate_count = 0,      -- number of keys in sip_candidates
     sip_copies = 0,           -- SIP frames that were copies of one seen within COPY_WINDOW_S
     first_sip_copy = nil,     -- the first of them
   }
 end
 
+M.SKIP_JUMP_S = 3600  -- a step forward longer than this is a clock jump: later times continue from before it
 M.COPY_WINDOW_S = 0.05  -- a SIP message repeated within this many s is a capture copy, not a retransmission
 local COPY_WINDOW_S = M.COPY_WINDOW_S
 
 -- Account the time step from the previous packet to one at absolute time abs;
 -- frame() gives the packet's number (asked only when the step is a new extreme).
+-- A clock jump (a step forward over SKIP_JUMP_S) moves the base by the step, so
+-- durations across it stay what they were on the wire, not years.
 function M.note_step(state, abs, frame)
   local last = state.last_abs
   if last == nil then return end
   local step = abs - last
+  if step > M.SKIP_JUMP_S then state.base = state.base + step end
   if step > state.step_forward then
     state.step_forward, state.step_forward_frame = step, frame()
   elseif -step > state.step_back then
@@ -182,6 +189,30 @@ function M.sdp_rtp_endpoint(state, src, src_port, dst, dst_port, b1, b2)
   local ep = state.sdp_endpoints[dst .. "|" .. dst_port] or state.sdp_endpoints[src .. "|" .. src_port]
   if ep and ep.formats[b2 % 128] then return ep end
   return nil
+end
+
+M.MAX_SIP_CANDIDATES = 16  -- UDP ports with undecoded SIP-looking text tracked
+
+-- A UDP payload that starts like SIP ("SIP/2.0 " or "METHOD sip:") on a port
+-- tshark did not decode as SIP: counted by the server's port (a request's
+-- destination, a response's source), for CAP001 to name.
+function M.note_sip_candidate(state, frame, head, src_port, dst_port)
+  local port
+  if head:sub(1, 8) == "SIP/2.0 " then
+    port = src_port
+  elseif head:find("^%u%u%u+ [Ss][Ii][Pp][Ss]?:") then
+    port = dst_port
+  else
+    return
+  end
+  local c = state.sip_candidates[port]
+  if c == nil then
+    if state.candidate_count >= M.MAX_SIP_CANDIDATES then return end
+    c = { port = port, frames = 0, first_frame = frame }
+    state.sip_candidates[port] = c
+    state.candidate_count = state.candidate_count + 1
+  end
+  c.frames = c.frames + 1
 end
 
 function M.note_tls(state, frame, src_port, dst_port)
@@ -336,8 +367,12 @@ function M.finish(state)
     copies = copies + st.copies
     if st.first_copy and (first_copy == nil or st.first_copy < first_copy) then first_copy = st.first_copy end
   end
+  local candidates = {}
+  for _, c in pairs(state.sip_candidates) do candidates[#candidates + 1] = c end
+  table.sort(candidates, function(a, b) return a.port < b.port end)
   local cap = {
     packets = state.packets,
+    sip_candidates = candidates,
     step_back = state.step_back,
     step_back_frame = state.step_back_frame,
     step_forward = state.step_forward,
@@ -345,7 +380,7 @@ function M.finish(state)
     copies = copies,
     first_copy = first_copy,
     start_epoch = state.first_abs,
-    duration = (state.first_abs and state.last_abs) and (state.last_abs - state.first_abs) or 0,
+    duration = (state.base and state.last_abs) and (state.last_abs - state.base) or 0,
     sip_messages = state.sip_messages,
     calls = ncalls,
     other_sip = state.other_sip,

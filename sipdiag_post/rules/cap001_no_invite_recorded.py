@@ -26,6 +26,10 @@ Remedy:
     hides every protocol: re-export the capture as Ethernet or Linux cooked,
     or map the link type in Wireshark's DLT_USER preferences.
 
+    odd port: SIP runs on a port tshark gave to another protocol: rerun with
+    --decode-as udp.port=={port},sip (or tcp.port for TCP) so it is read as
+    SIP.
+
 Exceptions:
     ``pass`` as soon as one INVITE transaction exists, even if it was not
     answered or only its responses were captured. When the signalling is
@@ -74,6 +78,11 @@ def check(ctx: CaptureContext) -> Outcome:
     else:
         summary_line = f"{facts.sip_messages} SIP messages but no INVITE"
     remedy = REMEDY["upstream"]
+    candidates = facts.sip_candidates
+    if candidates:
+        ports = ", ".join(str(c.port) for c in candidates)
+        summary_line += f"; SIP-looking UDP on port {ports} was not decoded as SIP"
+        remedy = REMEDY["odd port"].format(port=candidates[0].port)
     if facts.sip_messages == 0 and facts.link_type:
         remedy += " " + REMEDY["link type"]
     return failed(
@@ -84,9 +93,12 @@ def check(ctx: CaptureContext) -> Outcome:
             *([Evidence("link type", facts.link_type)] if facts.link_type else []),
             Evidence("SIP messages", str(facts.sip_messages)),
             Evidence("SIP outside calls", other or "none"),
+            *(Evidence(f"SIP-looking UDP on port {c.port}", f"{c.frames} frame(s), first at frame {c.first_frame}")
+              for c in candidates),
         ],
-        frames=[o.first_frame for o in facts.other_sip if o.first_frame] + [c.first_frame for c in summary.calls],
-        display_filter="sip",
+        frames=[o.first_frame for o in facts.other_sip if o.first_frame] + [c.first_frame for c in summary.calls]
+        + [c.first_frame for c in candidates],
+        display_filter=" || ".join(["sip", *(f"udp.port == {c.port}" for c in candidates)]),
     )
 
 

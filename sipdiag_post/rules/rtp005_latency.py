@@ -23,7 +23,7 @@ Remedy:
 
 Exceptions:
     ``n/a`` where the round trip was measured next to the receiver report's
-    sender (every round trip under 1 ms: the capture point sees the sender
+    sender (every round trip under 5 ms: the capture point sees the sender
     report arrive and the receiver report leave, and almost none of the
     path in between).
     ``n/a`` without RTCP round trip data (no RTCP, or no sender report in the
@@ -45,7 +45,7 @@ LATENCY_FAIL = Threshold("latency_fail_ms", 300.0, "ms", "one-way latency above 
 
 # a round trip this short was measured where the receiver report left (the capture point answered
 # the sender report itself): it says nothing about the path
-_NEAR_MS = 1.0
+_NEAR_MS = 5.0
 
 
 def check(ctx: CallContext) -> Outcome:

@@ -113,7 +113,8 @@ def _judge(ctx: CallContext, refer: Transaction) -> Outcome:
                                  f"{answer.frame} ({answer.label})"))
         return warned(f"transfer to {target}: no final NOTIFY, but the transferee's call to the target was "
                       f"answered (frame {answer.frame})", remedy=REMEDY["notify missing"], evidence=evidence,
-                      frames=[*frames, answer.frame], display_filter=display_filter)
+                      frames=[*frames, answer.frame],
+                      display_filter=f"({display_filter}) || ({filters.final(other, answer.status or 200)})")
     if waited < wait:
         return warned(f"no final NOTIFY yet when the capture ended {waited:.1f} s after the REFER was accepted",
                       remedy=REMEDY["capture ended"], evidence=evidence, frames=frames,
