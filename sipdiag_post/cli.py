@@ -42,10 +42,10 @@ from .pipeline import (
 )
 from .render.ladder import ladder_text
 from .report import CaptureReport
-from .rules import RULES, THRESHOLDS, search
+from .rules import RULES, THRESHOLDS, check_thresholds, search
 from .rules.base import Settings
 from .text import safe_text
-from .tshark import CaptureError, TsharkError, find_tshark, tap_files
+from .tshark import CaptureError, OptionError, TsharkError, check_options, find_tshark, tap_files
 from .verdict import Status
 from .workers import child_setup, stop_once
 
@@ -88,7 +88,9 @@ app = typer.Typer(
 # Options shared by the commands, defined once.
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", metavar="table|json|csv|markdown|junit|html",
                                            help="Output format.")]
-CallOpt = Annotated[list[str] | None, typer.Option("--call", metavar="CALL_ID", help="Only this Call-ID (repeatable).")]
+CallOpt = Annotated[list[str] | None, typer.Option(
+    "--call", metavar="CALL",
+    help="Only this call (repeatable): its Call-ID, a part of it, or its number in the capture (1 = first).")]
 SelectOpt = Annotated[list[str] | None, typer.Option(
     "--select", metavar="RULES", help="Only these rules: ids or names, comma-separated or repeated.")]
 IgnoreOpt = Annotated[list[str] | None, typer.Option(
@@ -114,6 +116,10 @@ DecodeAsOpt = Annotated[list[str] | None, typer.Option(
     "--decode-as", metavar="RULE", help="Passed to tshark -d, e.g. tcp.port==6060,sip (repeatable).")]
 KeylogOpt = Annotated[Path | None, typer.Option(
     "--tls-keylog", metavar="FILE", help="TLS key log file (SSLKEYLOGFILE format) to decrypt SIP over TLS.")]
+TsharkOptionOpt = Annotated[list[str] | None, typer.Option(
+    "--tshark-option", metavar="NAME:VALUE",
+    help="A tshark preference (tshark -o, repeatable), e.g. tls.keys_list:10.0.0.1,5061,sip,server.key to "
+    "decrypt SIP over TLS with the server's RSA key.")]
 MaxDecompressedOpt = Annotated[str | None, typer.Option(
     "--max-decompressed", metavar="SIZE",
     help=f"A compressed capture may expand to this much (e.g. 512M, 4G; 0: no limit; else ${ENV_MAX_DECOMPRESSED}, "
@@ -171,8 +177,9 @@ def _reporting(config: Config, fmt: Format, call: list[str] | None, select: list
         unknown = sorted(set(config.thresholds) - set(THRESHOLDS))
         if unknown:
             raise ValueError(f"{config.source}: unknown threshold(s) {', '.join(unknown)}")
-        settings = Settings(local_nets=parse_local(local or list(config.local)),
-                            thresholds=parse_thresholds(threshold, config.thresholds))
+        thresholds = parse_thresholds(threshold, config.thresholds)
+        check_thresholds(thresholds)
+        settings = Settings(local_nets=parse_local(local or list(config.local)), thresholds=thresholds)
         chosen_fail_on = fail_on or FailOn(config.fail_on or "fail")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -181,15 +188,22 @@ def _reporting(config: Config, fmt: Format, call: list[str] | None, select: list
 
 
 def _tap_options(config: Config, tshark: str | None, decode_as: list[str] | None, tls_keylog: Path | None,
-                 max_decompressed: str | None = None, max_packets: str | None = None) -> TapOptions:
+                 max_decompressed: str | None = None, max_packets: str | None = None,
+                 tshark_option: list[str] | None = None) -> TapOptions:
     if tls_keylog is not None and not tls_keylog.is_file():
         raise UsageError(f"--tls-keylog {tls_keylog}: no such file")
     try:
         limits = limits_from(max_decompressed, max_packets)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return TapOptions(tshark=find_tshark(tshark or config.tshark),
-                      decode_as=tuple(decode_as or config.decode_as), tls_keylog=tls_keylog, limits=limits)
+    options = tuple(tshark_option or ())
+    for option in options:
+        if ":" not in option.strip(":"):
+            raise UsageError(f"--tshark-option {option!r}: expected NAME:VALUE (a tshark -o preference)")
+    found = find_tshark(tshark or config.tshark)
+    rules = tuple(decode_as or config.decode_as)
+    check_options(found, rules, options)  # an unknown protocol or preference: a usage error, before any run
+    return TapOptions(tshark=found, decode_as=rules, tls_keylog=tls_keylog, limits=limits, options=options)
 
 
 def _colour(output: Path | None) -> bool:
@@ -227,7 +241,17 @@ def _write(text: str, output: Path | None, *, json: bool = False) -> None:
     write_output(encoded(text, json=json), output)
 
 
+def _matched(reports: list[CaptureReport], how: Reporting) -> None:
+    """--call values that matched no call of any capture read: a usage error, said before any output."""
+    wanted = how.rules.call_ids
+    readable = [r for r in reports if r.status != "error"]
+    if wanted and readable and not any(r.calls for r in readable):
+        raise UsageError(f"no call matches --call {', '.join(wanted)} (a Call-ID, a part of one, or a call's "
+                         "number in the capture)")
+
+
 def _emit(reports: list[CaptureReport], how: Reporting) -> None:
+    _matched(reports, how)
     _write(render_reports(reports, how), how.output, json=how.fmt is Format.JSON)
     for report in reports:
         if report.status == "error":
@@ -238,11 +262,13 @@ def _emit(reports: list[CaptureReport], how: Reporting) -> None:
 
 
 def exit_code(reports: list[CaptureReport], fail_on: FailOn) -> ExitCode:
-    """3 if any input was unreadable (or stopped by the packet limit), else 1 if a check failed
-    (or warned, with --fail-on warn)."""
-    if any(r.status == "error" or limit_reached(r.error) for r in reports):
+    """1 if a check of a readable capture failed (or warned, with --fail-on warn), else 0; 3 when no
+    capture could be read (or the packet limit stopped every one). In a batch, an unreadable capture
+    is reported as its own error and does not change the code the others earn."""
+    readable = [r for r in reports if not (r.status == "error" or limit_reached(r.error))]
+    if not readable:
         return ExitCode.INPUT
-    statuses = {c.status for r in reports for c in r.all_checks()}
+    statuses = {c.status for r in readable for c in r.all_checks()}
     if Status.FAIL in statuses or (fail_on is FailOn.WARN and Status.WARN in statuses):
         return ExitCode.FAIL
     return ExitCode.OK
@@ -287,13 +313,14 @@ def analyze(
     tshark: TsharkOpt = None,
     decode_as: DecodeAsOpt = None,
     tls_keylog: KeylogOpt = None,
+    tshark_option: TsharkOptionOpt = None,
     max_decompressed: MaxDecompressedOpt = None,
     max_packets: MaxPacketsOpt = None,
 ) -> None:
     """Run tshark with the Lua tap on each capture, then the rules; print the checklist."""
     config = _config()
     how = _reporting(config, fmt, call, select, ignore, local, threshold, fail_on, verbose, show_all, output)
-    tap = _tap_options(config, tshark, decode_as, tls_keylog, max_decompressed, max_packets)
+    tap = _tap_options(config, tshark, decode_as, tls_keylog, max_decompressed, max_packets, tshark_option)
     paths = expand_inputs(captures)
     workers = jobs or config.jobs or os.cpu_count() or 1
     with _progress(len(paths)) as advance:
@@ -328,11 +355,12 @@ def export_command(
     tshark: TsharkOpt = None,
     decode_as: DecodeAsOpt = None,
     tls_keylog: KeylogOpt = None,
+    tshark_option: TsharkOptionOpt = None,
     max_decompressed: MaxDecompressedOpt = None,
     max_packets: MaxPacketsOpt = None,
 ) -> None:
     """Run the tap stage alone: write the per-call PDML summary of a capture."""
-    tap = _tap_options(_config(), tshark, decode_as, tls_keylog, max_decompressed, max_packets)
+    tap = _tap_options(_config(), tshark, decode_as, tls_keylog, max_decompressed, max_packets, tshark_option)
     summary = export(tap, capture, output)
     note = f" (capture cut short: {summary.facts.read_error})" if summary.facts.read_error else ""
     _say(f"wrote {output}: {len(summary.calls)} call(s), {summary.facts.packets} packets{note}")
@@ -349,6 +377,7 @@ def ladder(
     tshark: TsharkOpt = None,
     decode_as: DecodeAsOpt = None,
     tls_keylog: KeylogOpt = None,
+    tshark_option: TsharkOptionOpt = None,
     max_decompressed: MaxDecompressedOpt = None,
     max_packets: MaxPacketsOpt = None,
 ) -> None:
@@ -356,11 +385,12 @@ def ladder(
     if source.suffix.lower() == ".pdml":
         summary = pdml.read_summary(source)
     else:
-        summary = summarise(_tap_options(_config(), tshark, decode_as, tls_keylog, max_decompressed, max_packets),
-                            source)
+        tap = _tap_options(_config(), tshark, decode_as, tls_keylog, max_decompressed, max_packets, tshark_option)
+        summary = summarise(tap, source)
     found = analyses(summary, Settings(), tuple(call or ()))
     if call and not found:
-        raise UsageError(f"no call with Call-ID {', '.join(call)} in {source}")
+        raise UsageError(f"no call matches --call {', '.join(call)} in {source} (a Call-ID, a part of one, or a "
+                         "call's number in the capture)")
     _write("\n".join(ladder_text(a, legs) for a, legs in found) or "no calls\n", output)
     if limit_reached(summary.facts.read_error):
         _say(f"{source}: {summary.facts.read_error}")
@@ -505,6 +535,7 @@ _ERRORS: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (CaptureError, ExitCode.INPUT),
     (pdml.PdmlError, ExitCode.INPUT),
     (UsageError, ExitCode.USAGE),
+    (OptionError, ExitCode.USAGE),
     (OutputError, ExitCode.USAGE),
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .rules import RULES
+from .rules import FINAL_RULES, RULES, VERDICT_ORDER, YIELDS
 
 _SECTION = re.compile(r"^([A-Z][\w ]*):$")
 
@@ -31,6 +31,16 @@ def rules_markdown() -> str:
         "|---|---|---|---|",
     ]
     lines += [f"| {r.id} | `{r.name}` | {r.scope} | {r.title} |" for r in RULES]
+    lines += ["", "## One verdict per call", "",
+              "Each call has one verdict: its first unexplained `fail` in the order below, else its first "
+              "`warn`, else `pass` with a line on what went right. A finding that only restates another's "
+              "cause is shown as `info` (CAP001: `n/a`) with \"explained by RULE\" and does not fail; only a "
+              "`fail` explains (a warning is a sign, not a proven cause). Where rules yield to each other:",
+              "", "| finding | explained by (when that one fails) |", "|---|---|"]
+    lines += [f"| {rule} | {', '.join(causes)} |" for rule, causes in YIELDS.items()]
+    lines += ["", "Verdict order: " + ", ".join(VERDICT_ORDER) + ".",
+              "", "Final responses each rule reports (SIP008 reports the rest): "
+              + ", ".join(f"{code} {rule}" for code, rule in FINAL_RULES.items()) + "."]
     for rule in RULES:
         body = rule.documentation.split("\n", 1)[1] if "\n" in rule.documentation else ""
         lines += ["", f"## {rule.id} `{rule.name}`", "", rule.title, *_markdown(body)]

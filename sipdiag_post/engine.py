@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from .analysis import CallAnalysis, analyse
 from .analysis.media import CALLEE, CALLER
-from .model import Summary
+from .model import Call, Summary
 from .report import CallReport, CaptureReport
 from .rules import CALL_RULES, CAPTURE_RULES, EXPLAINED_STATUS, FINAL_RULES, VERDICT_ORDER, YIELDS
 from .rules.base import CallContext, CaptureContext, Rule, Settings
@@ -30,11 +30,28 @@ def _stamp(rule: Rule, context: object) -> Check:
     )
 
 
+def selected_calls(calls: Sequence[Call], keys: Sequence[str]) -> set[str]:
+    """The Call-IDs that --call values name: an exact Call-ID, a call's number in the capture (1 is
+    its first call), or a part of a Call-ID (any case)."""
+    chosen: set[str] = set()
+    ids = [c.call_id for c in calls]
+    for key in keys:
+        if key in ids:
+            chosen.add(key)
+        elif key.isdigit() and 1 <= int(key) <= len(ids):
+            chosen.add(ids[int(key) - 1])
+        else:
+            chosen.update(i for i in ids if key.lower() in i.lower())
+    return chosen
+
+
 def contexts(summary: Summary, settings: Settings,
              call_ids: Sequence[str] = ()) -> tuple[CaptureContext, tuple[CallContext, ...]]:
-    """What the rules look at: the capture (streams shared between its calls) and each wanted call,
-    analysed once. The only place contexts are built (rule tests use it too)."""
-    wanted = (lambda call: call.call_id in call_ids) if call_ids else None
+    """What the rules look at: the capture (streams shared between its calls) and each wanted call
+    (every call, or those the --call values name), analysed once. The only place contexts are built
+    (rule tests use it too)."""
+    chosen = selected_calls(summary.calls, call_ids) if call_ids else None
+    wanted = (lambda call: call.call_id in chosen) if chosen is not None else None
     capture = analyse(summary, settings.local_nets, wanted)
     return (CaptureContext(summary=capture.summary, settings=settings),
             tuple(CallContext(analysis=a, capture=capture, settings=settings, final_rules=FINAL_RULES)

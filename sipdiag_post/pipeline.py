@@ -31,6 +31,7 @@ class TapOptions:
     decode_as: tuple[str, ...] = ()
     tls_keylog: Path | None = None
     limits: Limits = field(default_factory=Limits)
+    options: tuple[str, ...] = ()  # tshark -o NAME:VALUE preferences
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def _summarise(tap: TapOptions, capture: Path, workdir: Path) -> tuple[Summary, 
     readable = decompressed(capture, workdir, tap.limits)
     max_packets = tap.limits.max_packets if readable.compression else 0
     out = workdir / "summary.pdml"
-    run = run_tap(tap.tshark, capture, out, decode_as=tap.decode_as, tls_keylog=tap.tls_keylog,
+    run = run_tap(tap.tshark, capture, out, decode_as=tap.decode_as, tls_keylog=tap.tls_keylog, options=tap.options,
                   source=readable.path, max_packets=max_packets)
     if run.lua_errors:
         pdml.add_tap_errors(out, list(run.lua_errors))

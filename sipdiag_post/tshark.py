@@ -39,6 +39,10 @@ class TsharkError(Exception):
     """tshark is missing, too old, or cannot run the tap (exit code 4)."""
 
 
+class OptionError(Exception):
+    """A --decode-as rule or --tshark-option tshark does not accept (a usage error, exit code 2)."""
+
+
 class CaptureError(Exception):
     """The capture cannot be read (exit code 3)."""
 
@@ -174,11 +178,11 @@ TAP_PREFERENCES = ("udp.try_heuristic_first:TRUE", "tcp.try_heuristic_first:TRUE
 
 
 def tap_command(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[str, ...] = (),
-                tls_keylog: Path | None = None, max_packets: int = 0) -> list[str]:
+                tls_keylog: Path | None = None, max_packets: int = 0, options: tuple[str, ...] = ()) -> list[str]:
     """tshark with the tap over capture; `-r` takes the next word as the file, a leading '-' or not."""
     command = [tshark.path, "-q", "-n", "-r", path_argument(capture),
                "-X", f"lua_script:{tap_script()}", "-X", f"lua_script1:out={out}"]
-    for preference in TAP_PREFERENCES:
+    for preference in (*TAP_PREFERENCES, *options):
         command += ["-o", preference]
     if max_packets:
         command += ["-c", str(max_packets)]
@@ -190,7 +194,8 @@ def tap_command(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[st
 
 
 def run_tap(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[str, ...] = (),
-            tls_keylog: Path | None = None, source: Path | None = None, max_packets: int = 0) -> TapRun:
+            tls_keylog: Path | None = None, source: Path | None = None, max_packets: int = 0,
+            options: tuple[str, ...] = ()) -> TapRun:
     """Run the tap over one capture, writing PDML to out.
 
     tshark reads source when given (a decompressed copy), and messages name capture;
@@ -199,7 +204,8 @@ def run_tap(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[str, .
     check_capture_file(capture)
     read = source or capture
     env = dict(os.environ, LC_ALL="C", TZ="UTC")
-    command = tap_command(tshark, read, out, decode_as=decode_as, tls_keylog=tls_keylog, max_packets=max_packets)
+    command = tap_command(tshark, read, out, decode_as=decode_as, tls_keylog=tls_keylog, max_packets=max_packets,
+                          options=options)
     try:
         done = subprocess.run(command, capture_output=True, env=env, check=False, stdin=subprocess.DEVNULL,
                               preexec_fn=child_setup(os.getpid()))
@@ -286,3 +292,33 @@ def check_capture_file(capture: Path) -> None:
         raise CaptureError(f"{capture}: permission denied")
     if size == 0:
         raise CaptureError(f"{capture}: empty file (0 bytes), not a capture")
+
+
+# a pcap file header (little-endian, version 2.4, snaplen 65535, Ethernet) and no packets: what the
+# options are tried on
+_EMPTY_PCAP = bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000")
+_OPTION_ERRORS = ("unknown protocol", "unknown preference", "isn't a valid", "invalid", "bad ",
+                  "is not a valid", "requires", "not a valid")
+
+
+def check_options(tshark: Tshark, decode_as: tuple[str, ...], options: tuple[str, ...]) -> None:
+    """Try --decode-as rules and -o preferences on an empty capture; OptionError with tshark's first word
+    on them when it refuses one."""
+    if not decode_as and not options:
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="sipdiag-") as tmp:
+        empty = Path(tmp) / "empty.pcap"
+        empty.write_bytes(_EMPTY_PCAP)
+        command = [tshark.path, "-n", "-r", str(empty)]
+        for rule in decode_as:
+            command += ["-d", rule]
+        for option in options:
+            command += ["-o", option]
+        done = subprocess.run(command, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+                              env=dict(os.environ, LC_ALL="C"))
+    lines = [line for line in _tshark_lines(done.stderr) if not line.lower().startswith("warning")]
+    bad = [line for line in lines if any(word in line.lower() for word in _OPTION_ERRORS)]
+    if done.returncode != 0 or bad:
+        raise OptionError(f"tshark refuses the option: {(bad or lines or ['exit status ' + str(done.returncode)])[0]}")

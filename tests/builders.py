@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sipdiag_post.engine import contexts
+from sipdiag_post.engine import contexts, evaluate
+from sipdiag_post.report import CallReport
 from sipdiag_post.model import (
     Call,
     CaptureFacts,
@@ -209,6 +210,13 @@ def run(rule: Rule, call: Call, *, capture_end: float | None = None, settings: S
     capture = facts(duration=end, rtp_streams=1 if media_captured else 0)
     _, (ctx,) = contexts(Summary(facts=capture, calls=(call,)), settings or Settings())
     return rule.check(ctx)
+
+
+def report(call: Call, *, capture_end: float | None = None, settings: Settings | None = None) -> CallReport:
+    """Every rule on a call, as the engine runs them (explanations and the verdict included)."""
+    end = capture_end if capture_end is not None else max(m.time for m in call.messages) + 60.0
+    summary = Summary(facts=facts(duration=end), calls=(call,))
+    return evaluate("test", summary, settings or Settings()).calls[0]
 
 
 def run_capture(rule: Rule, summary: Summary) -> Outcome:

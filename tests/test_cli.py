@@ -104,6 +104,14 @@ def test_export_of_a_truncated_capture_says_so_in_the_pdml(tmp_path):
     assert b"sipdiag.capture.read_error" in out.read_bytes()
 
 
+def test_call_is_chosen_by_number_or_part_of_its_call_id():
+    capture = str(ROOT / "fixtures/concurrent-calls/capture.pcap")
+    by_number = json.loads(sipdiag("analyze", capture, "--call", "2", "--format", "json").stdout)
+    by_part = json.loads(sipdiag("analyze", capture, "--call", "CALLS-2@", "--format", "json").stdout)
+    assert [c["call_id"] for c in by_number["captures"][0]["calls"]] == ["concurrent-calls-2@sipdiag.test"]
+    assert by_part == by_number
+
+
 def test_rules_and_rule():
     listing = sipdiag("rules").stdout
     assert "SIP005  busy-here" in listing and "CID001" in listing
@@ -122,6 +130,12 @@ def test_rules_and_rule():
     (["analyze", BUSY, "--local", "not-an-ip"], 2, "is not an IP address or CIDR"),
     (["analyze", BUSY, "--tshark", "/nonexistent/tshark"], 4, "cannot run tshark"),
     (["export", BUSY, "-o", "/nonexistent/dir/x.pdml"], 2, "cannot write"),
+    (["analyze", BUSY, "--decode-as", "udp.port==6060,nosuchprotocol"], 2, 'Unknown protocol -- "nosuchprotocol"'),
+    (["analyze", BUSY, "--tshark-option", "nosuch.pref:1"], 2, "specifies unknown preference"),
+    (["analyze", BUSY, "--tshark-option", "nocolon"], 2, "expected NAME:VALUE"),
+    (["analyze", BUSY, "-T", "loss_warn_pct=-1"], 2, "must be a number, 0 or more"),
+    (["analyze", BUSY, "-T", "jitter_warn_ms=30"], 2, "warn must come before fail"),
+    (["analyze", BUSY, "--call", "no-such-call"], 2, "no call matches --call no-such-call"),
 ])
 def test_usage_and_environment_errors(args, code, message):
     done = sipdiag(*args)
@@ -194,7 +208,7 @@ def test_ladder_draws_the_call_with_its_media():
 
 def test_ladder_of_an_unknown_call_is_a_usage_error():
     done = sipdiag("ladder", BUSY, "--call", "nope")
-    assert done.returncode == 2 and "no call with Call-ID nope" in one_line_error(done)
+    assert done.returncode == 2 and "no call matches --call nope" in one_line_error(done)
 
 
 def test_doctor_reports_tshark_lua_and_packages():

@@ -243,4 +243,4 @@ def test_a_worker_that_dies_loses_only_its_own_capture(tshark, tmp_path):
     assert statuses.count("error") == 1 and statuses.count("ok") == 3, statuses
     lost = next(c for c in report["captures"] if c["status"] == "error")
     assert "killed by signal 9" in lost["error"]
-    assert proc.returncode == 3 and len(stderr.splitlines()) == 1
+    assert proc.returncode == 1 and len(stderr.splitlines()) == 1  # the others' fails; the lost one is its error

@@ -17,7 +17,7 @@ PACKAGE = ROOT / "sipdiag_post"
 # Layers from the bottom up: a module may import its own layer's bottom modules and anything below,
 # never above (capture -> tap -> PDML -> model -> analysis -> rules -> report -> render).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("text", "verdict", "responses", "model", "emodel", "workers", "output"),
+    ("text", "verdict", "responses", "reasons", "model", "emodel", "workers", "output"),
     ("filters", "pdml", "tshark", "config", "inputs"),
     ("analysis",),
     ("rules",),

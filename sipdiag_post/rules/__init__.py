@@ -93,6 +93,29 @@ CALL_RULES = tuple(r for r in RULES if r.scope == "call")
 THRESHOLDS: dict[str, Threshold] = {t.name: t for r in RULES for t in r.thresholds}
 
 
+def check_thresholds(overrides: dict[str, float]) -> None:
+    """Threshold values a person gave: known names, no negative values, and each warn limit on the
+    healthy side of its fail limit (loss_warn_pct <= loss_fail_pct; mos_warn >= mos_fail). ValueError
+    with one line otherwise."""
+    for name, value in overrides.items():
+        if name not in THRESHOLDS:
+            raise ValueError(f"unknown threshold {name!r} (known: {', '.join(THRESHOLDS)})")
+        if not value >= 0:  # also refuses NaN
+            raise ValueError(f"threshold {name}={value:g}: must be a number, 0 or more")
+    for name, warn in THRESHOLDS.items():
+        if "_warn" not in name:
+            continue
+        fail = THRESHOLDS.get(name.replace("_warn", "_fail"))
+        if fail is None:
+            continue
+        low, high = warn.of_values(overrides), fail.of_values(overrides)
+        if warn.lower_is_worse:
+            low, high = high, low
+        if low > high:
+            raise ValueError(f"threshold {warn.name}={warn.of_values(overrides):g} is past "
+                             f"{fail.name}={fail.of_values(overrides):g}: warn must come before fail")
+
+
 def _final_rules() -> dict[int, str]:
     owners: dict[int, list[str]] = {}
     for rule in RULES:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from .. import filters
 from ..analysis.direction import DirectionKind
 from ..model import RtpStream, SdpMedia, SipMessage
+from ..reasons import parse_reason
 from ..verdict import Evidence, Outcome, Status, failed, not_applicable, passed
 from .base import CallContext
 
@@ -26,7 +27,8 @@ def message_evidence(label: str, message: SipMessage) -> Evidence:
 def response_details(response: SipMessage) -> Iterator[Evidence]:
     """The headers that explain a failure response, where present."""
     for value in response.reason_headers:
-        yield Evidence("Reason header", value)
+        reason = parse_reason(value)
+        yield Evidence("Reason header", f"{value} ({reason.describe()})" if reason.cause is not None else value)
     for value in response.warnings:
         yield Evidence("Warning header", value)
     if response.retry_after:

@@ -30,10 +30,14 @@ class Threshold:
     default: float  # from the guide (see the catalog)
     unit: str  # %, ms, s
     help: str  # one line: what crossing it means
+    lower_is_worse: bool = False  # MOS: a value under the limit is the problem
 
     def of(self, settings: Settings) -> float:
         """The value in force: the user's override, else the default."""
-        return settings.thresholds.get(self.name, self.default)
+        return self.of_values(settings.thresholds)
+
+    def of_values(self, overrides: Mapping[str, float]) -> float:
+        return overrides.get(self.name, self.default)
 
 
 @dataclass(frozen=True)

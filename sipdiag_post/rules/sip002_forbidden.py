@@ -1,8 +1,10 @@
 """The INVITE was refused with 403 Forbidden.
 
 What it checks:
-    Whether the call's final response is 403, other than the regional
-    anchoring refusal that SIP003 reports.
+    Whether the call's final response is 403, and what the Reason header
+    says about it: a 403 carrying a Q.850 cause of the called party (21 call
+    rejected, 17 busy, 18/19 no answer) was turned down by the callee or its
+    network, not refused for the caller's credentials.
 
 Why it matters:
     403 means the peer understood the call and will not carry it: wrong
@@ -23,27 +25,38 @@ Remedy:
     your signalling address, and that the caller ID is a number your account
     may use.
 
+    rejected: The called side, or its network on its behalf, turned the call
+    down (the Reason header's Q.850 cause says so): the trunk and its
+    credentials worked. Check with the called party or its carrier why it
+    rejects calls from this number (blocking, do-not-disturb, spam filtering);
+    retrying does not help.
+
 Exceptions:
-    "Domestic Anchored Terms Not Met" is SIP003. A 403 after a digest
-    challenge points at the credentials themselves.
+    "Domestic Anchored Terms Not Met" is SIP003's (this rule's finding is
+    then explained by it). A 403 after a digest challenge points at the
+    credentials themselves.
 """
 
 from __future__ import annotations
 
 from ..model import SipMessage
+from ..reasons import parse_reason
 from ..verdict import Outcome
 from ._common import by_direction, final_code_rule
 from .base import CallContext, Rule, remedies
-from .sip003_domestic_anchoring_rejected import is_domestic_anchoring
 
 REMEDY = remedies(__doc__)
 
 
 def check(ctx: CallContext) -> Outcome:
     def matches(response: SipMessage) -> bool:
-        return response.status == 403 and not is_domestic_anchoring(response)
+        return response.status == 403
 
     def failure(response: SipMessage) -> tuple[str, str]:
+        rejected = next((r for r in map(parse_reason, response.reason_headers) if r.rejected_by_callee), None)
+        if rejected is not None:
+            return (f"call rejected by the called side: {response.label} with {rejected.describe()} "
+                    "(not a credentials problem)", REMEDY["rejected"])
         after_challenge = bool(ctx.flow.challenges)
         summary = f"call refused: {response.label}"
         if after_challenge:

@@ -29,6 +29,7 @@ Exceptions:
 from __future__ import annotations
 
 from ..model import SipMessage
+from ..reasons import parse_reason
 from ..responses import describe
 from ..verdict import Outcome, passed
 from ._common import final_code_rule
@@ -54,6 +55,9 @@ def check(ctx: CallContext) -> Outcome:
     def failure(response: SipMessage) -> tuple[str, str]:
         meaning, advice = describe(response.status or 0)
         summary = f"call failed: {response.label} ({meaning})"
+        causes = [r.describe() for r in map(parse_reason, response.reason_headers) if r.cause is not None]
+        if causes:
+            summary += "; Reason " + ", ".join(causes)
         if response.status == 487:
             cancels = flow.requests("CANCEL")
             if cancels:

@@ -11,7 +11,7 @@ from sipdiag_post.rules import sip006_service_unavailable as sip006
 from sipdiag_post.rules import sip008_other_final_failure as sip008
 from sipdiag_post.rules.base import Settings
 from sipdiag_post.verdict import Status
-from tests.builders import CallBuilder, answered, rejected, run
+from tests.builders import CallBuilder, answered, rejected, report, run
 
 DATNM = "Domestic Anchored Terms Not Met"
 
@@ -39,10 +39,20 @@ def test_final_code_rules_do_not_apply_without_an_invite_transaction(rule):
     assert run(rule, bye_only).status is Status.NA
 
 
-def test_domestic_anchoring_is_sip003_not_sip002():
+def test_domestic_anchoring_is_sip003_and_explains_sip002():
     call = rejected(403, DATNM).build()
     assert run(sip003.RULE, call).status is Status.FAIL
-    assert run(sip002.RULE, call).status is Status.PASS
+    checks = {c.id: c for c in report(call).checks}
+    assert checks["SIP003"].status is Status.FAIL
+    assert checks["SIP002"].status is Status.INFO and checks["SIP002"].explained_by == "SIP003"
+
+
+def test_a_403_with_q850_cause_21_is_a_rejection_not_a_credentials_problem():
+    call = rejected(403, "Forbidden", reason_headers=('Q.850;cause=21;text="Call rejected"',)).build()
+    outcome = run(sip002.RULE, call)
+    assert outcome.status is Status.FAIL
+    assert "Q.850 cause 21: call rejected" in outcome.summary and "not a credentials problem" in outcome.summary
+    assert "credentials worked" in (outcome.remedy or "")
 
 
 def test_domestic_anchoring_is_found_in_a_reason_header_too():
