@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from sipdiag_post.engine import contexts, evaluate
-from sipdiag_post.report import CallReport
 from sipdiag_post.model import (
     Call,
     CaptureFacts,
@@ -27,6 +26,7 @@ from sipdiag_post.model import (
     SipMessage,
     Summary,
 )
+from sipdiag_post.report import CallReport
 from sipdiag_post.rules.base import Rule, Settings
 from sipdiag_post.verdict import Outcome
 
