@@ -103,6 +103,7 @@ class Sdp:
     """An SDP session description carried by a SIP message."""
 
     origin: str | None = None  # the o= line; None when absent
+    session_name: str | None = None  # the s= line ("LiveKit" from LiveKit's media stack); None when absent
     connection: str | None = None  # session-level c= address; None when absent
     direction: str | None = None  # session-level direction attribute; None: sendrecv
     fingerprint: bool = False  # session-level a=fingerprint present
@@ -234,6 +235,7 @@ class PayloadCount:
     pt: int  # RTP payload type (0-127)
     packets: int  # packets of this type (count)
     clock_rate: int  # Hz used for jitter; 0: not measured (telephone-event, unknown dynamic type)
+    first_frame: int = 0  # the stream's first packet of this type; 0 in summaries before 1.5
 
 
 @dataclass(frozen=True)

@@ -339,6 +339,7 @@ def _sdp_media(g: _Fields) -> SdpMedia:
 def _sdp(g: _Fields) -> Sdp:
     return Sdp(
         origin=g.str("origin"),
+        session_name=g.str("session_name"),
         connection=g.str("connection"),
         direction=g.str("direction"),
         fingerprint=g.flag("fingerprint"),
@@ -393,8 +394,8 @@ def _stream(g: _Fields) -> RtpStream:
         gap_max_s=g.float("gap_max_s") or 0.0,
         gap_start_time=g.float("gap_start_time") or 0.0,
         gap_end_frame=g.count("gap_end_frame"),
-        payloads=tuple(PayloadCount(pt=p.count("pt"), packets=p.count("packets"), clock_rate=p.count("clock_rate"))
-                       for p in g.groups("payload")),
+        payloads=tuple(PayloadCount(pt=p.count("pt"), packets=p.count("packets"), clock_rate=p.count("clock_rate"),
+                                    first_frame=p.count("first_frame")) for p in g.groups("payload")),
         link=g.str("link"),
         setup_frame=g.int("setup_frame"),
         src_in_sdp=g.flag("src_in_sdp") if g.str("src_in_sdp") is not None else None,

@@ -179,7 +179,7 @@ def test_a_capture_named_like_an_option_is_read_as_a_file(tmp_path):
     shutil.copy(BUSY, tmp_path / "-")
     done = text(subprocess.run([sys.executable, "-m", "sipdiag_post", "analyze", "--", "-"], cwd=tmp_path,
                                capture_output=True, stdin=subprocess.DEVNULL, check=False))
-    assert done.returncode == 1 and "486 Busy Here" in done.stdout
+    assert done.returncode == 1 and "486 Rejected" in done.stdout
 
 
 def test_names_that_are_not_utf8_survive_every_format(tmp_path):

@@ -103,7 +103,7 @@ def test_table_folds_passing_rows_unless_all(fixture_runs):
     assert "SIP005" in folded and "SIP001" not in folded and "passed" in folded
     assert "SIP001" in render.report_table([report], render.TableOptions(show_all=True))
     assert "remedy:" not in folded
-    assert "remedy: Your side declined" in render.report_table([report], render.TableOptions(verbose=True))
+    assert "remedy: No agent joined" in render.report_table([report], render.TableOptions(verbose=True))
 
 
 def test_batch_summary_counts_captures_calls_and_fails(fixture_runs):

@@ -51,7 +51,7 @@ def test_checklist_with_the_post_processor_shows_the_rules(tshark):
                  env={"SIPDIAG_BIN": str(Path(sys.executable).with_name("sipdiag"))})
     assert re.search(r"FAIL\s+SIP005\s+busy-here", shown)
     assert "Capture the open capture: ok" in shown  # not the temporary file's name
-    assert "remedy: Your side declined the call" in shown
+    assert "remedy: No agent joined the call's room" in shown
 
 
 def test_filter_a_call_by_number_applies_a_filter_for_its_sip_rtp_and_rtcp(tshark):

@@ -53,7 +53,7 @@ SHOTS = {
                                             "one-way audio: RTP only from the caller"]),
     "media-gap": ("media gap", ["callee \u2192 caller: no RTP for 20.0 s",
                                 "the callee sent no RTP for 20.0 s while the call was up"]),
-    "486-busy-inbound": ("busy", ["486 Busy Here", "call declined as busy: 486 Busy Here"]),
+    "486-busy-inbound": ("busy", ["486 Rejected", "LiveKit gave up waiting for an agent after 1 180 Ringing"]),
 }
 
 
@@ -86,7 +86,7 @@ def test_the_ladder_marks_the_failing_response_and_the_graph_plots_each_second(t
     assert any(sum(1 for y in p if y == baseline) >= 19 for p in points)
     assert graph.xpath(".//rect[@class='gap']")
     busy = _report(tmp_path, ROOT / "fixtures" / "486-busy-inbound" / "capture.pcap").read_text()
-    assert '<text class="bad-text"' in busy and "486 Busy Here" in busy
+    assert '<text class="bad-text"' in busy and "486 Rejected" in busy
 
 
 def test_the_page_loads_nothing_and_allows_only_its_own_style_and_script():

@@ -145,6 +145,7 @@ end
 local function render_sdp(w, sdp)
   w.open("sipdiag.sdp", "SDP")
   w.field("sipdiag.sdp.origin", sdp.origin)
+  w.field("sipdiag.sdp.session_name", sdp.session_name)
   w.field("sipdiag.sdp.connection", sdp.connection)
   w.field("sipdiag.sdp.direction", sdp.direction)
   if sdp.fingerprint then w.value("sipdiag.sdp.fingerprint", "1") end
@@ -213,6 +214,7 @@ local function render_stream(w, st, cap)
     w.value("sipdiag.stream.payload.pt", fmt_int(pt))
     w.value("sipdiag.stream.payload.packets", fmt_int(st.pts[pt]))
     w.value("sipdiag.stream.payload.clock_rate", fmt_int(st.clocks[pt] or 0))
+    if st.pt_first[pt] then w.value("sipdiag.stream.payload.first_frame", fmt_int(st.pt_first[pt])) end
     w.close()
   end
   local sender = cap.rtcp_sender and cap.rtcp_sender[st.ssrc]

@@ -54,7 +54,7 @@ local COPY_WINDOW_MS = M.COPY_WINDOW_MS
 
 function M.new_stream(ssrc)
   return {
-    ssrc = ssrc, packets = 0, pts = {}, pt_order = {}, markers = 0,
+    ssrc = ssrc, packets = 0, pts = {}, pt_order = {}, pt_first = {}, markers = 0,
     -- tshark's rtp analysis (ui/tap-rtp-analysis.c): the state its -z rtp,streams reports from
     start_seq = 0, stop_seq = 0, seq_num = 0, cycles = 0, under = false, seq_errors = 0,
     seq_ts = 0, time = 0, jitter = 0, max_jitter = 0, mean_jitter = 0, max_delta = 0, last_pt = -1,
@@ -88,6 +88,7 @@ function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
   if count == nil then
     st.pt_order[#st.pt_order + 1] = pt
     st.pts[pt] = 1
+    st.pt_first[pt] = frame
   else
     st.pts[pt] = count + 1
   end

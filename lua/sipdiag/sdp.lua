@@ -49,6 +49,8 @@ function M.parse(sdp_text)
     local k, v = line:match("^(%a)%s*=%s*(.*)$")
     if k == "o" then
       sdp.origin = bounded(v)
+    elseif k == "s" and cur == nil then
+      sdp.session_name = bounded(v)
     elseif k == "c" then
       local addr = v:match("^IN%s+IP[46]%s+([^%s/]+)")
       if cur then cur.connection = bounded(addr) elseif sdp.connection == nil then sdp.connection = bounded(addr) end

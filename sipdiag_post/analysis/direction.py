@@ -2,8 +2,9 @@
 
 "inbound": the call arrives at our side (the LiveKit SIP service, a PBX, the
 agent); "outbound": our side places it. Our side is named by ``--local``
-networks, else recognised by a LiveKit User-Agent/Server header, else the
-direction is unknown and remedies cover both readings.
+networks, else recognised by LiveKit's wire fingerprints (analysis/livekit.py:
+its SCL_ tags, s=LiveKit, realm="LiveKit", 100 Processing), else the direction
+is unknown and remedies cover both readings.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from enum import StrEnum
 
 from ..model import Endpoint
 from .flow import CallFlow
+from .livekit import LiveKitSide, livekit_side
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -29,6 +31,7 @@ class DirectionKind(StrEnum):
 class Direction:
     kind: DirectionKind
     reason: str  # how it was decided, for evidence
+    livekit: LiveKitSide | None = None  # LiveKit's side of the call, when its fingerprints show it
 
 
 def parse_local(values: Sequence[str]) -> tuple[IPNetwork, ...]:
@@ -57,25 +60,18 @@ def _caller_callee(flow: CallFlow) -> tuple[Endpoint, Endpoint] | None:
     return None
 
 
-def _mentions_livekit(text: str | None) -> bool:
-    return text is not None and "livekit" in text.lower()
-
-
 def call_direction(flow: CallFlow, local_nets: Sequence[IPNetwork] = ()) -> Direction:
-    """Decide the call's direction from --local networks, then LiveKit agent headers."""
+    """Decide the call's direction from --local networks, then LiveKit's fingerprints."""
     ends = _caller_callee(flow)
+    side = livekit_side(flow)
     if local_nets and ends is not None:
         caller, callee = ends
         caller_local, callee_local = _is_local(caller, local_nets), _is_local(callee, local_nets)
         if caller_local and not callee_local:
-            return Direction(DirectionKind.OUTBOUND, f"caller {caller} is in --local")
+            return Direction(DirectionKind.OUTBOUND, f"caller {caller} is in --local", livekit=side)
         if callee_local and not caller_local:
-            return Direction(DirectionKind.INBOUND, f"callee {callee} is in --local")
-    for tx in flow.attempts:
-        request = tx.request
-        if request is not None and _mentions_livekit(request.agent):
-            return Direction(DirectionKind.OUTBOUND, f"the INVITE's User-Agent is {request.agent!r}")
-        for response in tx.responses:
-            if _mentions_livekit(response.agent):
-                return Direction(DirectionKind.INBOUND, f"the answering side identifies as {response.agent!r}")
-    return Direction(DirectionKind.UNKNOWN, "no --local given and no LiveKit User-Agent/Server seen")
+            return Direction(DirectionKind.INBOUND, f"callee {callee} is in --local", livekit=side)
+    if side is not None:
+        kind = DirectionKind.OUTBOUND if side.party == "caller" else DirectionKind.INBOUND
+        return Direction(kind, side.evidence, livekit=side)
+    return Direction(DirectionKind.UNKNOWN, "no --local given and nothing in the call says LiveKit")

@@ -33,6 +33,11 @@ def response_details(response: SipMessage) -> Iterator[Evidence]:
         yield Evidence("Warning header", value)
     if response.retry_after:
         yield Evidence("Retry-After", response.retry_after)
+    for header in response.x_headers:
+        if header.name.lower() in ("x-twilio-error", "x-twilio-errorcode", "x-telnyx-error"):
+            yield Evidence(header.name, header.value)
+    if response.body:
+        yield Evidence("body", response.body)
     if response.agent:
         yield Evidence("sent by", response.agent)
 
@@ -82,6 +87,9 @@ def final_code_rule(
             outcome = f"answered with {flow.answer.label}"
         return passed(f"no {what}: {outcome}")
     summary, remedy = make_failure(final)
+    provider_error = x_header(final, "X-Twilio-Error")
+    if provider_error and provider_error not in summary:
+        summary += f" (Twilio error {provider_error})"
     frames = [final.frame]
     if decisive is not None and decisive.request is not None:
         frames.append(decisive.request.frame)
@@ -123,3 +131,15 @@ def grade(value: float, warn_at: float, fail_above: float) -> Status:
     if value >= warn_at:
         return Status.WARN
     return Status.PASS
+
+
+def livekit_party(ctx: CallContext) -> str | None:
+    """Which party is LiveKit's SIP service (caller or callee), from its fingerprints; None when neither."""
+    side = ctx.direction.livekit
+    return side.party if side is not None else None
+
+
+def x_header(message: SipMessage, name: str) -> str | None:
+    """The first value of an X- header (any case), or None."""
+    wanted = name.lower()
+    return next((h.value for h in message.x_headers if h.name.lower() == wanted), None)

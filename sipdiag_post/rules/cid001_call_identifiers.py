@@ -67,6 +67,9 @@ def check(ctx: CallContext) -> Outcome:
                 providers.append(Evidence(f"{label} ({header.name})", header.value))
             elif len(others) < _MAX_OTHER_X:
                 others.append(Evidence(header.name, header.value))
+    side = ctx.direction.livekit
+    if side is not None and side.call_id:
+        livekit.insert(0, side.call_id)
     livekit = list(dict.fromkeys(livekit))
     evidence += [Evidence("LiveKit call id", lk) for lk in livekit]
     evidence += providers + others

@@ -27,6 +27,11 @@ Remedy:
     its external IP (LiveKit SIP: use_external_ip: true); otherwise ask the
     provider why its media does not reach you.
 
+    livekit: On LiveKit's side: symmetric_rtp: true makes it send back to
+    where the provider's RTP comes from (it sends to the SDP address by
+    default), and a self-hosted service must advertise its public address
+    (use_external_ip or nat_1_to_1_ip).
+
 Exceptions:
     One-way media that the SDP asks for (sendonly/recvonly, a hold) passes.
     ``n/a`` when there is no RTP at all (RTP001) or the senders cannot be
@@ -37,7 +42,7 @@ from __future__ import annotations
 
 from ..analysis.media import CALLEE, CALLER, other
 from ..verdict import Evidence, Outcome, failed, not_applicable, passed
-from ._common import by_direction, stream_evidence, stream_filter
+from ._common import by_direction, livekit_party, stream_evidence, stream_filter
 from .base import CallContext, Rule, remedies
 
 REMEDY = remedies(__doc__)
@@ -67,6 +72,8 @@ def check(ctx: CallContext) -> Outcome:
     evidence.append(Evidence(f"{silent}'s audio should go to", ", ".join(
         sorted(str(e) for e in view.endpoints(talking))) or "no address"))
     remedy = REMEDY["path"] + " " + by_direction(ctx, inbound=REMEDY["inbound"], outbound=REMEDY["outbound"])
+    if livekit_party(ctx) is not None:
+        remedy += " " + REMEDY["livekit"]
     return failed(f"one-way audio: RTP only from the {talking}; nothing from the {silent} during "
                   f"{end - answer.time:.1f} s", remedy=remedy, evidence=evidence,
                   frames=[s.first_frame for s in after], display_filter=stream_filter(*after))

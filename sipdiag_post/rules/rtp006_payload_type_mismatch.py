@@ -65,7 +65,7 @@ def check(ctx: CallContext) -> Outcome:
     return failed(f"{stream.ssrc_hex} sends payload type {payload.pt} ({payload.packets} packets); the answer "
                   f"agreed on {listed}",
                   remedy=REMEDY["encode"],
-                  evidence=evidence, frames=[stream.first_frame],
+                  evidence=evidence, frames=[payload.first_frame or stream.first_frame],
                   display_filter=f"{stream_filter(stream)} && rtp.p_type == {payload.pt}")
 
 

@@ -22,6 +22,11 @@ Remedy:
     stopping. If the sender did not mean to stop, look for a firewall or NAT
     timeout.
 
+    livekit timeouts: LiveKit's SIP service hangs up (a BYE without a Reason
+    header) when no RTP arrives within 30 s of the answer or after 15 s of
+    silence: a provider that stops sending during hold or silence must send
+    comfort noise or re-INVITE to hold instead.
+
 Exceptions:
     Silence while the SDP puts the party on hold (recvonly/inactive, or the
     other side sendonly) passes. ``n/a`` for unanswered calls.
@@ -32,7 +37,7 @@ from __future__ import annotations
 from ..analysis.media import CALLEE, CALLER
 from ..model import RtpStream
 from ..verdict import Evidence, Outcome, failed, not_applicable, passed
-from ._common import stream_filter
+from ._common import livekit_party, stream_filter
 from .base import CallContext, Rule, Threshold, remedies
 
 REMEDY = remedies(__doc__)
@@ -62,6 +67,12 @@ def silences(streams: list[RtpStream], start: float, end: float) -> list[tuple[f
     return [(a, b, s) for a, b, s in quiet if b > a]
 
 
+def _remedy(ctx: CallContext) -> str:
+    if livekit_party(ctx) is None:
+        return REMEDY["keep media flowing"]
+    return REMEDY["keep media flowing"] + " " + REMEDY["livekit timeouts"]
+
+
 def check(ctx: CallContext) -> Outcome:
     view = ctx.media
     answer = ctx.flow.answer
@@ -75,7 +86,7 @@ def check(ctx: CallContext) -> Outcome:
             return not_applicable("the capture holds no RTP or RTCP of any call (CAP004)")
         if end - answer.time >= start_within:
             return failed(f"no RTP within {start_within:g} s of the answer ({end - answer.time:.0f} s up)",
-                          remedy=REMEDY["keep media flowing"],
+                          remedy=_remedy(ctx),
                           evidence=[Evidence("answered at", f"frame {answer.frame}")],
                           frames=[answer.frame], display_filter="rtp")
         return not_applicable("no RTP at all while the call was up (RTP001)")
@@ -99,7 +110,7 @@ def check(ctx: CallContext) -> Outcome:
         evidence.append(Evidence("stream", stream.label()))
         frames = [stream.gap_end_frame or stream.last_frame, stream.last_frame]
     return failed(f"the {party} sent no RTP for {finish - begin:.1f} s while the call was up",
-                  remedy=REMEDY["keep media flowing"], evidence=evidence, frames=frames,
+                  remedy=_remedy(ctx), evidence=evidence, frames=frames,
                   display_filter=stream_filter(stream) if stream is not None else "rtp")
 
 

@@ -25,15 +25,17 @@ Exceptions:
     the other side keeps sending to the advertised address, or sends
     nothing. A stream from an address another call of the capture
     advertised (a B2BUA that moved the media into a direct path between the
-    phones, the other leg of a transfer) is not a rewritten source. ``n/a``
+    phones, the other leg of a transfer) is not a rewritten source, nor is
+    a party seen from its own private address while its SDP names a public
+    one: the capture is inside its 1:1 NAT (a LiveKit Cloud PCAP). ``n/a``
     without RTP or without SDP addresses to compare.
 """
 
 from __future__ import annotations
 
 from .. import filters
-from ..analysis.media import MediaView, other
-from ..model import RtpStream
+from ..analysis.media import MediaView, is_private, other
+from ..model import Endpoint, RtpStream
 from ..verdict import Evidence, Outcome, Status, failed, info, not_applicable, passed
 from ._common import stream_evidence
 from .base import CallContext, Rule, remedies
@@ -44,6 +46,13 @@ REMEDY = remedies(__doc__)
 def _reverse(view: MediaView, sender: str) -> tuple[RtpStream, ...]:
     """The audio streams the other party sent after the answer."""
     return tuple(s for s in (view.after_answer() or view.audio_streams) if view.sender_of(s) == other(sender))
+
+
+def _inside_its_nat(view: MediaView, stream: RtpStream, sender: str, advertised: set[Endpoint]) -> bool:
+    """The capture is taken inside the sender's 1:1 NAT (a LiveKit Cloud PCAP, say): it sends from a private
+    address that is also its signalling address, and its SDP names a public one, as it should."""
+    return (is_private(stream.src.addr) and stream.src.addr in view.signalling_addresses(sender)
+            and all(not is_private(e.addr) for e in advertised))
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -61,7 +70,10 @@ def check(ctx: CallContext) -> Outcome:
         if stream.src in advertised:
             continue
         legs = ctx.capture.advertised_elsewhere(stream.src, ctx.call.call_id)
-        if legs:
+        if _inside_its_nat(view, stream, sender, advertised):
+            other_legs.append(Evidence(stream.label(), f"the {sender} is seen from its private address and "
+                                       "advertises a public one: the capture is inside its 1:1 NAT"))
+        elif legs:
             other_legs.append(Evidence(stream.label(), f"from an address call {legs[0]} advertised (direct media "
                                        "or another leg), not a rewritten source"))
         else:
@@ -70,7 +82,7 @@ def check(ctx: CallContext) -> Outcome:
         return not_applicable("no stream whose sender advertised an SDP address")
     if not mismatched:
         return passed(f"{compared} stream(s) come from the address their sender advertised"
-                      + (f" or another call of the capture advertised ({len(other_legs)})" if other_legs else ""),
+                      + (f" (or, for {len(other_legs)}, from where the capture point explains)" if other_legs else ""),
                       evidence=other_legs)
     stream, sender, advertised = mismatched[0]
     evidence = [Evidence(s.label(), f"sent by the {who}, who advertised {', '.join(sorted(map(str, adv)))}")

@@ -24,6 +24,17 @@ Remedy:
     NAT/external address or STUN or an SBC. The receiving side can work around
     it with symmetric RTP (latching).
 
+    livekit symmetric: The provider advertises a private address it cannot be
+    reached on, and LiveKit, which sends to the SDP address by default, sends
+    its audio there. On LiveKit's side set symmetric_rtp: true (send back to
+    where the provider's RTP comes from) or ignore_local_addr_in_sdp: true;
+    better still, have the provider advertise its public address.
+
+    livekit own address: LiveKit's SIP service advertises a private address: a
+    self-hosted LiveKit SIP behind NAT must announce its public one, with
+    use_external_ip: true (found by STUN) or nat_1_to_1_ip (a known 1:1 NAT
+    address), or media_use_external_ip / media_nat_1_to_1_ip for media only.
+
 Exceptions:
     ``warn`` when NAT is shown but media reached the party (something
     latched or relayed it), or when whether it would cannot be seen (the
@@ -39,10 +50,19 @@ from .. import filters
 from ..analysis.media import CALLEE, CALLER, is_loopback, is_private, other
 from ..model import SipMessage
 from ..verdict import Evidence, Outcome, failed, not_applicable, passed, warned
-from ._common import sdp_line, stream_evidence, stream_filter
+from ._common import livekit_party, sdp_line, stream_evidence, stream_filter
 from .base import CallContext, Rule, remedies
 
 REMEDY = remedies(__doc__)
+
+
+def _remedy(ctx: CallContext, party: str) -> str:
+    """The fix, and LiveKit's own settings when LiveKit is in the call: the other party's private address
+    is worked around on LiveKit's side; LiveKit's own private address is LiveKit's to fix."""
+    livekit = livekit_party(ctx)
+    if livekit is None:
+        return REMEDY["reachable"]
+    return REMEDY["livekit own address"] if livekit == party else REMEDY["livekit symmetric"]
 
 
 def _via_stamped(messages: tuple[SipMessage, ...], sent_from: set[str]) -> SipMessage | None:
@@ -109,15 +129,15 @@ def check(ctx: CallContext) -> Outcome:
             if to_party:
                 evidence += [stream_evidence("RTP to it", s) for s in to_party[:1]]
                 return warned(summary + f"; its media still arrives ({to_party[0].packets} packets): something "
-                              "latched or relayed it", remedy=REMEDY["reachable"], evidence=evidence,
+                              "latched or relayed it", remedy=_remedy(ctx, party), evidence=evidence,
                               frames=frames, display_filter=display_filter)
             if not ctx.flow.answered or not ctx.facts.media_captured:
                 why = ("the call was not answered" if not ctx.flow.answered else
                        "the capture holds no media (CAP004)")
                 return warned(summary + f"; {why}, so whether media would reach it cannot be seen",
-                              remedy=REMEDY["reachable"], evidence=evidence, frames=frames,
+                              remedy=_remedy(ctx, party), evidence=evidence, frames=frames,
                               display_filter=display_filter)
-            return failed(summary, remedy=REMEDY["reachable"], evidence=evidence, frames=frames,
+            return failed(summary, remedy=_remedy(ctx, party), evidence=evidence, frames=frames,
                           display_filter=display_filter)
     found = sorted({p[3] for p in private if p[3]})
     return passed(f"private SDP address(es) {', '.join(found)}, and nothing shows them unreachable")

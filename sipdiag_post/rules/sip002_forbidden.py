@@ -31,6 +31,11 @@ Remedy:
     rejects calls from this number (blocking, do-not-disturb, spam filtering);
     retrying does not help.
 
+    fraud block: Twilio blocked the call as potential fraud (error 32203):
+    check the trunk's geographic permissions for the destination, that the
+    caller ID is a verified number of the account, and the call volume to that
+    destination; Twilio support can lift a block that is wrong.
+
 Exceptions:
     "Domestic Anchored Terms Not Met" is SIP003's (this rule's finding is
     then explained by it). A 403 after a digest challenge points at the
@@ -42,7 +47,7 @@ from __future__ import annotations
 from ..model import SipMessage
 from ..reasons import parse_reason
 from ..verdict import Outcome
-from ._common import by_direction, final_code_rule
+from ._common import by_direction, final_code_rule, x_header
 from .base import CallContext, Rule, remedies
 
 REMEDY = remedies(__doc__)
@@ -53,6 +58,9 @@ def check(ctx: CallContext) -> Outcome:
         return response.status == 403
 
     def failure(response: SipMessage) -> tuple[str, str]:
+        twilio = x_header(response, "X-Twilio-Error") or ""
+        if twilio.split()[:1] == ["32203"]:
+            return f"the provider blocked the call as potential fraud: {response.label}", REMEDY["fraud block"]
         rejected = next((r for r in map(parse_reason, response.reason_headers) if r.rejected_by_callee), None)
         if rejected is not None:
             return (f"call rejected by the called side: {response.label} with {rejected.describe()} "

@@ -21,6 +21,12 @@ Remedy:
     outbound: The called party is busy; nothing to fix on the trunk. Retry
     later.
 
+    livekit no agent: No agent joined the call's room before LiveKit's ringing
+    timeout (or the room could not be joined): check that the agent worker is
+    running and registered, that the dispatch rule names the agent exactly as
+    the agent sets agent_name, and that the agent joins rooms promptly (its
+    logs for this room).
+
 Exceptions:
     600 Busy Everywhere is reported by SIP008.
 """
@@ -29,7 +35,7 @@ from __future__ import annotations
 
 from ..model import SipMessage
 from ..verdict import Outcome
-from ._common import by_direction, final_code_rule
+from ._common import by_direction, final_code_rule, livekit_party
 from .base import CallContext, Rule, remedies
 
 REMEDY = remedies(__doc__)
@@ -37,6 +43,10 @@ REMEDY = remedies(__doc__)
 
 def check(ctx: CallContext) -> Outcome:
     def failure(response: SipMessage) -> tuple[str, str]:
+        rang = [r for t in ctx.flow.attempts for r in t.provisionals if r.status == 180]
+        if livekit_party(ctx) == "callee" and (response.reason or "").strip().lower() == "rejected":
+            how = f" after {len(rang)} 180 Ringing" if rang else ""
+            return (f"LiveKit gave up waiting for an agent{how}: {response.label}", REMEDY["livekit no agent"])
         remedy = by_direction(ctx, inbound=REMEDY["inbound"], outbound=REMEDY["outbound"])
         return f"call declined as busy: {response.label}", remedy
 

@@ -44,6 +44,24 @@ Remedy:
     number no trunk matches) looks exactly like this; check its trunk and rate
     settings.
 
+    livekit dropped: LiveKit answered 100 Processing (it does so before
+    checking anything) and then dropped the call before dispatching it: its
+    flood protection (too many calls from one source at once) or a source that
+    no inbound trunk allows. Check the inbound trunk's allowed addresses and
+    numbers against this call, look for it in the project's SIP call logs, and
+    spread call bursts out.
+
+    livekit silent: Nothing answered the INVITE sent to LiveKit's SIP service.
+    With hide_inbound_port: true LiveKit sends not even 100 Processing for a
+    call it drops (flood protection, a source no trunk allows); otherwise
+    check the address, port (5060) and transport the provider uses, and that
+    firewalls let SIP through both ways.
+
+    our side silent: If your side is LiveKit's SIP service: with
+    hide_inbound_port: true it answers nothing at all to a call it drops (its
+    flood protection, a source no inbound trunk allows); check the trunk's
+    allowed addresses and the project's SIP call logs.
+
 Exceptions:
     A capture that ends before the INVITE could time out, with no
     retransmission seen, is a ``warn``. An INVITE that got 180/183 and then
@@ -54,14 +72,24 @@ Exceptions:
 from __future__ import annotations
 
 from .. import filters
+from ..analysis.direction import DirectionKind
 from ..verdict import Evidence, Outcome, failed, not_applicable, passed, warned
-from ._common import by_direction, direction_evidence, message_evidence, response_details
+from ._common import by_direction, direction_evidence, livekit_party, message_evidence, response_details
 from .base import CallContext, Rule, Threshold, remedies
 
 REMEDY = remedies(__doc__)
 
 INVITE_TIMEOUT = Threshold("invite_timeout_s", 32.0, "s",
                            "an INVITE unanswered this long has timed out (Timer B, 64*T1)")
+
+
+def _silence_remedy(ctx: CallContext) -> str:
+    """Nothing answered: LiveKit's reading when it (or our side, named by --local) was called."""
+    if livekit_party(ctx) == "callee":
+        return REMEDY["livekit silent"]
+    if ctx.direction.kind is DirectionKind.INBOUND:
+        return REMEDY["silence"] + " " + REMEDY["our side silent"]
+    return REMEDY["silence"]
 
 
 def check(ctx: CallContext) -> Outcome:
@@ -108,7 +136,8 @@ def check(ctx: CallContext) -> Outcome:
     display_filter = filters.method(call_id, "INVITE")
     timeout = INVITE_TIMEOUT.of(ctx.settings)
     if provisionals:
-        make, remedy = (failed, REMEDY["stalled"]) if waited >= timeout else (warned, REMEDY["trying only"])
+        stalled = REMEDY["livekit dropped"] if livekit_party(ctx) == "callee" else REMEDY["stalled"]
+        make, remedy = (failed, stalled) if waited >= timeout else (warned, REMEDY["trying only"])
         return make(
             f"only {provisionals[0].label}, then no final response for {waited:.1f} s"
             + ("" if waited >= timeout else " before the capture ended"),
@@ -128,7 +157,7 @@ def check(ctx: CallContext) -> Outcome:
     return failed(
         f"no response to the INVITE: {tx.request_retransmissions} retransmission(s), "
         f"then silence for {waited:.1f} s",
-        remedy=REMEDY["silence"],
+        remedy=_silence_remedy(ctx),
         evidence=[*evidence, direction_evidence(ctx)],
         frames=frames,
         display_filter=display_filter,

@@ -29,6 +29,13 @@ Remedy:
     that record-routes, the other leg of an SBC), to see whether the ACK
     arrives.
 
+    livekit inbound: LiveKit retransmitted its 200 OK and, with no ACK, hung
+    up a few seconds later: the provider never acknowledged it, so it probably
+    never received the 200 or cannot reach its Contact. A self-hosted LiveKit
+    SIP behind NAT must put its public address in Contact and SDP
+    (use_external_ip, or nat_1_to_1_ip); otherwise check the provider's
+    firewall and any SIP ALG on the way.
+
 Exceptions:
     ``fail`` only on proof the ACK never arrived: the 200 OK was retransmitted,
     or the answering side hung up within Timer H (32 s) of it (a LiveKit SIP
@@ -43,7 +50,7 @@ from __future__ import annotations
 from .. import filters
 from ..analysis.media import CALLEE
 from ..verdict import Evidence, Outcome, failed, not_applicable, passed, warned
-from ._common import by_direction, direction_evidence, message_evidence
+from ._common import by_direction, direction_evidence, livekit_party, message_evidence
 from .base import CallContext, Rule, remedies
 
 REMEDY = remedies(__doc__)
@@ -99,7 +106,7 @@ def check(ctx: CallContext) -> Outcome:
            f"{answerer_bye.time - answer.time:.1f} s later")
     remedy = by_direction(
         ctx,
-        inbound=REMEDY["inbound"],
+        inbound=REMEDY["livekit inbound"] if livekit_party(ctx) == "callee" else REMEDY["inbound"],
         outbound=REMEDY["outbound"],
     )
     return failed(
