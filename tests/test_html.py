@@ -53,7 +53,7 @@ SHOTS = {
                                             "one-way audio: RTP only from the caller"]),
     "media-gap": ("media gap", ["callee \u2192 caller: no RTP for 20.0 s",
                                 "the callee sent no RTP for 20.0 s while the call was up"]),
-    "486-busy-inbound": ("busy", ["486 Rejected", "LiveKit gave up waiting for an agent after 1 180 Ringing"]),
+    "486-busy-inbound": ("busy", ["486 Rejected", "LiveKit gave up waiting for an agent after ringing 0.3 s"]),
 }
 
 

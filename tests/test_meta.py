@@ -88,3 +88,10 @@ def test_every_scenario_has_its_files_and_every_folder_a_scenario():
 
 def test_rules_doc_is_generated_from_the_docstrings():
     assert (ROOT / "docs" / "rules.md").read_text() == rules_markdown(), "run `make docs`"
+
+
+def test_the_readme_names_every_rule():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Rules\n", 1)[1].split("\n## ", 1)[0]
+    missing = [f"{r.id} {r.name}" for r in RULES if f"`{r.id}` {r.name}" not in " ".join(section.split())]
+    assert not missing, f"README's Rules section lacks {missing}"

@@ -45,7 +45,7 @@ def check(ctx: CallContext) -> Outcome:
     def failure(response: SipMessage) -> tuple[str, str]:
         rang = [r for t in ctx.flow.attempts for r in t.provisionals if r.status == 180]
         if livekit_party(ctx) == "callee" and (response.reason or "").strip().lower() == "rejected":
-            how = f" after {len(rang)} 180 Ringing" if rang else ""
+            how = f" after ringing {response.time - rang[0].time:.1f} s" if rang else ""
             return (f"LiveKit gave up waiting for an agent{how}: {response.label}", REMEDY["livekit no agent"])
         remedy = by_direction(ctx, inbound=REMEDY["inbound"], outbound=REMEDY["outbound"])
         return f"call declined as busy: {response.label}", remedy
