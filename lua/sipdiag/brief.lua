@@ -14,11 +14,17 @@ local expected = rtp.expected
 
 local M = {}
 
--- The final response to the call's INVITE (the last one seen), or nil.
+-- The call's final response, as the post-processor defines it (sipdiag_post/
+-- analysis/flow.py): the first 2xx to an INVITE when the call was answered
+-- (a later re-INVITE's failure does not undo the answer), else the last final
+-- response to an INVITE; nil without one.
 local function final_status(call)
   local final
   for _, m in ipairs(call.msgs) do
-    if m.status and m.status >= 200 and m.cseq_method == "INVITE" then final = m.status end
+    if m.status and m.status >= 200 and m.cseq_method == "INVITE" then
+      if m.status < 300 then return m.status end
+      final = m.status
+    end
   end
   return final
 end

@@ -18,9 +18,9 @@ local t = testlib.plan({
   { "sdp", 18 },
   { "rtp", 20 },
   { "rtcp", 9 },
-  { "state", 16 },
+  { "state", 20 },
   { "pdml", 6 },
-  { "brief", 8 },
+  { "brief", 9 },
 })
 
 -- Each module loads on its own as a module and as Wireshark's plugin loader
@@ -318,6 +318,20 @@ t:group("state", function()
   t:eq("not version 2 (STUN)", state_m.sdp_rtp_endpoint(eps, "10.0.0.9", 7, "10.0.0.5", 4000, 0x00, 8), nil)
   t:eq("other address", state_m.sdp_rtp_endpoint(eps, "10.0.0.9", 7, "10.0.0.6", 4000, 0x80, 8), nil)
 
+  -- SIP-looking UDP on a port another dissector claimed: counted by the server's port
+  local odd = state_m.new()
+  state_m.note_sip_candidate(odd, 7, "INVITE sip:a", 5070, 5072)
+  state_m.note_sip_candidate(odd, 8, "SIP/2.0 100 ", 5072, 5070)
+  state_m.note_sip_candidate(odd, 9, "\128\8abcdefghij", 5072, 5070)
+  t:eq("requests and responses counted on the server's port", odd.sip_candidates[5072].frames, 2)
+  t:eq("an RTP header is not SIP", odd.candidate_count, 1)
+  -- a clock jump moves the base: durations across it stay what they were on the wire
+  local clock = state_m.new()
+  clock.first_abs, clock.base, clock.last_abs = 100, 100, 110
+  state_m.note_step(clock, 110 + 3 * 365 * 86400, function() return 42 end)
+  t:eq("a jump of years is recorded with its frame", clock.step_forward_frame, 42)
+  t:eq("and taken out of the timeline", clock.base, 100 + 3 * 365 * 86400)
+
   -- the bounds: every overflow counted
   local errs = state_m.new()
   for i = 1, state_m.MAX_TAP_ERRORS_KEPT + 5 do state_m.note_error(errs, i, "boom") end
@@ -359,6 +373,11 @@ t:group("brief", function()
   t:eq("summary head", shown:match("^[^\n]*"), "20 packets, 2 SIP messages, 1 call(s), 1 RTP stream(s)")
   t:eq("summary stream line", shown:find("RTP 10.0.0.1:4000 -> 10.0.0.2:5000 SSRC 0x1234ABCD: 9 packets, 1 lost, "
                                          .. "jitter 1.2 ms", 1, true) ~= nil, true)
+  -- the final response as the post-processor defines it: a re-INVITE's failure does not undo the answer
+  local answered = { id = "r", total = 3, streams = {}, msgs = {
+    { status = 200, cseq_method = "INVITE" }, { status = 488, cseq_method = "INVITE" }, { status = 200, cseq_method = "BYE" } } }
+  t:eq("final response of an answered call", brief.summary({ packets = 3, sip_messages = 3 }, { answered })
+       :find("final response 200,", 1, true) ~= nil, true)
 end)
 
 t:finish()
