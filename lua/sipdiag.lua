@@ -13,7 +13,7 @@ Without "out=" the PDML goes to stdout. Extra tshark options work as usual, e.g.
 Sample output (abridged; the full contract is docs/pdml-schema.md):
 
     <?xml version="1.0" encoding="utf-8"?>
-    <pdml version="0" creator="sipdiag/0.1.0" sipdiag_schema="1.5" wireshark="4.0.17" lua="Lua 5.2">
+    <pdml version="0" creator="sipdiag/0.1.0" sipdiag_schema="1.6" wireshark="4.0.17" lua="Lua 5.2">
     <packet>
       <proto name="sipdiag.capture" showname="sipdiag capture summary">
         <field name="sipdiag.capture.packets" show="4"/>
@@ -90,7 +90,7 @@ do
 end
 local trim = text.trim
 local parse_sip = sip.parse
-local rtp_packet = rtp.packet
+local rtp_packet, rtp_event, event_payload = rtp.packet, rtp.event, rtp.event_payload
 local parse_rtcp, add_rtcp = rtcp.parse, rtcp.add
 local render_pdml = pdml.render
 local new_state, note_error, add_message, note_tls = collect.new, collect.note_error, collect.add_message,
@@ -186,6 +186,22 @@ local guess = 0
 -- packet had them (learnt from the rtp field, verified byte for byte), and
 -- the stream is found through numeric keys. Anything else (a new stream,
 -- another encapsulation, RTP over TCP) takes the field's path.
+-- An RFC 4733 telephone-event packet (rare: only on a payload type the call's
+-- SDP maps to telephone-event): its bytes from where the RTP header starts,
+-- or the rtp field's where that offset is unknown.
+local function read_event(st, pt, tvb, offset, ts, t_ms, number)
+  local raw
+  if offset and offset < tvb:len() then
+    raw = tvb:raw(offset)
+  else
+    local fi = f_rtp()
+    if fi == nil then return end
+    raw = fi.range:raw()
+  end
+  local event, flags, duration = event_payload(raw)
+  if event then rtp_event(st, pt, event, flags, duration, st.dtmf[pt], ts, t_ms, number) end
+end
+
 local function read_rtp(pinfo, tvb, number)
   local abs = pinfo.abs_ts
   if state.first_abs == nil then state.first_abs, state.base = abs, abs end
@@ -247,8 +263,11 @@ local function read_rtp(pinfo, tvb, number)
     end
   end
   local pt = b2 % 128
-  rtp_packet(st, (abs - state.base) * 1000, s1 * 256 + s2, ((t1 * 256 + t2) * 256 + t3) * 256 + t4,
-             pt, b2 >= 128, st.clocks[pt] or stream_clock(st, pt), number)
+  local t_ms, ts = (abs - state.base) * 1000, ((t1 * 256 + t2) * 256 + t3) * 256 + t4
+  rtp_packet(st, t_ms, s1 * 256 + s2, ts, pt, b2 >= 128, st.clocks[pt] or stream_clock(st, pt), number)
+  local dtmf = st.dtmf
+  if dtmf and dtmf[pt] then read_event(st, pt, tvb, st.offset or header_offset[pinfo.src_port * 65536 + pinfo.dst_port],
+                                       ts, t_ms, number) end
 end
 
 -- UDP that tshark did not decode as RTP (Wireshark 4.0 misses some streams a
@@ -284,8 +303,10 @@ local function read_sdp_udp(pinfo, tvb)
     if st.call then st.link = "sdp-address" end
   end
   local pt = b2 % 128
-  rtp_packet(st, (abs - state.base) * 1000, s1 * 256 + s2, ((t1 * 256 + t2) * 256 + t3) * 256 + t4,
-             pt, b2 >= 128, st.clocks[pt] or stream_clock(st, pt), pinfo.number)
+  local t_ms, ts = (abs - state.base) * 1000, ((t1 * 256 + t2) * 256 + t3) * 256 + t4
+  rtp_packet(st, t_ms, s1 * 256 + s2, ts, pt, b2 >= 128, st.clocks[pt] or stream_clock(st, pt), pinfo.number)
+  local dtmf = st.dtmf
+  if dtmf and dtmf[pt] then read_event(st, pt, tvb, offset, ts, t_ms, pinfo.number) end
 end
 
 -- While no SIP has been decoded: UDP whose payload starts like SIP on a port

@@ -41,6 +41,7 @@ from .pipeline import (
     summarise,
 )
 from .render.ladder import ladder_text
+from .render.streams import CallStreams, streams_json, streams_text
 from .report import CaptureReport
 from .rules import RULES, THRESHOLDS, check_thresholds, search
 from .rules.base import Settings
@@ -392,6 +393,49 @@ def ladder(
         raise UsageError(f"no call matches --call {', '.join(call)} in {source} (a Call-ID, a part of one, or a "
                          "call's number in the capture)")
     _write("\n".join(ladder_text(a, legs) for a, legs in found) or "no calls\n", output)
+    if limit_reached(summary.facts.read_error):
+        _say(f"{source}: {summary.facts.read_error}")
+        raise typer.Exit(int(ExitCode.INPUT))
+
+
+class StreamsFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+@app.command()
+def streams(
+    source: Annotated[Path, typer.Argument(metavar="CAPTURE_OR_PDML",
+                                           help="A capture, or a PDML summary written by the tap.")],
+    call: CallOpt = None,
+    fmt: Annotated[StreamsFormat, typer.Option("--format", "-f", metavar="table|json",
+                                               help="table or json.")] = StreamsFormat.TABLE,
+    output: OutputOpt = None,
+    tshark: TsharkOpt = None,
+    decode_as: DecodeAsOpt = None,
+    tls_keylog: KeylogOpt = None,
+    tshark_option: TsharkOptionOpt = None,
+    max_decompressed: MaxDecompressedOpt = None,
+    max_packets: MaxPacketsOpt = None,
+) -> None:
+    """Each call's RTP streams as Wireshark's RTP Stream Analysis shows them (packets, lost, sequence
+    errors, max delta, jitter), with the E-model MOS and what lowers it, the longest gaps and DTMF."""
+    if source.suffix.lower() == ".pdml":
+        summary = pdml.read_summary(source)
+    else:
+        tap = _tap_options(_config(), tshark, decode_as, tls_keylog, max_decompressed, max_packets, tshark_option)
+        summary = summarise(tap, source)
+    found = analyses(summary, Settings(), tuple(call or ()))
+    if call and not found:
+        raise UsageError(f"no call matches --call {', '.join(call)} in {source} (a Call-ID, a part of one, or a "
+                         "call's number in the capture)")
+    numbers = {c.call_id: i for i, c in enumerate(summary.calls, start=1)}
+    entries = [CallStreams(numbers.get(a.call.call_id, 0), a, legs) for a, legs in found]
+    unlinked = () if call else summary.unlinked_streams
+    if fmt is StreamsFormat.JSON:
+        _write(streams_json(shown_name(str(source)), entries, unlinked), output, json=True)
+    else:
+        _write(streams_text(entries, unlinked), output)
     if limit_reached(summary.facts.read_error):
         _say(f"{source}: {summary.facts.read_error}")
         raise typer.Exit(int(ExitCode.INPUT))

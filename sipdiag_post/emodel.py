@@ -388,7 +388,25 @@ class AdaptiveBuffer:
         return min(self.max_ms, max(self.min_ms, self.factor * jitter_ms))
 
 
-JitterBuffer = FixedBuffer | AdaptiveBuffer
+@dataclass(frozen=True)
+class SettledBuffer:
+    """An adaptive jitter buffer at the depth it settles on for one stream. The caller picks the
+    depth (analysis/quality.py: of the depths the tap counted late packets for, the one that gives
+    the stream its best R, the trade of added delay against late loss a good adaptive buffer makes);
+    the tap's late counts are the stream's measured delay variation, so the depth follows how the
+    packets really arrived, not a rule of thumb applied to the RFC 3550 mean."""
+
+    size_ms: float
+
+    @property
+    def model(self) -> str:
+        return "adaptive"
+
+    def size(self, jitter_ms: float | None = None) -> float:
+        return self.size_ms
+
+
+JitterBuffer = FixedBuffer | AdaptiveBuffer | SettledBuffer
 DEFAULT_BUFFER = FixedBuffer(60.0)
 
 
@@ -455,6 +473,8 @@ class Rating:
             loss = f"no loss ({self.codec}, Ie {self.ie:g})"
         else:
             kind = "random loss" if f"{self.burst_r:.1f}" == "1.0" else "loss in bursts"
+            if self.late and not self.lost:
+                kind = "packets too late (none lost)"
             late = ""
             if self.late:
                 at = ("" if self.late_measured_at_ms == self.buffer_ms

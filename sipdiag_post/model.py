@@ -239,6 +239,29 @@ class PayloadCount:
 
 
 @dataclass(frozen=True)
+class Gap:
+    """One of a stream's longest silences between two consecutive packets."""
+
+    length_s: float  # s between the two packets
+    start_time: float  # s since the capture's first packet: the packet before the silence
+    end_frame: int  # the frame that ended it
+
+
+@dataclass(frozen=True)
+class TelephoneEvent:
+    """One RFC 4733 telephone-event (a DTMF digit): its packets share one RTP timestamp."""
+
+    code: int  # the event code (0-9 digits, 10 *, 11 #, 12-15 A-D, 16 flash)
+    key: str  # what it stands for: "5", "*", "#", "A", "flash", "ANS" (RFC 4734 fax tones), "event 70"
+    pt: int  # the payload type it was sent on
+    start_time: float  # s since the capture's first packet: its first packet
+    duration_ms: int  # ms: the duration its last packet states (its end packet's where it has one)
+    frame: int  # its first packet
+    ended: bool  # an end packet (E bit) was seen
+    end_frame: int | None = None  # the first end packet; None when none was seen
+
+
+@dataclass(frozen=True)
 class RtpStream:
     """One RTP stream: (source address:port, destination address:port, SSRC)."""
 
@@ -274,6 +297,14 @@ class RtpStream:
     media_index: int | None = None  # that line's position in its SDP (1-based); None: unplaced
     media_port: int | None = None  # that line's port; None: unplaced
     media_frame: int | None = None  # the SIP frame whose SDP holds that line; None: unplaced
+    # (length, runs): how many times that many packets in a row were missing (capped at 256); () no loss
+    loss_runs: tuple[tuple[int, int], ...] = ()
+    # (buffer ms, packets): packets that arrived later than that behind the fastest one (of the last
+    # 2-4 s); () when none was 20 ms late, or in summaries before 1.6
+    late: tuple[tuple[int, int], ...] = ()
+    gaps: tuple[Gap, ...] = ()  # the longest silences (up to 3), longest first; () in summaries before 1.6
+    events: tuple[TelephoneEvent, ...] = ()  # RFC 4733 events on a payload type the SDP maps, in order
+    events_dropped: int = 0  # events past the tap's bound of 256 per stream (count)
 
     @property
     def ssrc_hex(self) -> str:
@@ -285,6 +316,12 @@ class RtpStream:
 
     def label(self) -> str:
         return f"{self.src} -> {self.dst} SSRC {self.ssrc_hex}"
+
+    def late_for(self, buffer_ms: int) -> int:
+        """Packets that arrived too late for a jitter buffer of buffer_ms (the nearest size the
+        tap counted at or below it)."""
+        counted = [packets for size, packets in self.late if size <= buffer_ms]
+        return counted[-1] if counted else 0
 
 
 @dataclass(frozen=True)

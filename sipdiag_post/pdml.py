@@ -18,6 +18,7 @@ from .model import (
     Call,
     CaptureFacts,
     Endpoint,
+    Gap,
     Header,
     NameAddr,
     OtherSip,
@@ -30,6 +31,7 @@ from .model import (
     SipMessage,
     Summary,
     TapError,
+    TelephoneEvent,
     TlsSighting,
 )
 from .text import xml_text
@@ -407,7 +409,32 @@ def _stream(g: _Fields) -> RtpStream:
         media_index=g.int("media_index"),
         media_port=g.int("media_port"),
         media_frame=g.int("media_frame"),
+        loss_runs=_pairs(g.text("loss_runs")),
+        late=_pairs(g.text("late")),
+        gaps=tuple(Gap(length_s=x.float("length_s") or 0.0, start_time=x.float("start_time") or 0.0,
+                       end_frame=x.count("end_frame")) for x in g.groups("gap")),
+        events=tuple(_event(e) for e in g.groups("event")),
+        events_dropped=g.count("events_dropped"),
     )
+
+
+def _event(g: _Fields) -> TelephoneEvent:
+    return TelephoneEvent(code=g.count("code"), key=g.text("key"), pt=g.count("pt"),
+                          start_time=g.float("start_time") or 0.0, duration_ms=g.count("duration_ms"),
+                          frame=g.count("frame"), ended=g.flag("ended"), end_frame=g.int("end_frame"))
+
+
+def _pairs(text: str) -> tuple[tuple[int, int], ...]:
+    """A comma-separated list of number:count ("1:12,2:3"); ValueError on anything else."""
+    if not text:
+        return ()
+    pairs = []
+    for item in text.split(","):
+        key, sep, count = item.partition(":")
+        if not sep:
+            raise ValueError(f"not number:count: {item!r}")
+        pairs.append((int(key), int(count)))
+    return tuple(pairs)
 
 
 def _counts(text: str) -> tuple[int, ...]:

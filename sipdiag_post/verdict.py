@@ -75,8 +75,8 @@ def info(summary: str, *, evidence: Iterable[Evidence] = (), frames: Iterable[in
     return Outcome(Status.INFO, summary, tuple(evidence), _frames(frames), display_filter)
 
 
-def not_applicable(reason: str) -> Outcome:
-    return Outcome(Status.NA, reason)
+def not_applicable(reason: str, *, evidence: Iterable[Evidence] = ()) -> Outcome:
+    return Outcome(Status.NA, reason, tuple(evidence))
 
 
 def failed(summary: str, *, remedy: str, evidence: Iterable[Evidence] = (), frames: Iterable[int] = (),

@@ -95,7 +95,7 @@ def test_export_writes_the_tap_summary(tmp_path):
     done = sipdiag("export", BUSY, "-o", str(out))
     assert done.returncode == 0
     assert "1 call(s)" in done.stderr
-    assert b'sipdiag_schema="1.5"' in out.read_bytes()
+    assert re.search(rb'sipdiag_schema="1\.\d+"', out.read_bytes())
 
 
 def test_export_of_a_truncated_capture_says_so_in_the_pdml(tmp_path):

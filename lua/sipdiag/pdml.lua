@@ -11,12 +11,12 @@ returns the table below.
 local text = require("sipdiag.text")
 local rtp = require("sipdiag.rtp")
 local xml_attr = text.xml_attr
-local expected, pps_text = rtp.expected, rtp.pps_text
+local expected, pps_text, event_key, LATE_BUFFERS = rtp.expected, rtp.pps_text, rtp.event_key, rtp.LATE_BUFFERS
 
 local M = {}
 
 -- The version of docs/pdml-schema.md this module writes (the root's sipdiag_schema).
-M.SCHEMA_VERSION = "1.5"
+M.SCHEMA_VERSION = "1.6"
 local SCHEMA_VERSION = M.SCHEMA_VERSION
 
 local function fmt_time(t)
@@ -33,6 +33,16 @@ local INDENT = setmetatable({}, { __index = function(t, depth)
   rawset(t, depth, s)
   return s
 end })
+
+-- A map from number to count as "1:12,2:3,7:1", in order of the numbers.
+local function counts_text(counts)
+  local keys = {}
+  for k in pairs(counts) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local out = {}
+  for i, k in ipairs(keys) do out[i] = fmt_int(k) .. ":" .. fmt_int(counts[k]) end
+  return table.concat(out, ",")
+end
 
 -- A writer that appends PDML lines to a table (w.out); depth is the indentation.
 local function new_writer()
@@ -209,6 +219,34 @@ local function render_stream(w, st, cap)
   w.value("sipdiag.stream.pps_start", fmt_int(st.pps_start))
   w.value("sipdiag.stream.pps", pps_text(st))
   if st.pps_over > 0 then w.value("sipdiag.stream.pps_uncounted", fmt_int(st.pps_over)) end
+  if st.loss_runs then w.value("sipdiag.stream.loss_runs", counts_text(st.loss_runs)) end
+  if st.late then
+    local late = {}
+    for i, size in ipairs(LATE_BUFFERS) do late[size] = st.late[i] end
+    w.value("sipdiag.stream.late", counts_text(late))
+  end
+  for _, gap in ipairs(st.gaps) do
+    w.open("sipdiag.stream.gap", fmt_time(gap[1] / 1000))
+    w.value("sipdiag.stream.gap.length_s", fmt_time(gap[1] / 1000))
+    w.value("sipdiag.stream.gap.start_time", fmt_time(gap[2] / 1000))
+    w.value("sipdiag.stream.gap.end_frame", fmt_int(gap[3]))
+    w.close()
+  end
+  if st.events then
+    for _, e in ipairs(st.events) do
+      w.open("sipdiag.stream.event", event_key(e.event))
+      w.value("sipdiag.stream.event.code", fmt_int(e.event))
+      w.value("sipdiag.stream.event.key", event_key(e.event))
+      w.value("sipdiag.stream.event.pt", fmt_int(e.pt))
+      w.value("sipdiag.stream.event.start_time", fmt_time(e.start / 1000))
+      w.value("sipdiag.stream.event.duration_ms", fmt_int(e.duration_ms + 0.5))
+      w.value("sipdiag.stream.event.frame", fmt_int(e.frame))
+      w.value("sipdiag.stream.event.ended", bool01(e.ended))
+      if e.end_frame then w.value("sipdiag.stream.event.end_frame", fmt_int(e.end_frame)) end
+      w.close()
+    end
+    if st.events_dropped > 0 then w.value("sipdiag.stream.events_dropped", fmt_int(st.events_dropped)) end
+  end
   for _, pt in ipairs(st.pt_order) do
     w.open("sipdiag.stream.payload", fmt_int(pt))
     w.value("sipdiag.stream.payload.pt", fmt_int(pt))

@@ -48,10 +48,19 @@ function M.pps_text(st)
   return table.concat(out, ",")
 end
 
--- A fresh stream record.
 M.COPY_WINDOW_MS = 50  -- a packet repeated within this many ms is a capture copy, not traffic
-local COPY_WINDOW_MS = M.COPY_WINDOW_MS
+M.MAX_LOSS_RUN = 256  -- loss runs longer than this are counted as this long
+M.GAPS_KEPT = 3  -- the longest silences kept per stream
+M.MAX_EVENTS = 256  -- telephone-events (DTMF digits) kept per stream
+-- jitter buffer sizes (ms) a packet can arrive too late for: counted per size, for the E-model
+M.LATE_BUFFERS = { 20, 40, 60, 80, 100, 150, 200, 300, 500 }
+M.LATE_RESET_MS = 2000  -- a packet this much later than the fastest one: a timestamp jump, start again
+M.TRANSIT_WINDOW_MS = 2000  -- the fastest transit is taken over this window and the one before
+local COPY_WINDOW_MS, MAX_LOSS_RUN, GAPS_KEPT = M.COPY_WINDOW_MS, M.MAX_LOSS_RUN, M.GAPS_KEPT
+local LATE_BUFFERS, LATE_FIRST, LATE_RESET_MS = M.LATE_BUFFERS, M.LATE_BUFFERS[1], M.LATE_RESET_MS
+local TRANSIT_WINDOW_MS = M.TRANSIT_WINDOW_MS
 
+-- A fresh stream record.
 function M.new_stream(ssrc)
   return {
     ssrc = ssrc, packets = 0, pts = {}, pt_order = {}, pt_first = {}, markers = 0,
@@ -63,6 +72,11 @@ function M.new_stream(ssrc)
     -- copies of the previous packet captured twice (within COPY_WINDOW_MS): set aside, not counted
     copies = 0, first_copy = nil,
     ts_ext = 0, gap_max = 0, gap_start = 0, gap_frame = 0, last_time = 0,
+    -- for the E-model: loss runs (map from run length to runs, nil until the first loss), the longest
+    -- silences ({length, start, end frame}, longest first; gap_kept is the shortest of them), and
+    -- packets too late for each of LATE_BUFFERS (against the fastest packet's transit time lately)
+    loss_runs = nil, gaps = {}, gap_kept = 0, late = nil,
+    transit_cur = nil, transit_prev = 0, transit_until = 0,
     -- packets per second: pps[i] counts second pps_start + i - 1 of the capture
     pps = {}, pps_start = 0, pps_n = 0, pps_over = 0,
   }
@@ -130,6 +144,14 @@ function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
   if ext - ext_max > 32768 then ext = ext - 65536 elseif ext_max - ext > 32768 then ext = ext + 65536 end
   if ext > ext_max then
     if ext > ext_max + 1 then  -- a jump: remember the holes, to tell late packets from duplicates
+      local run = ext - ext_max - 1
+      if run > MAX_LOSS_RUN then run = MAX_LOSS_RUN end
+      local runs = st.loss_runs
+      if runs == nil then
+        runs = {}
+        st.loss_runs = runs
+      end
+      runs[run] = (runs[run] or 0) + 1
       local missing = st.missing
       if missing == nil then
         missing = {}
@@ -156,6 +178,7 @@ function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
   local last_time = st.last_time
   local gap = t_ms - last_time
   if gap > st.gap_max then st.gap_max, st.gap_start, st.gap_frame = gap, last_time, frame end
+  if gap > st.gap_kept then M.keep_gap(st, gap, last_time, frame) end
   st.last_time, st.last_frame = t_ms, frame
 
   -- tshark's analysis (ui/tap-rtp-analysis.c of 4.0)
@@ -188,6 +211,19 @@ function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
     if skew < 0 then skew = -skew end
     jitter = (15 * jitter + skew) / 16
     st.jitter = jitter
+    -- how late against the fastest packet so far: beyond a jitter buffer, a packet is as good as lost
+    -- (the fastest of this window and the last: a drifting sender clock is followed, not accumulated)
+    local transit = t_ms - ext_ts * 1000 / clock
+    local fastest = st.transit_cur
+    if fastest == nil or t_ms >= st.transit_until then
+      st.transit_prev, st.transit_cur, st.transit_until = fastest or transit, transit, t_ms + TRANSIT_WINDOW_MS
+      fastest = transit
+    elseif transit < fastest then
+      st.transit_cur, fastest = transit, transit
+    end
+    local prev = st.transit_prev
+    if prev < fastest then fastest = prev end
+    if transit - fastest > LATE_FIRST then M.note_late(st, transit - fastest, transit) end
   end
   -- "regular" packets: no marker, no comfort noise (or right after it), in timestamp order
   if not marker and in_time and pt ~= 13 and pt ~= 19 and last_pt ~= 13 and last_pt ~= 19 then
@@ -207,6 +243,88 @@ function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
     if clock ~= 0 then st.seq_ts = ext_ts end
   end
   st.stop_seq = seq
+end
+
+-- Keep a silence among the stream's GAPS_KEPT longest (rare: called only when
+-- it beats the shortest kept one).
+function M.keep_gap(st, length, start, frame)
+  local gaps = st.gaps
+  local at = #gaps + 1
+  for i = 1, #gaps do
+    if length > gaps[i][1] then at = i; break end
+  end
+  table.insert(gaps, at, { length, start, frame })
+  if #gaps > GAPS_KEPT then gaps[#gaps] = nil end
+  st.gap_kept = #gaps < GAPS_KEPT and 0 or gaps[#gaps][1]
+end
+
+-- Count a packet `late` ms behind the fastest one against each jitter buffer
+-- it misses (rare: only packets more than LATE_BUFFERS[1] ms late). A packet
+-- seconds late is a timestamp jump: the fastest transit starts again from it.
+function M.note_late(st, late, transit)
+  if late > LATE_RESET_MS then
+    st.transit_prev, st.transit_cur = transit, transit
+    return
+  end
+  local counts = st.late
+  if counts == nil then
+    counts = {}
+    for i = 1, #LATE_BUFFERS do counts[i] = 0 end
+    st.late = counts
+  end
+  for i = 1, #LATE_BUFFERS do
+    if late <= LATE_BUFFERS[i] then break end
+    counts[i] = counts[i] + 1
+  end
+end
+
+-- map from RFC 4733 event code to the key it stands for
+-- (RFC 4733 DTMF; 32-36 are RFC 4734's fax and modem tones: answer tone, its phase reversals, calling tone)
+local EVENT_KEYS = { [10] = "*", [11] = "#", [12] = "A", [13] = "B", [14] = "C", [15] = "D", [16] = "flash",
+                     [32] = "ANS", [33] = "/ANS", [34] = "ANSam", [35] = "/ANSam", [36] = "CNG" }
+function M.event_key(event)
+  return EVENT_KEYS[event] or (event <= 9 and string.format("%d", event)) or string.format("event %d", event)
+end
+
+-- The 4 telephone-event bytes of an RTP packet (raw: its bytes from the RTP
+-- header on): event, flags (end bit and volume), duration; nil when short.
+function M.event_payload(raw)
+  local b1 = raw:byte(1)
+  if b1 == nil then return nil end
+  local at = 13 + 4 * (b1 % 16)  -- after the CSRC list
+  if floor(b1 / 16) % 2 == 1 then  -- a header extension: 4 bytes plus its length in words
+    local l1, l2 = raw:byte(at + 2, at + 3)
+    if l2 == nil then return nil end
+    at = at + 4 + 4 * (l1 * 256 + l2)
+  end
+  local e, f, d1, d2 = raw:byte(at, at + 3)
+  if d2 == nil then return nil end
+  return e, f, d1 * 256 + d2
+end
+
+-- Account one RFC 4733 telephone-event packet (its 4 payload bytes read into
+-- event, flags, duration in units of the event clock `rate`): packets of one
+-- event share its RTP timestamp; the end bit (flags >= 128) is sent three
+-- times and counted once.
+function M.event(st, pt, event, flags, duration, rate, ts, t_ms, frame)
+  local events = st.events
+  if events == nil then
+    events = {}
+    st.events, st.events_dropped = events, 0
+  end
+  local last = events[#events]
+  if last == nil or last.ts ~= ts or last.pt ~= pt then
+    if #events >= M.MAX_EVENTS then
+      st.events_dropped = st.events_dropped + 1
+      return
+    end
+    last = { ts = ts, pt = pt, event = event, start = t_ms, frame = frame, duration_ms = 0, ended = false }
+    events[#events + 1] = last
+  end
+  if not last.ended then
+    last.duration_ms = duration * 1000 / rate
+    if flags >= 128 then last.ended, last.end_frame = true, frame end
+  end
 end
 
 -- Packets expected and lost, as tshark's -z rtp,streams counts them.

@@ -268,6 +268,10 @@ function M.stream_clock(st, pt)
   end
   local clock = clock_rate(pt, name, rate)
   st.clocks[pt] = clock
+  if name and name:lower() == "telephone-event" then
+    st.dtmf = st.dtmf or {}
+    st.dtmf[pt] = rate or 8000
+  end
   return clock
 end
 

@@ -2,7 +2,8 @@
 
 flow (transactions, the answer, the final response, when the call was up),
 media (offer/answer exchanges, who sent which stream), direction (inbound or
-outbound from our side). Rules, the ladder, the HTML report and the CLI all
+outbound from our side), and on first use each stream's audio quality
+(quality.py) and the call's DTMF (dtmf.py). Rules, the ladder, the HTML report and the CLI all
 read a CallAnalysis; none builds its own.
 """
 
@@ -10,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from ..model import Call, Endpoint, Summary
 from .direction import Direction, IPNetwork, call_direction
+from .dtmf import DtmfView, dtmf_view
 from .flow import CallFlow
 from .flow import analyse as analyse_flow
 from .legs import Leg, related_legs
 from .media import MediaView, audio_endpoints, media_view, share_streams
+from .quality import StreamQuality, call_quality
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,16 @@ class CallAnalysis:
     def call(self) -> Call:
         """The call, with the streams it shares with other calls of the capture."""
         return self.flow.call
+
+    @cached_property
+    def quality(self) -> tuple[StreamQuality, ...]:
+        """The E-model figures of each of the call's streams, in the call's stream order (computed once)."""
+        return call_quality(self.media)
+
+    @cached_property
+    def dtmf(self) -> DtmfView:
+        """The call's DTMF digits, RFC 4733 and SIP INFO (computed once)."""
+        return dtmf_view(self.media)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from ..text import safe_text
 from ..verdict import Check, Status
 from .common import summarise, summary_line
 from .ladder import Ladder, Step, build
+from .streams import GAPS_SHOWN_MIN_S
 
 _ORDER = (Status.FAIL, Status.WARN, Status.INFO)
 _BADGE = {Status.FAIL: "FAIL", Status.WARN: "WARN", Status.INFO: "info", Status.PASS: "pass", Status.NA: "n/a"}
@@ -54,7 +55,8 @@ svg .msg{stroke:#37474f;stroke-width:1.5}svg .bad{stroke:#c62828;stroke-width:2.
 svg .bad-text{fill:#c62828;font-weight:700}svg .retrans{stroke:#8d99a0;stroke-dasharray:5 3}
 svg .rtp{stroke:#2e7d32;stroke-width:4;stroke-opacity:.6}svg .axis{stroke:#555}svg .grid{stroke:#e3e6e8}
 svg .marker{stroke:#555;stroke-dasharray:3 3}svg .gap{fill:#c62828;fill-opacity:.13}
-svg .missing{fill:#c62828;font-weight:700}
+svg .missing{fill:#c62828;font-weight:700}svg .gap-short{fill:#c62828;fill-opacity:.55}
+.streams td{font-variant-numeric:tabular-nums}.streams td.num{text-align:right}
 .filters{margin:10px 0}.filters input{width:28em}.filters select,.filters input{font-size:13px;padding:2px 4px}
 """
 
@@ -241,6 +243,33 @@ def _who(sender: str | None) -> str:
     return f"{sender} \u2192 {CALLEE if sender == CALLER else CALLER}" if sender else "unknown sender"
 
 
+def _dialog_marks(analysis: CallAnalysis) -> list[tuple[float, str]]:
+    """What changed the media mid-call: re-INVITEs and UPDATEs with SDP (named hold or resume by the
+    direction they ask for) and REFERs, each once (retransmissions skipped)."""
+    marks: list[tuple[float, str]] = []
+    first = analysis.flow.first_invite
+    held = False
+    for m in analysis.call.messages:
+        if not m.is_request or m.retransmission or m is first:
+            continue
+        if m.method == "REFER":
+            marks.append((m.time, "REFER"))
+        elif m.method in ("INVITE", "UPDATE") and m.to_tag:
+            label = f"re-{m.method}" if m.method == "INVITE" else "UPDATE"
+            media = m.sdp.audio() if m.sdp is not None else None
+            if m.sdp is not None and media is not None:
+                direction = m.sdp.direction_of(media)
+                address = m.sdp.address_of(media)
+                holding = direction in ("sendonly", "inactive") or address in ("0.0.0.0", "::") or not media.port
+                if holding:
+                    label = f"hold ({label})"
+                elif held:
+                    label = f"resume ({label})"
+                held = holding
+            marks.append((m.time, label))
+    return marks
+
+
 def rtp_graph_svg(analysis: CallAnalysis, number: int, options: HtmlOptions) -> str:
     """Packets per second per direction over the call's time, with 200 OK, ACK and BYE marked."""
     view, flow, call = analysis.media, analysis.flow, analysis.call
@@ -272,8 +301,14 @@ def rtp_graph_svg(analysis: CallAnalysis, number: int, options: HtmlOptions) -> 
                      f'<text class="time" x="{_GL - 6}" y="{y(v) + 4}" text-anchor="end">{v}</text>')
     parts.append(f'<text class="note" transform="translate(14 {_GT + _GH / 2}) rotate(-90)" text-anchor="middle">'
                  "packets/s</text>")
-    # silences long enough to end a call, shaded
+    # each stream's longest silences, marked; those long enough to end a call, shaded and named
     for stream in call.streams:
+        for gap in stream.gaps:
+            if GAPS_SHOWN_MIN_S <= gap.length_s < options.media_gap_s:
+                parts.append(f'<rect class="gap-short" x="{x(gap.start_time)}" y="{_GT + _GH - 8}" '
+                             f'width="{max(x(gap.start_time + gap.length_s) - x(gap.start_time), 1.0):.1f}" '
+                             f'height="8"><title>{_e(stream.label())}: no packet for {gap.length_s:.3f} s from '
+                             f"{gap.start_time:.3f} s (frame {gap.end_frame} ends it)</title></rect>")
         if stream.gap_max_s >= options.media_gap_s:
             start = stream.gap_start_time
             who = _who(view.sender_of(stream))
@@ -307,9 +342,11 @@ def rtp_graph_svg(analysis: CallAnalysis, number: int, options: HtmlOptions) -> 
         ack = flow.ack_for(answered)
         if ack is not None:
             marks.append((ack.time, "ACK"))
+    marks.extend(_dialog_marks(analysis))
     bye = next((m for m in call.messages if m.is_request and m.method == "BYE"), None)
     if bye is not None:
         marks.append((bye.time, "BYE"))
+    marks.sort(key=lambda mark: mark[0])
     for k, (t, label) in enumerate(marks):
         parts.append(f'<line class="marker" x1="{x(t)}" y1="{_GT - 4}" x2="{x(t)}" y2="{_GT + _GH}"/>'
                      f'<text class="note" x="{x(t) + 3}" y="{_GT - 6 - 11 * (k % 2)}">{_e(label)}</text>')
@@ -332,6 +369,43 @@ def rtp_graph_svg(analysis: CallAnalysis, number: int, options: HtmlOptions) -> 
             f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="RTP packets per second">'
             f'<line class="axis" x1="{_GL}" y1="{_GT + _GH}" x2="{_GL + _GW}" y2="{_GT + _GH}"/>'
             f'<line class="axis" x1="{_GL}" y1="{_GT}" x2="{_GL}" y2="{_GT + _GH}"/>{"".join(parts)}</svg>')
+
+
+def streams_table(analysis: CallAnalysis) -> str:
+    """The call's streams as `sipdiag streams` shows them: the RTP Stream Analysis figures and the MOS
+    (its explanation on hover and below), the longest gaps, the DTMF digits."""
+    call = analysis.call
+    if not call.streams:
+        return ""
+    quality = {id(q.stream): q for q in analysis.quality}
+    rows, notes = [], []
+    for i, stream in enumerate(call.streams, start=1):
+        q = quality.get(id(stream))
+        names = dict(q.names) if q is not None else {}
+        payload = ", ".join(f"{p.pt} {names.get(p.pt, '')}".strip() for p in stream.payloads)
+        pct = f" ({100.0 * stream.lost / stream.expected:.1f}%)" if stream.expected else ""
+        mos = f"{q.mos:.2f}" if q is not None and q.mos is not None else "-"
+        why = q.adaptive.explain() if q is not None else ""
+        rows.append(f'<tr><td class="num">{i}</td><td class="mono">{_e(stream.src)}</td>'
+                    f'<td class="mono">{_e(stream.dst)}</td><td class="mono">{stream.ssrc_hex}</td>'
+                    f"<td>{_e(payload)}</td><td class=\"num\">{stream.packets}</td>"
+                    f'<td class="num">{stream.lost}{pct}</td><td class="num">{stream.seq_errors}</td>'
+                    f'<td class="num">{stream.delta_max_ms:.3f}</td><td class="num">{stream.jitter_mean_ms:.3f}</td>'
+                    f'<td class="num">{stream.jitter_max_ms:.3f}</td><td class="num" title="{_e(why)}">{mos}</td></tr>')
+        if why:
+            notes.append(f"<li>#{i} {_e(why)}</li>")
+        gaps = [g for g in stream.gaps if g.length_s >= GAPS_SHOWN_MIN_S]
+        if gaps:
+            notes.append(f"<li>#{i} longest gaps: " + ", ".join(
+                f"{g.length_s:.3f} s from {g.start_time:.3f} s (frame {g.end_frame})" for g in gaps) + "</li>")
+    digits = analysis.dtmf.digits
+    if digits:
+        notes.append("<li>DTMF: " + ", ".join(
+            f"{_e(d.key)} at {d.time:.3f} s ({_e(d.method)}, frame {d.frame})" for d in digits) + "</li>")
+    return ('<h4>RTP streams</h4><table class="streams"><tr><th>#</th><th>source</th><th>destination</th>'
+            "<th>SSRC</th><th>payload</th><th>packets</th><th>lost</th><th>seq errors</th><th>max delta ms</th>"
+            "<th>mean jitter ms</th><th>max jitter ms</th><th>MOS</th></tr>" + "".join(rows) + "</table>"
+            + (f'<ul class="evidence">{"".join(notes)}</ul>' if notes else ""))
 
 
 # --- page ------------------------------------------------------------------------------
@@ -371,6 +445,7 @@ def _call_section(call: CallReport, number: int, options: HtmlOptions, anchors: 
                    + ladder_svg(build(call.analysis), number, failing, call.final_status is None)
                    + "</div><div><h4>RTP in and out</h4>" + rtp_graph_svg(call.analysis, number, options)
                    + "</div></div>")
+        out.append(streams_table(call.analysis))
     out.append("<h4>Checklist</h4>" + _checklist(call.checks) + "</section>")
     return "".join(out)
 

@@ -4,7 +4,8 @@ Endpoints are columns; each SIP message is an arrow between its source's and
 destination's columns with its time since the capture's first packet; offers
 and answers carry an SDP summary; each RTP stream is an arrow at its first
 packet, between the columns of the parties that sent and received it, with
-its packet count. The text drawing letters the columns (a legend names them)
+its packet count; each DTMF digit sent as an RFC 4733 event is an arrow of its
+own, and an INFO that carries one is labelled with it. The text drawing letters the columns (a legend names them)
 and draws RTP as a double arrow (===>); render/html.py draws the same steps
 as SVG. Both read the call's analysis; neither builds one.
 """
@@ -15,6 +16,7 @@ import string
 from dataclasses import dataclass
 
 from ..analysis import CallAnalysis
+from ..analysis.dtmf import RFC4733, SIP_INFO
 from ..analysis.media import CALLEE, CALLER
 from ..model import Endpoint, RtpStream, Sdp
 from ..text import safe_text
@@ -110,8 +112,12 @@ def build(analysis: CallAnalysis) -> Ladder:
             if message is not None:
                 roles_of_sdp[(message.frame, message.index)] = role
     steps = []
+    info_digits = {d.frame: d for d in analysis.dtmf.digits if d.method == SIP_INFO}
     for message in call.messages:
         note = _sdp_note(message.sdp) if message.sdp is not None else ""
+        digit = info_digits.get(message.frame) if message.method == "INFO" else None
+        if digit is not None:
+            note = f"DTMF {digit.key}" + (f", {digit.duration_ms} ms" if digit.duration_ms is not None else "")
         steps.append(Step(message.time, index[message.src], index[message.dst], message.label, note, message.frame,
                           retransmission=message.retransmission, status=message.status,
                           sdp=roles_of_sdp.get((message.frame, message.index), "")))
@@ -122,6 +128,16 @@ def build(analysis: CallAnalysis) -> Ladder:
         else:
             src = dst = 0
         steps.append(Step(stream.first_time, src, dst, "RTP", _stream_note(stream), stream.first_frame, rtp=True))
+    for digit in analysis.dtmf.digits:
+        if digit.method != RFC4733:
+            continue
+        if digit.sender in party_column:
+            src, dst = party_column[digit.sender], party_column[CALLEE if digit.sender == CALLER else CALLER]
+        else:
+            src = dst = 0
+        duration = f", {digit.duration_ms} ms" if digit.duration_ms is not None else ""
+        steps.append(Step(digit.time, src, dst, f"DTMF {digit.key}",
+                          f"RFC 4733 telephone-event on payload type {digit.pt}{duration}", digit.frame, rtp=True))
     steps.sort(key=lambda e: e.time)
     return Ladder(columns=tuple(columns), roles=roles, steps=tuple(steps))
 

@@ -24,6 +24,8 @@ from . import (
     rtp006_payload_type_mismatch,
     rtp007_media_timeout,
     rtp008_rtp_source_mismatch,
+    rtp009_poor_audio_quality,
+    rtp010_dtmf,
     sdp001_null_connection_address,
     sdp002_media_rejected,
     sdp003_no_common_codec,
@@ -82,6 +84,8 @@ RULES: tuple[Rule, ...] = (
     rtp006_payload_type_mismatch.RULE,
     rtp007_media_timeout.RULE,
     rtp008_rtp_source_mismatch.RULE,
+    rtp009_poor_audio_quality.RULE,
+    rtp010_dtmf.RULE,
     cid002_related_legs.RULE,
     cid001_call_identifiers.RULE,
 )
@@ -139,6 +143,7 @@ YIELDS: dict[str, tuple[str, ...]] = {
     "RTP002": ("SDP001", "SDP004", "RTP008"),  # one-way because of a null or unreachable address
     "RTP007": ("RTP001", "RTP002"),  # a silence that is all of the call, or all of one direction
     "RTP008": ("SDP004",),  # RTP from elsewhere because the SDP address was private
+    "RTP009": ("RTP003", "RTP004", "RTP005"),  # a low score because of the loss, jitter or delay they report
 }
 # what an explained finding becomes, where not `info`
 EXPLAINED_STATUS: dict[str, Status] = {"CAP001": Status.NA}
@@ -148,7 +153,8 @@ EXPLAINED_STATUS: dict[str, Status] = {"CAP001": Status.NA}
 VERDICT_ORDER: tuple[str, ...] = (
     "SIP014", "SIP003", "SIP002", "SIP004", "SIP005", "SIP006", "SDP001", "SDP003", "SIP008", "SIP009",
     "SIP007", "SIP010", "SDP002", "SDP004", "RTP001", "RTP002", "RTP008", "RTP007", "SIP015", "SIP011",
-    "RTP003", "RTP004", "RTP005", "RTP006", "SIP012", "SIP013", "SIP001", "SDP005", "CID002", "CID001",
+    "RTP003", "RTP004", "RTP005", "RTP009", "RTP006", "RTP010", "SIP012", "SIP013", "SIP001", "SDP005",
+    "CID002", "CID001",
 )
 
 

@@ -5,8 +5,10 @@ What it checks:
     the formats the SDP answers (the initial one and any re-INVITE's) agreed
     for the stream's own media: an audio stream against the audio m= lines,
     a video stream against the video ones.
-    telephone-event (DTMF) and comfort noise count as agreed only when the
-    answer lists them.
+    Comfort noise counts as agreed only when the answer lists it;
+    telephone-events (DTMF) on a payload type the call's SDP maps to
+    telephone-event but the answer left out are RTP010's (a DTMF method the
+    other side did not agree to), not a codec mismatch.
 
 Why it matters:
     The receiver decodes packets with the codec the payload type names. A
@@ -50,16 +52,21 @@ def check(ctx: CallContext) -> Outcome:
         agreed.setdefault(media.type.lower(), set()).update(int(f) for f in media.formats if f.isdigit())
     answer = answers[0]
     listed = ", ".join(f"{f} {answer.encoding(f) or ''}".strip() for f in answer.formats)
-    wrong = []
+    wrong, dtmf = [], []
     for stream in ctx.call.streams:
         allowed = agreed.get(media_kind(stream), set())
+        events = {e.pt for e in stream.events}
         for payload in stream.payloads:
-            if payload.pt not in allowed:
+            if payload.pt in events:
+                if payload.pt not in allowed:
+                    dtmf.append(Evidence(stream.label(), f"telephone-events on payload type {payload.pt}, which "
+                                                         "the answer left out: see RTP010"))
+            elif payload.pt not in allowed:
                 wrong.append((stream, payload))
     if not wrong:
-        return passed(f"every RTP packet uses an agreed payload type ({listed})")
+        return passed(f"every RTP packet uses an agreed payload type ({listed})", evidence=dtmf)
     stream, payload = max(wrong, key=lambda p: p[1].packets)
-    evidence = [Evidence("agreed in the answer", listed)]
+    evidence = [Evidence("agreed in the answer", listed), *dtmf]
     evidence += [Evidence(s.label(), f"payload type {p.pt} in {p.packets} of {s.packets} packets")
                  for s, p in wrong]
     return failed(f"{stream.ssrc_hex} sends payload type {payload.pt} ({payload.packets} packets); the answer "

@@ -16,7 +16,7 @@ local t = testlib.plan({
   { "text", 16 },
   { "sip", 38 },
   { "sdp", 18 },
-  { "rtp", 20 },
+  { "rtp", 33 },
   { "rtcp", 9 },
   { "state", 20 },
   { "pdml", 6 },
@@ -248,6 +248,47 @@ t:group("rtp", function()
   rtp.packet(jump, 1e12, 2, 160, 0, false, 8000, 2)
   rtp.packet(jump, -5000, 3, 320, 0, false, 8000, 3)
   t:eq("a time jump past the bound is counted apart, not filled", rtp.pps_text(jump) .. " +" .. jump.pps_over, "1 +2")
+  -- loss runs: single losses, a pair, a run of three
+  local runs = rtp.new_stream(6)
+  for i, seq in ipairs({ 1, 3, 4, 7, 8, 12, 13, 15 }) do rtp.packet(runs, i * 20, seq, seq * 160, 0, false, 8000, i) end
+  local seen = {}
+  for len, n in pairs(runs.loss_runs) do seen[#seen + 1] = len .. ":" .. n end
+  table.sort(seen)
+  t:eq("loss runs by length", table.concat(seen, ","), "1:2,2:1,3:1")
+  t:eq("no loss, no runs", st.loss_runs, nil)
+  -- the three longest silences, longest first
+  local gappy = rtp.new_stream(7)
+  local at = 0
+  for i, pause in ipairs({ 20, 300, 20, 100, 20, 500, 20, 200 }) do
+    at = at + pause
+    rtp.packet(gappy, at, i, i * 160, 0, false, 8000, i)
+  end
+  t:eq("longest gaps kept, longest first", gappy.gaps[1][1] .. "," .. gappy.gaps[2][1] .. "," .. gappy.gaps[3][1],
+       "500,300,200")
+  t:eq("a gap's end frame", gappy.gaps[1][3], 6)
+  -- late packets: one 70 ms behind the fastest misses buffers of 20, 40 and 60 ms
+  local jittery = rtp.new_stream(8)
+  for i = 1, 10 do rtp.packet(jittery, i * 20 + (i == 5 and 70 or 0), i, i * 160, 0, false, 8000, i) end
+  t:eq("late for 20, 40, 60 ms buffers", jittery.late[1] .. jittery.late[2] .. jittery.late[3], "111")
+  t:eq("in time for 80 ms", jittery.late[4], 0)
+  t:eq("a steady stream is never late", st.late, nil)
+  -- RFC 4733: the payload read past CSRCs, events told apart by timestamp, the end triple counted once
+  local function event_bytes(cc, event, flags, duration)
+    return string.char(128 + cc, 101) .. string.rep("\0", 10 + 4 * cc)
+      .. string.char(event, flags, math.floor(duration / 256), duration % 256)
+  end
+  local e, f, d = rtp.event_payload(event_bytes(1, 11, 138, 800))
+  t:eq("event payload after a CSRC", e .. "/" .. f .. "/" .. d, "11/138/800")
+  t:eq("a short payload is no event", rtp.event_payload(string.char(128, 101, 0, 0)), nil)
+  local ev = rtp.new_stream(9)
+  for i, p in ipairs({ { 5, 0, 160, 1000 }, { 5, 0, 320, 1000 }, { 5, 128, 800, 1000 }, { 5, 128, 800, 1000 },
+                       { 5, 128, 800, 1000 }, { 11, 0, 160, 9000 }, { 11, 128, 400, 9000 } }) do
+    rtp.event(ev, 101, p[1], p[2], p[3], 8000, p[4], i * 20, i)
+  end
+  t:eq("two events, the end triple once", #ev.events, 2)
+  t:eq("keys in order", rtp.event_key(ev.events[1].event) .. rtp.event_key(ev.events[2].event), "5#")
+  t:eq("duration from the first end packet, in ms", ev.events[1].duration_ms, 100)
+  t:eq("the end frame is the first end packet", ev.events[1].end_frame, 3)
 end)
 
 t:group("rtcp", function()
