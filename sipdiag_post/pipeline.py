@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import pdml
@@ -13,6 +13,7 @@ from .engine import evaluate
 from .inputs import PACKET_LIMIT_REACHED, Limits, decompressed, packet_limit_message
 from .model import Summary
 from .output import OutputError, write_file
+from .remote import expand_url, fetch, is_url
 from .report import CaptureReport
 from .rules.base import Rule, Settings
 from .tshark import CaptureError, Tshark, capture_format, check_capture_file, packet_count, run_tap
@@ -21,6 +22,15 @@ from .workers import Lost, run_all
 __all__ = ["OutputError"]  # raised by export; defined beside the writer
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
+
+# What a capture argument names: a local path (a shared filesystem's, on a cluster), or a URL (str)
+# read through fsspec by whoever analyses it (sipdiag_post/remote.py).
+Source = Path | str
+
+
+def source_of(argument: str) -> Source:
+    """A capture argument as a Source: a URL stays text, anything else is a path."""
+    return argument if is_url(argument) else Path(argument)
 
 
 @dataclass(frozen=True)
@@ -42,13 +52,16 @@ class RuleOptions:
     call_ids: tuple[str, ...] = ()
 
 
-def expand_inputs(paths: Iterable[Path]) -> list[Path]:
-    """Files as given; directories replaced by the captures inside them (recursively, sorted).
+def expand_inputs(paths: Iterable[Source]) -> list[Source]:
+    """Files as given; directories replaced by the captures inside them (recursively, sorted), folder URLs
+    by the captures under them.
 
     A directory with no capture in it stays in the list, so it is reported as an error."""
-    out: list[Path] = []
+    out: list[Source] = []
     for path in paths:
-        if path.is_dir():
+        if isinstance(path, str):
+            out.extend(expand_url(path, CAPTURE_SUFFIXES))
+        elif path.is_dir():
             # every entry named like a capture, readable or not: an unreadable one is reported, not skipped
             found = sorted(p for p in path.rglob("*")
                            if not p.is_dir() and p.name.lower().endswith(CAPTURE_SUFFIXES))
@@ -116,8 +129,18 @@ def error_report(path: str, message: str) -> CaptureReport:
     return CaptureReport(path=path, status="error", error=message)
 
 
-def analyse_capture(tap: TapOptions, rules: RuleOptions, capture: Path) -> CaptureReport:
-    """A report for one capture; unreadable input becomes a report with status error."""
+def analyse_capture(tap: TapOptions, rules: RuleOptions, capture: Source) -> CaptureReport:
+    """A report for one capture (a path, or a URL copied here first); unreadable input becomes a report with
+    status error."""
+    if isinstance(capture, str):
+        with tempfile.TemporaryDirectory(prefix="sipdiag-") as tmp:
+            try:
+                local = fetch(capture, Path(tmp))
+            except CaptureError as exc:
+                return error_report(capture, str(exc))
+            report = analyse_capture(tap, rules, local)
+        # messages name the copy: name the URL instead
+        return replace(report, path=capture, error=report.error.replace(str(local), capture) if report.error else None)
     try:
         summary = summarise(tap, capture)
     except (CaptureError, pdml.PdmlError) as exc:
@@ -125,28 +148,36 @@ def analyse_capture(tap: TapOptions, rules: RuleOptions, capture: Path) -> Captu
     return evaluate(str(capture), summary, rules.settings, selected=rules.selected, call_ids=rules.call_ids)
 
 
-def analyse_many(tap: TapOptions, rules: RuleOptions, captures: Sequence[Path], jobs: int = 1,
-                 on_done: Callable[[Path], None] | None = None) -> list[CaptureReport]:
+def lost_report(capture: Source, message: str) -> CaptureReport:
+    """The report of a capture whose analysis ended without a result (its worker died)."""
+    return error_report(str(capture), f"analysis failed: {message}")
+
+
+def analyse_many(tap: TapOptions, rules: RuleOptions, captures: Sequence[Source], jobs: int = 1,
+                 on_done: Callable[[CaptureReport], None] | None = None) -> list[CaptureReport]:
     """Reports for many captures, in their order, `jobs` at a time in separate processes.
 
     A capture that cannot be read, or a worker that dies, gives a report with
     status error; the others are unaffected. Ctrl-C or SIGTERM stops every
-    worker and its tshark at once (sipdiag_post/workers.py)."""
+    worker and its tshark at once (sipdiag_post/workers.py). on_done is given
+    each report as it is ready (in the order they finish)."""
     if jobs <= 1 or len(captures) <= 1:
         reports = []
         for capture in captures:
             reports.append(analyse_capture(tap, rules, capture))
             if on_done:
-                on_done(capture)
+                on_done(reports[-1])
         return reports
 
-    def done(index: int, _result: object) -> None:
+    def report(index: int, result: CaptureReport | Lost) -> CaptureReport:
+        return lost_report(captures[index], result.message) if isinstance(result, Lost) else result
+
+    def done(index: int, result: CaptureReport | Lost) -> None:
         if on_done:
-            on_done(captures[index])
+            on_done(report(index, result))
 
     results = run_all(functools.partial(analyse_capture, tap, rules), captures, jobs, on_done=done)
-    return [error_report(str(capture), f"analysis failed: {result.message}") if isinstance(result, Lost) else result
-            for capture, result in zip(captures, results, strict=True)]
+    return [report(index, result) for index, result in enumerate(results)]
 
 
 def check_pdml(rules: RuleOptions, path: Path) -> CaptureReport:

@@ -1,0 +1,248 @@
+"""Many captures on a Dask cluster: one task per capture, the reports gathered on the client.
+
+`--cluster tcp://HOST:8786` connects to a running scheduler (`dask scheduler`
+and `dask worker --nthreads 1` on each machine); `--cluster local:N` starts a
+LocalCluster of N single-threaded worker processes on this machine. Dask is
+optional (`pip install 'sipdiag[cluster]'`) and imported only here, only when
+a cluster is asked for.
+
+What each side does:
+
+- The client expands folders (local ones, and folder URLs by listing them),
+  submits one task per capture and gathers the reports as they finish. It
+  never reads a capture, and needs no tshark.
+- A worker finds its own tshark (the client's --tshark path when given, else
+  as `sipdiag doctor` would), reads the capture from the shared filesystem or
+  copies its URL to its local disk (sipdiag_post/remote.py), runs the tap and
+  the rules, removes its files, and sends back the report (the per-call
+  analysis is dropped unless the HTML report needs it).
+- A worker that dies mid-task: the scheduler gives its task to another worker
+  (Dask's own resilience; after `distributed.scheduler.allowed-failures`
+  deaths, 3 by default, the capture is reported as an error). A capture that
+  fails is reported with its error; the rest complete.
+- Ctrl-C or SIGTERM: the tasks are cancelled (those not yet started never
+  start; a running one finishes its tshark, and its result is dropped), the
+  client disconnects (a local cluster is shut down) and sipdiag exits 130.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .inputs import Limits
+from .pipeline import RuleOptions, Source, TapOptions, analyse_capture, error_report
+from .report import CaptureReport
+from .tshark import Tshark, TsharkError, find_tshark
+
+ENV_CLUSTER = "SIPDIAG_CLUSTER"
+NEEDS_DASK = "--cluster needs Dask: pip install 'sipdiag[cluster]'"
+CONNECT_TIMEOUT_S = 20  # to reach the scheduler
+WORKERS_TIMEOUT_S = 60  # for a first worker to join
+_LOCAL = re.compile(r"local(?::(\d+))?")
+_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+class ClusterError(Exception):
+    """The cluster cannot be used: Dask is not installed, the scheduler cannot be reached, no worker joins
+    (exit code 4, as for a missing tshark)."""
+
+
+class WorkerUnfit(Exception):
+    """A worker cannot analyse like the client would: another sipdiag version."""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where the work goes: a scheduler's address, or a LocalCluster of `workers` processes."""
+
+    address: str | None  # tcp://host:8786; None for a local cluster
+    workers: int = 0  # local cluster: worker processes (one thread each)
+
+    def __str__(self) -> str:
+        return self.address or f"local:{self.workers}"
+
+
+def parse_cluster(text: str, cores: int = 1) -> Cluster:
+    """tcp://HOST:PORT (tls://, ws://, wss://, ucx:// too), HOST:PORT, or local:N (local: one per core).
+
+    ValueError with one line when it is none of these."""
+    text = text.strip()
+    local = _LOCAL.fullmatch(text)
+    if local:
+        workers = int(local[1]) if local[1] else cores
+        if workers < 1:
+            raise ValueError(f"--cluster {text}: a local cluster needs at least 1 worker")
+        return Cluster(None, workers)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "tcp", text
+    host, colon, port = rest.rpartition(":")
+    if scheme not in _SCHEMES or not colon or not host or not port.isdigit():
+        raise ValueError(f"--cluster {text!r}: expected tcp://HOST:PORT (the scheduler's address) or local:N")
+    return Cluster(f"{scheme}://{rest}")
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ClusterError(NEEDS_DASK) from None
+    return distributed
+
+
+@contextlib.contextmanager
+def connect(cluster: Cluster) -> Iterator[Any]:
+    """A Dask client for the cluster, with a worker ready; closed (a local cluster shut down) on leaving."""
+    distributed = _distributed()
+    for name in ("distributed", "distributed.client", "distributed.scheduler", "distributed.worker"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # sipdiag says what went wrong, in one line
+    with contextlib.ExitStack() as stack:
+        if cluster.address is None:
+            local = stack.enter_context(distributed.LocalCluster(
+                n_workers=cluster.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                silence_logs=logging.CRITICAL))
+            address: Any = local
+        else:
+            address = cluster.address
+        try:
+            client = stack.enter_context(distributed.Client(address, timeout=CONNECT_TIMEOUT_S,
+                                                            set_as_default=False))
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {cluster}: {_one_line(exc)}") from None
+        try:
+            client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
+        except TimeoutError:
+            raise ClusterError(f"no Dask worker joined the scheduler at {cluster} within {WORKERS_TIMEOUT_S} s "
+                               "(start some: dask worker ADDRESS --nthreads 1)") from None
+        yield client
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+# --- the worker's side -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerTap:
+    """TapOptions as the client gives them: each worker finds its own tshark, and gets the TLS keys' content."""
+
+    tshark: str | None  # an explicit path (--tshark, the config file); None: each worker's own search
+    decode_as: tuple[str, ...] = ()
+    tls_keys: bytes | None = None  # the --tls-keylog file's content
+    limits: Limits = field(default_factory=Limits)
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_tshark(explicit: str | None) -> Tshark:
+    return find_tshark(explicit)
+
+
+def _where() -> str:
+    """This worker's address, for messages ('' outside a worker)."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return ""
+
+
+def analyse_task(spec: WorkerTap, rules: RuleOptions, capture: Source, client_version: str,
+                 keep_analysis: bool) -> CaptureReport:
+    """One capture on a worker (the task the client submits)."""
+    if __version__ != client_version:
+        raise WorkerUnfit(f"worker {_where()} has sipdiag {__version__}, the client {client_version}")
+    try:
+        tshark = _worker_tshark(spec.tshark)
+    except TsharkError as exc:
+        raise TsharkError(f"worker {_where()}: {exc}") from None
+    tap = TapOptions(tshark=tshark, decode_as=spec.decode_as, limits=spec.limits)
+    with tempfile.TemporaryDirectory(prefix="sipdiag-keys-") as tmp:
+        if spec.tls_keys is not None:
+            keys = Path(tmp) / "keylog.txt"
+            keys.write_bytes(spec.tls_keys)
+            tap = replace(tap, tls_keylog=keys)
+        report = analyse_capture(tap, rules, capture)
+    if not keep_analysis:
+        report = replace(report, calls=tuple(replace(call, analysis=None) for call in report.calls))
+    return report
+
+
+# --- the client's side -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    reports: list[CaptureReport]  # in the order of the captures
+    unfit: tuple[str, ...]  # why some workers could not analyse (no usable tshark, another sipdiag)
+
+
+def _failed(capture: Source, exc: BaseException) -> CaptureReport:
+    return error_report(str(capture), f"analysis failed on the cluster: {type(exc).__name__}: {_one_line(exc)}")
+
+
+def analyse_on(client: Any, spec: WorkerTap, rules: RuleOptions, captures: Sequence[Source], *,
+               keep_analysis: bool = False,
+               on_done: Callable[[CaptureReport], None] | None = None) -> ClusterRun:
+    """One task per capture on the client's cluster; reports in the captures' order, on_done as each finishes.
+
+    An interruption cancels every task and is re-raised."""
+    distributed = _distributed()
+    futures = [client.submit(analyse_task, spec, rules, capture, __version__, keep_analysis, pure=False)
+               for capture in captures]
+    index_of = {future.key: index for index, future in enumerate(futures)}
+    reports: list[CaptureReport | None] = [None] * len(captures)
+    unfit: list[str] = []
+    try:
+        for future in distributed.as_completed(futures, loop=client.loop):
+            index = index_of[future.key]
+            try:
+                report = future.result()
+            except (TsharkError, WorkerUnfit) as exc:
+                unfit.append(_one_line(exc))
+                report = _failed(captures[index], exc)
+            except Exception as exc:  # the task raised, or its workers kept dying (KilledWorker)
+                report = _failed(captures[index], exc)
+            reports[index] = report
+            future.release()
+            if on_done:
+                on_done(report)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.cancel(futures, force=True)
+        raise
+    return ClusterRun([r for r in reports if r is not None], tuple(dict.fromkeys(unfit)))
+
+
+def doctor_lines(client: Any, tshark: str | None) -> tuple[list[str], bool]:
+    """One line per worker of what it has and what it misses for sipdiag, and whether all are fit."""
+    import cloudpickle
+
+    from . import probe
+
+    cloudpickle.register_pickle_by_value(probe)  # runs where sipdiag is missing too
+    try:
+        found = client.run(probe.probe, __version__, tshark)
+    finally:
+        cloudpickle.unregister_pickle_by_value(probe)
+    lines, fit = [], bool(found)
+    for address, facts in sorted(found.items()):
+        problems = facts.get("problems") or []
+        have = ", ".join(f"{key} {facts[key]}" for key in ("sipdiag", "tshark", "tap", "fsspec") if facts.get(key))
+        state = "MISSING: " + "; ".join(problems) if problems else "ok"
+        lines.append(f"worker {address} ({facts.get('host')}, Python {facts.get('python')}): {state}"
+                     + (f" [{have}]" if have else ""))
+        fit = fit and not problems
+    return lines, fit
