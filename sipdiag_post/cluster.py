@@ -21,8 +21,10 @@ What each side does:
   deaths, 3 by default, the capture is reported as an error). A capture that
   fails is reported with its error; the rest complete.
 - Ctrl-C or SIGTERM: the tasks are cancelled (those not yet started never
-  start; a running one finishes its tshark, and its result is dropped), the
-  client disconnects (a local cluster is shut down) and sipdiag exits 130.
+  start), every worker stops the tshark of this run's running tasks (found
+  by the run's mark in their temporary folder's name; the task then ends and
+  removes its files), the client disconnects (a local cluster is shut down)
+  and sipdiag exits 130.
 """
 
 from __future__ import annotations
@@ -30,8 +32,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import re
+import signal
+import socket
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -113,6 +119,7 @@ def connect(cluster: Cluster) -> Iterator[Any]:
             address: Any = local
         else:
             address = cluster.address
+            _reachable(cluster.address)
         try:
             client = stack.enter_context(distributed.Client(address, timeout=CONNECT_TIMEOUT_S,
                                                             set_as_default=False))
@@ -124,6 +131,18 @@ def connect(cluster: Cluster) -> Iterator[Any]:
             raise ClusterError(f"no Dask worker joined the scheduler at {cluster} within {WORKERS_TIMEOUT_S} s "
                                "(start some: dask worker ADDRESS --nthreads 1)") from None
         yield client
+
+
+def _reachable(address: str) -> None:
+    """A tcp:// scheduler refusing connections is said at once (Dask's client would retry until its timeout)."""
+    scheme, _, rest = address.partition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme != "tcp":
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc.strerror or _one_line(exc)}") from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -159,9 +178,14 @@ def _where() -> str:
         return ""
 
 
+def _run_mark(run: str) -> str:
+    """What the name of a run's temporary folders starts with, on every worker (and so tshark's command line)."""
+    return f"sipdiag-run-{run}-"
+
+
 def analyse_task(spec: WorkerTap, rules: RuleOptions, capture: Source, client_version: str,
-                 keep_analysis: bool) -> CaptureReport:
-    """One capture on a worker (the task the client submits)."""
+                 keep_analysis: bool, run: str = "") -> CaptureReport:
+    """One capture on a worker (the task the client submits); its files go in a folder marked with the run."""
     if __version__ != client_version:
         raise WorkerUnfit(f"worker {_where()} has sipdiag {__version__}, the client {client_version}")
     try:
@@ -169,15 +193,32 @@ def analyse_task(spec: WorkerTap, rules: RuleOptions, capture: Source, client_ve
     except TsharkError as exc:
         raise TsharkError(f"worker {_where()}: {exc}") from None
     tap = TapOptions(tshark=tshark, decode_as=spec.decode_as, limits=spec.limits)
-    with tempfile.TemporaryDirectory(prefix="sipdiag-keys-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=_run_mark(run)) as tmp:
         if spec.tls_keys is not None:
             keys = Path(tmp) / "keylog.txt"
             keys.write_bytes(spec.tls_keys)
             tap = replace(tap, tls_keylog=keys)
-        report = analyse_capture(tap, rules, capture)
+        report = analyse_capture(tap, rules, capture, Path(tmp))
     if not keep_analysis:
         report = replace(report, calls=tuple(replace(call, analysis=None) for call in report.calls))
     return report
+
+
+def stop_run(run: str) -> int:
+    """On a worker: SIGTERM to every process whose command line names this run's folders (its tshark);
+    how many were found."""
+    mark = _run_mark(run).encode()
+    stopped = 0
+    for entry in Path("/proc").iterdir() if Path("/proc/self").exists() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if mark in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGTERM)
+                stopped += 1
+        except OSError:
+            continue
+    return stopped
 
 
 # --- the client's side -------------------------------------------------------------------------------
@@ -200,7 +241,8 @@ def analyse_on(client: Any, spec: WorkerTap, rules: RuleOptions, captures: Seque
 
     An interruption cancels every task and is re-raised."""
     distributed = _distributed()
-    futures = [client.submit(analyse_task, spec, rules, capture, __version__, keep_analysis, pure=False)
+    run = uuid.uuid4().hex
+    futures = [client.submit(analyse_task, spec, rules, capture, __version__, keep_analysis, run, pure=False)
                for capture in captures]
     index_of = {future.key: index for index, future in enumerate(futures)}
     reports: list[CaptureReport | None] = [None] * len(captures)
@@ -222,6 +264,7 @@ def analyse_on(client: Any, spec: WorkerTap, rules: RuleOptions, captures: Seque
     except BaseException:
         with contextlib.suppress(Exception):
             client.cancel(futures, force=True)
+            client.run(stop_run, run)
         raise
     return ClusterRun([r for r in reports if r is not None], tuple(dict.fromkeys(unfit)))
 

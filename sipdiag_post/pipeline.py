@@ -103,11 +103,12 @@ def _summarise(tap: TapOptions, capture: Path, workdir: Path) -> tuple[Summary, 
     return summary, out
 
 
-def summarise(tap: TapOptions, capture: Path) -> Summary:
-    """Run the tap over a capture and read its summary back; temporary files are removed."""
+def summarise(tap: TapOptions, capture: Path, workdir: Path | None = None) -> Summary:
+    """Run the tap over a capture and read its summary back; temporary files (made in workdir, else the
+    system's temporary folder) are removed."""
     if capture.is_dir():
         raise CaptureError(f"{capture}: no captures (*.pcap, *.pcapng, *.cap) in this folder")
-    with tempfile.TemporaryDirectory(prefix="sipdiag-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sipdiag-", dir=workdir) as tmp:
         summary, _ = _summarise(tap, capture, Path(tmp))
     return summary
 
@@ -129,20 +130,21 @@ def error_report(path: str, message: str) -> CaptureReport:
     return CaptureReport(path=path, status="error", error=message)
 
 
-def analyse_capture(tap: TapOptions, rules: RuleOptions, capture: Source) -> CaptureReport:
+def analyse_capture(tap: TapOptions, rules: RuleOptions, capture: Source, workdir: Path | None = None) -> \
+        CaptureReport:
     """A report for one capture (a path, or a URL copied here first); unreadable input becomes a report with
-    status error."""
+    status error. Temporary files are made in workdir (else the system's temporary folder) and removed."""
     if isinstance(capture, str):
-        with tempfile.TemporaryDirectory(prefix="sipdiag-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="sipdiag-", dir=workdir) as tmp:
             try:
                 local = fetch(capture, Path(tmp))
             except CaptureError as exc:
                 return error_report(capture, str(exc))
-            report = analyse_capture(tap, rules, local)
+            report = analyse_capture(tap, rules, local, Path(tmp))
         # messages name the copy: name the URL instead
         return replace(report, path=capture, error=report.error.replace(str(local), capture) if report.error else None)
     try:
-        summary = summarise(tap, capture)
+        summary = summarise(tap, capture, workdir)
     except (CaptureError, pdml.PdmlError) as exc:
         return error_report(str(capture), str(exc))
     return evaluate(str(capture), summary, rules.settings, selected=rules.selected, call_ids=rules.call_ids)
