@@ -26,8 +26,18 @@ import typer
 
 from . import __version__, pdml, render
 from .analysis.direction import parse_local
-from .cluster import ENV_CLUSTER, ClusterError, WorkerTap, analyse_on, connect, doctor_lines, parse_cluster
+from .cluster import (
+    ENV_CLUSTER,
+    ClusterError,
+    WorkerTap,
+    analyse_continuous_on,
+    analyse_on,
+    connect,
+    doctor_lines,
+    parse_cluster,
+)
 from .config import Config, ConfigError, load
+from .continuous import DEFAULT_OVERLAP_S, analyse_continuous
 from .engine import analyses
 from .inputs import ENV_MAX_DECOMPRESSED, ENV_MAX_PACKETS, Limits, limits_from
 from .output import OutputError, encoded, shown_name, write_file, write_output
@@ -140,6 +150,14 @@ ClusterOpt = Annotated[str | None, typer.Option(
     "--cluster", metavar="ADDRESS", envvar=ENV_CLUSTER, show_envvar=False,
     help=f"Analyse on a Dask cluster: the scheduler's tcp://HOST:PORT, or local:N for N local worker processes "
     f"(else ${ENV_CLUSTER}); one task per capture. Needs sipdiag[cluster].")]
+ContinuousOpt = Annotated[bool, typer.Option(
+    "--continuous",
+    help="The captures are rotating files of one capture (dumpcap -b), in order: a call crossing from one file "
+    "to the next is analysed whole, once, and reported with the file it starts in.")]
+OverlapOpt = Annotated[float, typer.Option(
+    "--overlap", metavar="SECONDS", min=0,
+    help=f"--continuous: how far into the next files each file's analysis reads: the longest call plus 32 s "
+    f"(default {DEFAULT_OVERLAP_S:g}: calls up to 10 minutes).")]
 
 
 def parse_thresholds(values: list[str] | None, base: dict[str, float] | None = None) -> dict[str, float]:
@@ -356,6 +374,8 @@ def analyze(
     output: OutputOpt = None,
     jobs: JobsOpt = None,
     cluster: ClusterOpt = None,
+    continuous: ContinuousOpt = False,
+    overlap: OverlapOpt = DEFAULT_OVERLAP_S,
     tshark: TsharkOpt = None,
     decode_as: DecodeAsOpt = None,
     tls_keylog: KeylogOpt = None,
@@ -365,25 +385,38 @@ def analyze(
     """Run tshark with the Lua tap on each capture, then the rules; print the checklist."""
     config = _config()
     how = _reporting(config, fmt, call, select, ignore, local, threshold, fail_on, verbose, show_all, output)
+    paths = expand_inputs(source_of(c) for c in captures)
+    files = [p for p in paths if isinstance(p, Path)]
+    if continuous and len(files) != len(paths):
+        raise UsageError("--continuous reads files beside each other: give paths, not URLs")
     if cluster:
         try:
             target = parse_cluster(cluster, os.cpu_count() or 1)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         spec = _worker_tap(config, tshark, decode_as, tls_keylog, max_decompressed, max_packets)
-        paths = expand_inputs(source_of(c) for c in captures)
         sink = _sink(how, [str(p) for p in paths])
         with connect(target) as client, _progress(len(paths), f" on {target}") as advance:
-            run = analyse_on(client, spec, how.rules, paths, keep_analysis=fmt is Format.HTML,
-                             on_done=_each(advance, sink and sink.add))
+            if continuous:  # reports known once every window is done (fragments dropped)
+                run = analyse_continuous_on(client, spec, how.rules, files, overlap, on_done=advance)
+                for report in run.reports:
+                    if sink:
+                        sink.add(report)
+            else:
+                run = analyse_on(client, spec, how.rules, paths, keep_analysis=fmt is Format.HTML,
+                                 on_done=_each(advance, sink and sink.add))
         _emit(run.reports, how, sink, run.unfit)
     tap = _tap_options(config, tshark, decode_as, tls_keylog, max_decompressed, max_packets)
-    paths = expand_inputs(source_of(c) for c in captures)
     sink = _sink(how, [str(p) for p in paths])
-    workers = jobs or config.jobs or os.cpu_count() or 1
+    workers = min(jobs or config.jobs or os.cpu_count() or 1, len(paths))
     with _progress(len(paths)) as advance:
-        reports = analyse_many(tap, how.rules, paths, jobs=min(workers, len(paths)),
-                               on_done=_each(advance, sink and sink.add))
+        if continuous:
+            reports = analyse_continuous(tap, how.rules, files, overlap, workers, on_done=advance)
+            for report in reports:
+                if sink:
+                    sink.add(report)
+        else:
+            reports = analyse_many(tap, how.rules, paths, jobs=workers, on_done=_each(advance, sink and sink.add))
     _emit(reports, how, sink)
 
 

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .continuous import Window, analyse_window, first_packet_time, plan, without_fragments
 from .inputs import Limits
 from .pipeline import RuleOptions, Source, TapOptions, analyse_capture, error_report
 from .report import CaptureReport
@@ -113,9 +114,12 @@ def connect(cluster: Cluster) -> Iterator[Any]:
         logging.getLogger(name).setLevel(logging.CRITICAL)  # sipdiag says what went wrong, in one line
     with contextlib.ExitStack() as stack:
         if cluster.address is None:
-            local = stack.enter_context(distributed.LocalCluster(
-                n_workers=cluster.workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                silence_logs=logging.CRITICAL))
+            import dask
+
+            with dask.config.set({"distributed.worker.profile.enabled": False}):  # its sampling costs CPU
+                local = stack.enter_context(distributed.LocalCluster(
+                    n_workers=cluster.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                    silence_logs=logging.CRITICAL))
             address: Any = local
         else:
             address = cluster.address
@@ -183,9 +187,15 @@ def _run_mark(run: str) -> str:
     return f"sipdiag-run-{run}-"
 
 
-def analyse_task(spec: WorkerTap, rules: RuleOptions, capture: Source, client_version: str,
+def first_time_task(spec: WorkerTap, path: Path) -> float | None:
+    """A capture's first packet time, on a worker (the first pass of --continuous)."""
+    return first_packet_time(_worker_tshark(spec.tshark), path)
+
+
+def analyse_task(spec: WorkerTap, rules: RuleOptions, capture: Source | Window, client_version: str,
                  keep_analysis: bool, run: str = "") -> CaptureReport:
-    """One capture on a worker (the task the client submits); its files go in a folder marked with the run."""
+    """One capture (or one window of rotating files) on a worker (the task the client submits); its files go in
+    a folder marked with the run."""
     if __version__ != client_version:
         raise WorkerUnfit(f"worker {_where()} has sipdiag {__version__}, the client {client_version}")
     try:
@@ -198,7 +208,10 @@ def analyse_task(spec: WorkerTap, rules: RuleOptions, capture: Source, client_ve
             keys = Path(tmp) / "keylog.txt"
             keys.write_bytes(spec.tls_keys)
             tap = replace(tap, tls_keylog=keys)
-        report = analyse_capture(tap, rules, capture, Path(tmp))
+        if isinstance(capture, Window):
+            report = analyse_window(tap, rules, capture, Path(tmp))
+        else:
+            report = analyse_capture(tap, rules, capture, Path(tmp))
     if not keep_analysis:
         report = replace(report, calls=tuple(replace(call, analysis=None) for call in report.calls))
     return report
@@ -230,11 +243,30 @@ class ClusterRun:
     unfit: tuple[str, ...]  # why some workers could not analyse (no usable tshark, another sipdiag)
 
 
-def _failed(capture: Source, exc: BaseException) -> CaptureReport:
-    return error_report(str(capture), f"analysis failed on the cluster: {type(exc).__name__}: {_one_line(exc)}")
+def _failed(capture: Source | Window, exc: BaseException) -> CaptureReport:
+    name = capture.path if isinstance(capture, Window) else capture
+    return error_report(str(name), f"analysis failed on the cluster: {type(exc).__name__}: {_one_line(exc)}")
 
 
-def analyse_on(client: Any, spec: WorkerTap, rules: RuleOptions, captures: Sequence[Source], *,
+def analyse_continuous_on(client: Any, spec: WorkerTap, rules: RuleOptions, paths: Sequence[Path], overlap: float,
+                          on_done: Callable[[CaptureReport], None] | None = None) -> ClusterRun:
+    """--continuous on the cluster: each file's first packet time (a small task each), then a task per window."""
+    distributed = _distributed()
+    futures = client.map(first_time_task, [spec] * len(paths), list(paths), pure=False)
+    try:
+        for _ in distributed.as_completed(futures, loop=client.loop):
+            pass
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.cancel(futures, force=True)
+        raise
+    starts = [f.result() if f.status == "finished" else None for f in futures]  # a file without a time: its error
+    windows = plan(paths, starts, overlap)
+    run = analyse_on(client, spec, rules, windows, on_done=on_done)
+    return ClusterRun(without_fragments(run.reports), run.unfit)
+
+
+def analyse_on(client: Any, spec: WorkerTap, rules: RuleOptions, captures: Sequence[Source | Window], *,
                keep_analysis: bool = False,
                on_done: Callable[[CaptureReport], None] | None = None) -> ClusterRun:
     """One task per capture on the client's cluster; reports in the captures' order, on_done as each finishes.

@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from . import pdml
 from .engine import evaluate
@@ -20,6 +21,8 @@ from .tshark import CaptureError, Tshark, capture_format, check_capture_file, pa
 from .workers import Lost, run_all
 
 __all__ = ["OutputError"]  # raised by export; defined beside the writer
+
+T = TypeVar("T")
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 
@@ -150,23 +153,28 @@ def analyse_capture(tap: TapOptions, rules: RuleOptions, capture: Source, workdi
     return evaluate(str(capture), summary, rules.settings, selected=rules.selected, call_ids=rules.call_ids)
 
 
-def lost_report(capture: Source, message: str) -> CaptureReport:
-    """The report of a capture whose analysis ended without a result (its worker died)."""
-    return error_report(str(capture), f"analysis failed: {message}")
+def lost_report(capture: object, message: str) -> CaptureReport:
+    """The report of a capture (or a task with a path) whose analysis ended without a result (its worker died)."""
+    return error_report(str(getattr(capture, "path", capture)), f"analysis failed: {message}")
 
 
-def analyse_many(tap: TapOptions, rules: RuleOptions, captures: Sequence[Source], jobs: int = 1,
-                 on_done: Callable[[CaptureReport], None] | None = None) -> list[CaptureReport]:
+Work = Callable[[TapOptions, RuleOptions, T], CaptureReport]
+
+
+def analyse_many(tap: TapOptions, rules: RuleOptions, captures: Sequence[T], jobs: int = 1,
+                 on_done: Callable[[CaptureReport], None] | None = None,
+                 work: Work[T] = analyse_capture) -> list[CaptureReport]:  # type: ignore[assignment]
     """Reports for many captures, in their order, `jobs` at a time in separate processes.
 
     A capture that cannot be read, or a worker that dies, gives a report with
     status error; the others are unaffected. Ctrl-C or SIGTERM stops every
     worker and its tshark at once (sipdiag_post/workers.py). on_done is given
-    each report as it is ready (in the order they finish)."""
+    each report as it is ready (in the order they finish). work is what makes
+    a report of one item (analyse_capture: a capture's)."""
     if jobs <= 1 or len(captures) <= 1:
         reports = []
         for capture in captures:
-            reports.append(analyse_capture(tap, rules, capture))
+            reports.append(work(tap, rules, capture))
             if on_done:
                 on_done(reports[-1])
         return reports
@@ -178,7 +186,7 @@ def analyse_many(tap: TapOptions, rules: RuleOptions, captures: Sequence[Source]
         if on_done:
             on_done(report(index, result))
 
-    results = run_all(functools.partial(analyse_capture, tap, rules), captures, jobs, on_done=done)
+    results = run_all(functools.partial(work, tap, rules), captures, jobs, on_done=done)
     return [report(index, result) for index, result in enumerate(results)]
 
 

@@ -104,6 +104,17 @@ def test_json_lines_one_file_per_capture_equal_the_local_lines(cluster, batch, t
     assert remote_lines == sorted(json.dumps(json.loads(line)) for line in local_lines[:-1])
 
 
+def test_continuous_windows_on_the_cluster_equal_the_local_run(cluster, tmp_path):
+    from tests.test_continuous import continuous_args, rotated
+
+    parts = rotated(tmp_path)
+    local = sipdiag(*continuous_args(parts, "20"), "--jobs", "1")
+    remote = sipdiag(*continuous_args(parts, "20"), "--cluster", cluster.address)
+    assert remote.returncode == local.returncode == 1
+    assert remote.stdout == local.stdout
+    assert [len(c["calls"]) for c in json.loads(remote.stdout)["captures"]] == [1, 1, 0]
+
+
 def test_doctor_names_what_each_worker_lacks(cluster, tmp_path):
     fine = sipdiag("doctor", "--cluster", cluster.address)
     assert fine.returncode == 0, fine.stdout + fine.stderr
