@@ -33,11 +33,10 @@ def file_stems(paths: Sequence[str]) -> dict[str, str]:
     """A file name (without suffix) for each capture path: its path below the folder all share, parts joined
     by '__', unsafe characters as '_'; a name that would repeat gets a short hash of the path."""
     parts = {path: [p for p in shown_name(path).split("/") if p] or ["capture"] for path in paths}
+    folders = [p[:-1] for p in parts.values()]
     common = 0
-    if len(parts) > 1:
-        folders = [p[:-1] for p in parts.values()]
-        while all(len(f) > common and f[common] == folders[0][common] for f in folders):
-            common += 1
+    while folders and all(len(f) > common and f[common] == folders[0][common] for f in folders):
+        common += 1
     stems = {path: _UNSAFE.sub("_", "__".join(p[common:]))[-150:].lstrip(".") or "capture"
              for path, p in parts.items()}
     seen: dict[str, int] = {}
