@@ -337,7 +337,7 @@ def _progress(total: int, where: str = ""):
             def advance(report: CaptureReport) -> None:
                 nonlocal calls
                 calls += len(report.calls)
-                name = safe_text(shown_name(report.path.rstrip("/").rsplit("/", 1)[-1]))
+                name = safe_text(shown_name("/".join(report.path.rstrip("/").split("/")[-2:])))
                 progress.update(task, advance=1, calls=calls, description=name)
 
             yield advance

@@ -34,9 +34,11 @@ import functools
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -116,9 +118,12 @@ def connect(cluster: Cluster) -> Iterator[Any]:
         if cluster.address is None:
             import dask
 
-            with dask.config.set({"distributed.worker.profile.enabled": False}):  # its sampling costs CPU
+            # its profiler's sampling costs CPU; Ctrl-C is for sipdiag, which stops the cluster (the workers
+            # share its terminal's process group, and keep SIGINT ignored through exec)
+            with dask.config.set({"distributed.worker.profile.enabled": False}), _sigint_ignored():
                 local = stack.enter_context(distributed.LocalCluster(
-                    n_workers=cluster.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                    n_workers=cluster.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},  # no fixed port 8787
                     silence_logs=logging.CRITICAL))
             address: Any = local
         else:
@@ -135,6 +140,20 @@ def connect(cluster: Cluster) -> Iterator[Any]:
             raise ClusterError(f"no Dask worker joined the scheduler at {cluster} within {WORKERS_TIMEOUT_S} s "
                                "(start some: dask worker ADDRESS --nthreads 1)") from None
         yield client
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while processes are started (they keep it so); the handler restored afterwards."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _reachable(address: str) -> None:
@@ -196,6 +215,8 @@ def analyse_task(spec: WorkerTap, rules: RuleOptions, capture: Source | Window, 
                  keep_analysis: bool, run: str = "") -> CaptureReport:
     """One capture (or one window of rotating files) on a worker (the task the client submits); its files go in
     a folder marked with the run."""
+    if run in _STOPPED:  # cancelled while it waited on this worker
+        raise RunStopped(f"run {run} was stopped")
     if __version__ != client_version:
         raise WorkerUnfit(f"worker {_where()} has sipdiag {__version__}, the client {client_version}")
     try:
@@ -217,20 +238,36 @@ def analyse_task(spec: WorkerTap, rules: RuleOptions, capture: Source | Window, 
     return report
 
 
-def stop_run(run: str) -> int:
-    """On a worker: SIGTERM to every process whose command line names this run's folders (its tshark);
-    how many were found."""
-    mark = _run_mark(run).encode()
+class RunStopped(Exception):
+    """The run this task belongs to was stopped (Ctrl-C on the client)."""
+
+
+_STOPPED: set[str] = set()  # runs stopped on this worker: a task of theirs that starts still ends at once
+
+
+def stop_run(run: str, grace_s: float = 2.0) -> int:
+    """On a worker: SIGTERM to every process whose command line names this run's folders (its tshark), a grace
+    period for the tasks to remove their folders, then what is left is removed; how many processes were found.
+    A task of the run that starts afterwards (its cancellation not yet arrived) ends at once."""
+    _STOPPED.add(run)
+    mark = _run_mark(run)
     stopped = 0
     for entry in Path("/proc").iterdir() if Path("/proc/self").exists() else ():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            if mark in (entry / "cmdline").read_bytes():
+            if mark.encode() in (entry / "cmdline").read_bytes():
                 os.kill(int(entry.name), signal.SIGTERM)
                 stopped += 1
         except OSError:
             continue
+    folders = Path(tempfile.gettempdir()).glob(f"{mark}*")
+    deadline = time.monotonic() + grace_s
+    while (left := list(folders)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        folders = Path(tempfile.gettempdir()).glob(f"{mark}*")
+    for folder in left:
+        shutil.rmtree(folder, ignore_errors=True)
     return stopped
 
 

@@ -45,6 +45,7 @@ class DaskProcesses:
     def start_scheduler(self) -> str:
         info = self.folder / "scheduler.json"
         process = self._start([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--dashboard-address", "127.0.0.1:0",  # its HTTP server: not on a fixed port
                                "--scheduler-file", str(info)], log="scheduler")
         deadline = time.monotonic() + START_LIMIT_S
         while time.monotonic() < deadline and process.poll() is None:

@@ -25,7 +25,8 @@ from tests.daskproc import START_LIMIT_S, DaskProcesses, dask_cluster, session_o
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = ("486-busy-inbound", "healthy-call", "media-loss", "cancel-487", "concurrent-calls", "404-not-found")
-SLOW_COPIES = 120  # the media-loss fixture this many times in one capture: long enough to be caught running
+SLOW_COPIES = 80  # the media-loss fixture this many times in one capture: long enough to be caught running
+SLOW_CAPTURES = 4
 
 
 def sipdiag(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -52,8 +53,13 @@ def batch(tmp_path_factory) -> Path:
     return folder
 
 
-def test_results_equal_a_local_run_and_a_failing_capture_does_not_stop_the_rest(cluster, batch):
-    local = sipdiag("analyze", str(batch), "--format", "json", "--jobs", "1")
+@pytest.fixture(scope="module")
+def local(batch) -> subprocess.CompletedProcess[str]:
+    """The batch analysed on this machine, one capture at a time."""
+    return sipdiag("analyze", str(batch), "--format", "json", "--jobs", "1")
+
+
+def test_results_equal_a_local_run_and_a_failing_capture_does_not_stop_the_rest(cluster, batch, local):
     remote = sipdiag("analyze", str(batch), "--format", "json", "--cluster", cluster.address)
     assert remote.returncode == local.returncode == 3  # two unreadable captures
     assert remote.stdout == local.stdout
@@ -87,7 +93,7 @@ def test_file_urls_are_read_by_the_workers(cluster, batch):
         assert {**remote, "path": ""} == {**here, "path": ""}
 
 
-def test_json_lines_one_file_per_capture_equal_the_local_lines(cluster, batch, tmp_path):
+def test_json_lines_one_file_per_capture_hold_the_local_runs_objects(cluster, batch, local, tmp_path):
     out = tmp_path / "out"
     done = sipdiag("analyze", str(batch), "--format", "jsonl", "-o", str(out), "--cluster", cluster.address)
     assert done.returncode == 3 and done.stdout == ""
@@ -95,13 +101,15 @@ def test_json_lines_one_file_per_capture_equal_the_local_lines(cluster, batch, t
     assert [f.name for f in files] == sorted([f"{name}__capture.pcap.jsonl" for name in GOOD]
                                              + ["empty.pcap.jsonl", "notes.pcap.jsonl"])
     lines = [json.loads(line) for f in files for line in f.read_text().splitlines()]
-    assert {line["type"] for line in lines} == {"call", "capture", "summary"}
-    local = sipdiag("analyze", str(batch), "--format", "jsonl", "--jobs", "2")
-    local_lines = local.stdout.splitlines()
-    assert json.loads(local_lines[-1])["type"] == "summary"
-    # the per-file summaries are each one capture's; everything else is the same lines
-    remote_lines = sorted(json.dumps(line) for line in lines if line["type"] != "summary")
-    assert remote_lines == sorted(json.dumps(json.loads(line)) for line in local_lines[:-1])
+    assert [line["type"] for line in lines].count("summary") == len(files)  # each file's own
+    document = json.loads(local.stdout)
+    calls = sorted((c["path"], json.dumps(call)) for c in document["captures"] for call in c["calls"])
+    assert calls == sorted((line["capture"], json.dumps({k: v for k, v in line.items() if k not in
+                                                         ("type", "capture", "start_time", "duration_s")}))
+                           for line in lines if line["type"] == "call")
+    captures = sorted(json.dumps({**c, "calls": None}) for c in document["captures"])
+    assert captures == sorted(json.dumps({**{k: v for k, v in line.items() if k not in ("type", "start_time")},
+                                          "calls": None}) for line in lines if line["type"] == "capture")
 
 
 def test_continuous_windows_on_the_cluster_equal_the_local_run(cluster, tmp_path):
@@ -144,7 +152,7 @@ def slow_batch(tshark, tmp_path_factory) -> Path:
     folder.mkdir()
     big = folder / "slow-0.pcap"
     subprocess.run(["mergecap", "-a", "-F", "pcap", "-w", str(big), *[str(plain)] * SLOW_COPIES], check=True)
-    for i in range(1, 6):
+    for i in range(1, SLOW_CAPTURES):
         os.link(big, folder / f"slow-{i}.pcap")
     return folder
 
@@ -178,12 +186,18 @@ def test_a_worker_killed_mid_capture_has_its_capture_analysed_elsewhere(cluster,
     assert "Traceback" not in stderr and stderr == ""
     captures = json.loads(stdout)["captures"]
     killed = next(c for c in captures if c["path"] in running[0][1])
-    assert [c["status"] for c in captures] == ["ok"] * 6
+    assert [c["status"] for c in captures] == ["ok"] * SLOW_CAPTURES
     here = sipdiag("analyze", killed["path"], "--format", "json")
     local = json.loads(here.stdout)["captures"][0]
     assert killed == local and run.returncode == here.returncode
-    assert all(c["calls"] == local["calls"] for c in captures)  # the same capture six times
+    assert all(c["calls"] == local["calls"] for c in captures)  # the same capture each time
     cluster.wait_for_workers(2)
+
+
+def _run_folders() -> set[Path]:
+    import tempfile
+
+    return set(Path(tempfile.gettempdir()).glob("sipdiag-run-*"))
 
 
 def test_ctrl_c_cancels_the_cluster_tasks(cluster, slow_batch, tmp_path):
@@ -192,6 +206,7 @@ def test_ctrl_c_cancels_the_cluster_tasks(cluster, slow_batch, tmp_path):
     for i in range(40):
         os.link(slow_batch / "slow-0.pcap", many / f"slow-{i:02}.pcap")
     sessions = [session_of(p.pid) for p in cluster.processes[1:3]]
+    folders = _run_folders()
     run = subprocess.Popen([sys.executable, "-m", "sipdiag_post", "analyze", str(many), "--format", "json",
                             "--cluster", cluster.address], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)
@@ -213,6 +228,34 @@ def test_ctrl_c_cancels_the_cluster_tasks(cluster, slow_batch, tmp_path):
                or any(tsharks_in_session(s) for s in sessions if s)):
             assert time.monotonic() < deadline, "the cancelled run's tasks are still on the cluster"
             time.sleep(0.1)
+        while not _run_folders() <= folders:  # the workers remove the run's files
+            assert time.monotonic() < deadline, f"left: {_run_folders() - folders}"
+            time.sleep(0.1)
+
+
+def test_ctrl_c_in_a_terminal_stops_a_local_cluster(slow_batch):
+    """Ctrl-C goes to the terminal's whole process group: sipdiag and the local cluster's worker processes."""
+    folders = _run_folders()
+    run = subprocess.Popen([sys.executable, "-m", "sipdiag_post", "analyze", str(slow_batch), "--format", "json",
+                            "--cluster", "local:2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, start_new_session=True)
+    try:
+        _wait_for_tshark(run.pid, run)
+        os.killpg(run.pid, signal.SIGINT)
+        stdout, stderr = run.communicate()
+        assert run.returncode == 130 and stdout == ""
+        assert stderr == "sipdiag: interrupted\n"  # no worker's traceback
+        deadline = time.monotonic() + START_LIMIT_S
+        while _session_alive(run.pid):
+            assert time.monotonic() < deadline, "processes of the run are left"
+            time.sleep(0.1)
+        assert _run_folders() <= folders
+    finally:
+        DaskProcesses.stop(run)
+
+
+def _session_alive(session: int) -> bool:
+    return any(session_of(int(p.name)) == session for p in Path("/proc").iterdir() if p.name.isdigit())
 
 
 def test_a_cluster_that_cannot_be_reached_is_one_line_and_exit_code_4(batch):
