@@ -15,7 +15,11 @@ What each side does:
   as `sipdiag doctor` would), reads the capture from the shared filesystem or
   copies its URL to its local disk (sipdiag_post/remote.py), runs the tap and
   the rules, removes its files, and sends back the report (the per-call
-  analysis is dropped unless the HTML report needs it).
+  analysis is dropped unless the HTML report needs it). A worker runs one
+  task per thread (`--nthreads 1`: one tshark at a time); `--jobs` does not
+  apply. tshark is tied to the worker thread that starts it
+  (PR_SET_PDEATHSIG fires when that thread ends); Dask's pool threads live
+  as long as the worker, so tshark ends with the worker process.
 - A worker that dies mid-task: the scheduler gives its task to another worker
   (Dask's own resilience; after `distributed.scheduler.allowed-failures`
   deaths, 3 by default, the capture is reported as an error). A capture that
@@ -201,6 +205,13 @@ def _where() -> str:
         return ""
 
 
+class RunStopped(Exception):
+    """The run this task belongs to was stopped (Ctrl-C on the client)."""
+
+
+_STOPPED: set[str] = set()  # runs stopped on this worker: a task of theirs that starts still ends at once
+
+
 def _run_mark(run: str) -> str:
     """What the name of a run's temporary folders starts with, on every worker (and so tshark's command line)."""
     return f"sipdiag-run-{run}-"
@@ -236,13 +247,6 @@ def analyse_task(spec: WorkerTap, rules: RuleOptions, capture: Source | Window, 
     if not keep_analysis:
         report = replace(report, calls=tuple(replace(call, analysis=None) for call in report.calls))
     return report
-
-
-class RunStopped(Exception):
-    """The run this task belongs to was stopped (Ctrl-C on the client)."""
-
-
-_STOPPED: set[str] = set()  # runs stopped on this worker: a task of theirs that starts still ends at once
 
 
 def stop_run(run: str, grace_s: float = 2.0) -> int:
