@@ -1,10 +1,11 @@
 """Time `sipdiag analyze --cluster` on 1 and 2 single-threaded Dask workers, against a local serial run.
 
-    .venv/bin/python bench/cluster.py [--copies 8] [--runs 1]      (make bench-cluster)
+    .venv/bin/python bench/cluster.py [--copies 8] [--runs 3]      (make bench-cluster)
 
 The input is every fixture capture --copies times (hard links in a temporary
-folder: distinct files, one copy on disk). Measured, median of --runs, wall
-time of the whole command (Python start, connecting, submitting, gathering):
+folder: distinct files, one copy on disk). Measured, median of --runs (the three
+cases taking turns, so that a change in load hits them alike), wall time of
+the whole command (Python start, connecting, submitting, gathering):
   local   sipdiag analyze DIR --jobs 1      one process, the captures one after another
   1 worker, 2 workers                       a real `dask scheduler` and `dask worker --nthreads 1`
                                             processes on 127.0.0.1 (tests/daskproc.py)
@@ -72,7 +73,7 @@ def timed(command: list[str], sessions: list[int] = ()) -> tuple[float, float, b
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, default=8, help="each fixture capture this many times")
-    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     fixtures = sorted((ROOT / "fixtures").glob("*/capture.pcap"))
     with tempfile.TemporaryDirectory(prefix="sipdiag-bench-cluster-") as tmp:
@@ -87,32 +88,32 @@ def main() -> None:
         cpus: dict[str, list[float]] = {name: [] for name in walls}
         outputs: dict[str, bytes] = {}
         loads = [os.getloadavg()[0]]
-        cluster = DaskProcesses(Path(tmp))
+        # two clusters, idle while the other runs, so that the three cases can take turns (a change in the
+        # machine's load then hits them alike)
+        one, two = DaskProcesses(Path(tmp) / "one"), DaskProcesses(Path(tmp) / "two")
         try:
-            cluster.start_scheduler()
-            workers = [cluster.start_worker("worker-0", env=WORKER_ENV)]
-            cluster.wait_for_workers(1)
+            workers: dict[str, list[int]] = {}
+            for cluster, name, count in ((one, "1 worker", 1), (two, "2 workers", 2)):
+                cluster.folder.mkdir()
+                cluster.start_scheduler()
+                started = [cluster.start_worker(f"worker-{i}", env=WORKER_ENV) for i in range(count)]
+                cluster.wait_for_workers(count)
+                workers[name] = [session_of(w.pid) or 0 for w in started]
             for run in range(args.runs):
-                print(f"[bench] run {run + 1}/{args.runs}: local, {captures} captures", file=sys.stderr, flush=True)
-                wall, cpu, outputs["local"] = timed([*command, "--jobs", "1"])
-                walls["local"].append(wall)
-                cpus["local"].append(cpu)
-                print(f"[bench] run {run + 1}/{args.runs}: 1 worker", file=sys.stderr, flush=True)
-                wall, cpu, outputs["1 worker"] = timed([*command, "--cluster", cluster.address],
-                                                       [session_of(w.pid) or 0 for w in workers])
-                walls["1 worker"].append(wall)
-                cpus["1 worker"].append(cpu)
-            workers.append(cluster.start_worker("worker-1", env=WORKER_ENV))
-            cluster.wait_for_workers(2)
-            for run in range(args.runs):
-                print(f"[bench] run {run + 1}/{args.runs}: 2 workers", file=sys.stderr, flush=True)
-                wall, cpu, outputs["2 workers"] = timed([*command, "--cluster", cluster.address],
-                                                        [session_of(w.pid) or 0 for w in workers])
-                walls["2 workers"].append(wall)
-                cpus["2 workers"].append(cpu)
+                for name in walls:
+                    print(f"[bench] run {run + 1}/{args.runs}: {name}, {captures} captures", file=sys.stderr,
+                          flush=True)
+                    if name == "local":
+                        wall, cpu, outputs[name] = timed([*command, "--jobs", "1"])
+                    else:
+                        cluster = one if name == "1 worker" else two
+                        wall, cpu, outputs[name] = timed([*command, "--cluster", cluster.address], workers[name])
+                    walls[name].append(wall)
+                    cpus[name].append(cpu)
             loads.append(os.getloadavg()[0])
         finally:
-            cluster.close()
+            one.close()
+            two.close()
     wall = {name: statistics.median(values) for name, values in walls.items()}
     cpu = {name: statistics.median(values) for name, values in cpus.items()}
     same = "identical" if len(set(outputs.values())) == 1 else "DIFFERENT"
