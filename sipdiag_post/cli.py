@@ -6,7 +6,7 @@ Exit codes (the CLI contract):
     2  usage error (unknown option or rule, bad --local or config, unwritable output)
     3  unreadable or invalid input (capture, PDML)
     4  tshark missing, too old, or built without Lua; for --cluster: Dask not installed, the scheduler
-       unreachable, no worker, or a worker without a usable tshark; for --format parquet: no pyarrow
+       unreachable, no worker, or none with a usable tshark; for --format parquet: no pyarrow
   130  interrupted (Ctrl-C or SIGTERM): workers and tshark stopped, temporary files removed
 """
 
@@ -288,7 +288,7 @@ def _sink(how: Reporting, paths: list[str]) -> Sink | None:
 
 
 def _emit(reports: list[CaptureReport], how: Reporting, sink: Sink | None = None,
-          unfit: tuple[str, ...] = ()) -> None:
+          unfit: tuple[str, ...] = (), stranded: bool = False) -> None:
     if sink is None:
         _write(render_reports(reports, how), how.output, json=how.fmt is Format.JSON)
     else:
@@ -298,9 +298,10 @@ def _emit(reports: list[CaptureReport], how: Reporting, sink: Sink | None = None
             _say(report.error or report.path)
         elif limit_reached(report.error):
             _say(f"{report.path}: {report.error}")
+    fate = "no other worker could take its captures" if stranded else "other workers took its captures"
     for problem in unfit:
-        _say(f"error: {problem}")
-    raise typer.Exit(int(ExitCode.TSHARK if unfit else exit_code(reports, how.fail_on)))
+        _say(f"{problem}; {fate}")
+    raise typer.Exit(int(ExitCode.TSHARK if stranded else exit_code(reports, how.fail_on)))
 
 
 def exit_code(reports: list[CaptureReport], fail_on: FailOn) -> ExitCode:
@@ -405,7 +406,7 @@ def analyze(
             else:
                 run = analyse_on(client, spec, how.rules, paths, keep_analysis=fmt is Format.HTML,
                                  on_done=_each(advance, sink and sink.add))
-        _emit(run.reports, how, sink, run.unfit)
+        _emit(run.reports, how, sink, run.unfit, run.stranded)
     tap = _tap_options(config, tshark, decode_as, tls_keylog, max_decompressed, max_packets)
     sink = _sink(how, [str(p) for p in paths])
     workers = min(jobs or config.jobs or os.cpu_count() or 1, len(paths))

@@ -20,6 +20,8 @@ What each side does:
   apply. tshark is tied to the worker thread that starts it
   (PR_SET_PDEATHSIG fires when that thread ends); Dask's pool threads live
   as long as the worker, so tshark ends with the worker process.
+- A worker without a usable tshark (or with another sipdiag version) gets
+  no more of the run's tasks; what it was given goes to the other workers.
 - A worker that dies mid-task: the scheduler gives its task to another worker
   (Dask's own resilience; after `distributed.scheduler.allowed-failures`
   deaths, 3 by default, the capture is reported as an error). A capture that
@@ -70,7 +72,15 @@ class ClusterError(Exception):
 
 
 class WorkerUnfit(Exception):
-    """A worker cannot analyse like the client would: another sipdiag version."""
+    """A worker cannot analyse like the client would: no usable tshark, or another sipdiag version."""
+
+    def __init__(self, worker: str, message: str) -> None:
+        super().__init__(worker, message)
+        self.worker = worker  # its address
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"worker {self.worker}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -229,11 +239,11 @@ def analyse_task(spec: WorkerTap, rules: RuleOptions, capture: Source | Window, 
     if run in _STOPPED:  # cancelled while it waited on this worker
         raise RunStopped(f"run {run} was stopped")
     if __version__ != client_version:
-        raise WorkerUnfit(f"worker {_where()} has sipdiag {__version__}, the client {client_version}")
+        raise WorkerUnfit(_where(), f"sipdiag {__version__} here, {client_version} on the client")
     try:
         tshark = _worker_tshark(spec.tshark)
     except TsharkError as exc:
-        raise TsharkError(f"worker {_where()}: {exc}") from None
+        raise WorkerUnfit(_where(), str(exc)) from None
     tap = TapOptions(tshark=tshark, decode_as=spec.decode_as, limits=spec.limits)
     with tempfile.TemporaryDirectory(prefix=_run_mark(run)) as tmp:
         if spec.tls_keys is not None:
@@ -281,7 +291,8 @@ def stop_run(run: str, grace_s: float = 2.0) -> int:
 @dataclass(frozen=True)
 class ClusterRun:
     reports: list[CaptureReport]  # in the order of the captures
-    unfit: tuple[str, ...]  # why some workers could not analyse (no usable tshark, another sipdiag)
+    unfit: tuple[str, ...] = ()  # the workers that could not analyse, and why (no usable tshark, another sipdiag)
+    stranded: bool = False  # some capture found no fit worker left: it is reported as an error
 
 
 def _failed(capture: Source | Window, exc: BaseException) -> CaptureReport:
@@ -304,7 +315,7 @@ def analyse_continuous_on(client: Any, spec: WorkerTap, rules: RuleOptions, path
     starts = [f.result() if f.status == "finished" else None for f in futures]  # a file without a time: its error
     windows = plan(paths, starts, overlap)
     run = analyse_on(client, spec, rules, windows, on_done=on_done)
-    return ClusterRun(without_fragments(run.reports), run.unfit)
+    return replace(run, reports=without_fragments(run.reports))
 
 
 def analyse_on(client: Any, spec: WorkerTap, rules: RuleOptions, captures: Sequence[Source | Window], *,
@@ -312,21 +323,39 @@ def analyse_on(client: Any, spec: WorkerTap, rules: RuleOptions, captures: Seque
                on_done: Callable[[CaptureReport], None] | None = None) -> ClusterRun:
     """One task per capture on the client's cluster; reports in the captures' order, on_done as each finishes.
 
-    An interruption cancels every task and is re-raised."""
+    A worker found unfit (no usable tshark, another sipdiag) gets no more of
+    the run's tasks: what it was given goes to the other workers, and only
+    when none is left is a capture reported as an error for it. An
+    interruption cancels every task and is re-raised."""
     distributed = _distributed()
     run = uuid.uuid4().hex
-    futures = [client.submit(analyse_task, spec, rules, capture, __version__, keep_analysis, run, pure=False)
-               for capture in captures]
+
+    def submit(capture: Source | Window, workers: list[str] | None = None) -> Any:
+        return client.submit(analyse_task, spec, rules, capture, __version__, keep_analysis, run, pure=False,
+                             workers=workers, allow_other_workers=False)
+
+    futures = [submit(capture) for capture in captures]
     index_of = {future.key: index for index, future in enumerate(futures)}
     reports: list[CaptureReport | None] = [None] * len(captures)
-    unfit: list[str] = []
+    unfit: dict[str, str] = {}  # worker address -> why
+    stranded = False
+    pending = distributed.as_completed(futures, loop=client.loop)
     try:
-        for future in distributed.as_completed(futures, loop=client.loop):
+        for future in pending:
             index = index_of[future.key]
             try:
                 report = future.result()
-            except (TsharkError, WorkerUnfit) as exc:
-                unfit.append(_one_line(exc))
+            except WorkerUnfit as exc:
+                unfit.setdefault(exc.worker, str(exc))
+                fit = [w for w in client.nthreads() if w not in unfit]
+                if fit:
+                    again = submit(captures[index], fit)
+                    index_of[again.key] = index
+                    futures.append(again)
+                    pending.add(again)
+                    future.release()
+                    continue
+                stranded = True
                 report = _failed(captures[index], exc)
             except Exception as exc:  # the task raised, or its workers kept dying (KilledWorker)
                 report = _failed(captures[index], exc)
@@ -339,7 +368,7 @@ def analyse_on(client: Any, spec: WorkerTap, rules: RuleOptions, captures: Seque
             client.cancel(futures, force=True)
             client.run(stop_run, run)
         raise
-    return ClusterRun([r for r in reports if r is not None], tuple(dict.fromkeys(unfit)))
+    return ClusterRun([r for r in reports if r is not None], tuple(unfit.values()), stranded)
 
 
 def doctor_lines(client: Any, tshark: str | None) -> tuple[list[str], bool]:

@@ -170,6 +170,17 @@ def test_doctor_names_what_each_worker_lacks(cluster, tmp_path):
         bad = [line for line in lines if "MISSING" in line]
         assert len(bad) == 1 and "tshark: cannot run tshark at" in bad[0] and "no-tshark" in bad[0]
         assert sum(": ok [" in line for line in lines) == 2
+        # analysing with it there: it takes captures and fails at once, and they go to the other workers
+        many = tmp_path / "many"
+        many.mkdir()
+        for i in range(12):
+            os.link(ROOT / "fixtures/486-busy-inbound/capture.pcap", many / f"busy-{i:02}.pcap")
+        local = sipdiag("analyze", str(many), "--format", "json", "--jobs", "1")
+        remote = sipdiag("analyze", str(many), "--format", "json", "--cluster", cluster.address)
+        assert remote.stdout == local.stdout and remote.returncode == local.returncode == 1
+        notes = remote.stderr.splitlines()
+        assert len(notes) == 1 and all("no-tshark" in n and n.endswith("other workers took its captures")
+                                       for n in notes)
     finally:
         DaskProcesses.stop(broken)
         cluster.wait_for_workers(2)
