@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from enum import IntEnum, StrEnum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -288,7 +288,8 @@ def _sink(how: Reporting, paths: list[str]) -> Sink | None:
 
 
 def _emit(reports: list[CaptureReport], how: Reporting, sink: Sink | None = None,
-          unfit: tuple[str, ...] = (), stranded: bool = False) -> None:
+          unfit: tuple[str, ...] = (), stranded: bool = False) -> NoReturn:
+    """The report (or the sink's last lines), a line on stderr per unreadable capture, then exit."""
     if sink is None:
         _write(render_reports(reports, how), how.output, json=how.fmt is Format.JSON)
     else:
