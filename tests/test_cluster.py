@@ -211,6 +211,7 @@ def _wait_for_tshark(session: int, process: subprocess.Popen[str]) -> list[tuple
 
 
 def test_a_worker_killed_mid_capture_has_its_capture_analysed_elsewhere(cluster, slow_batch):
+    folders = _run_folders()
     doomed = cluster.start_worker("doomed")
     cluster.wait_for_workers(3)
     session = session_of(doomed.pid)
@@ -227,6 +228,8 @@ def test_a_worker_killed_mid_capture_has_its_capture_analysed_elsewhere(cluster,
             run.kill()
             run.communicate()
         DaskProcesses.stop(doomed, signal.SIGKILL)
+        for left in _run_folders() - folders:  # a worker killed with SIGKILL cannot remove its files
+            shutil.rmtree(left, ignore_errors=True)
     assert "Traceback" not in stderr and stderr == ""
     captures = json.loads(stdout)["captures"]
     killed = next(c for c in captures if c["path"] in running[0][1])
