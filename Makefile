@@ -6,6 +6,7 @@
 #   make golden     regenerate the goldens from the fixture captures
 #   make docs       regenerate docs/rules.md and docs/cli.md
 #   make bench      time the tap against tshark's C taps on a 600k-packet capture
+#   make bench-cluster   the fixtures on 1 and 2 Dask workers: speed-up and per-task overhead
 #   make install-plugin   put the tap in Wireshark's personal Lua plugins (Tools menu)
 #   make compat     the tap under tshark 4.4 and 4.6 from Debian trixie/sid roots (root)
 #   make gui-test   the real Wireshark under Xvfb: the Tools menu's checklist, screenshot
@@ -24,10 +25,10 @@ APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 LUAS := lua5.1 lua5.2 lua5.3 lua5.4
 DEMO_CAPTURE := fixtures/486-busy-inbound/capture.pcap
 
-.PHONY: realworld browser-deps fuzz compat gui-deps gui-test install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
+.PHONY: bench-cluster realworld browser-deps fuzz compat gui-deps gui-test install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
 
 help:
-	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
 
 # --- set-up ------------------------------------------------------------------
 
@@ -116,6 +117,13 @@ BENCH_CAPTURES := build/bench/600k.pcap build/bench/600calls-40s.pcap build/benc
 
 bench: fixture-deps venv $(BENCH_CAPTURES)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/cluster.py
+
+# every fixture capture x COPIES on 1 and 2 single-threaded Dask workers (a real scheduler and workers on
+# 127.0.0.1); results in bench/results-cluster.md
+COPIES ?= 8
+bench-cluster: tshark-deps venv
+	$(BIN)/python bench/cluster.py --copies $(COPIES)
 
 build/bench/600k.pcap build/bench/600calls-40s.pcap build/bench/2400calls-2.5s.pcap: | venv
 	@[ "$$(id -u)" = 0 ] || { echo "building the bench captures needs root: sudo make bench"; exit 1; }

@@ -5,7 +5,8 @@ Exit codes (the CLI contract):
     1  at least one check failed (with --fail-on warn, a warning counts too)
     2  usage error (unknown option or rule, bad --local or config, unwritable output)
     3  unreadable or invalid input (capture, PDML)
-    4  tshark missing, too old, or built without Lua
+    4  tshark missing, too old, or built without Lua; for --cluster: Dask not installed, the scheduler
+       unreachable, no worker, or none with a usable tshark; for --format parquet: no pyarrow
   130  interrupted (Ctrl-C or SIGTERM): workers and tshark stopped, temporary files removed
 """
 
@@ -19,15 +20,26 @@ from dataclasses import dataclass, replace
 from enum import IntEnum, StrEnum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
 from . import __version__, pdml, render
 from .analysis.direction import parse_local
+from .cluster import (
+    ENV_CLUSTER,
+    ClusterError,
+    WorkerTap,
+    analyse_continuous_on,
+    analyse_on,
+    connect,
+    doctor_lines,
+    parse_cluster,
+)
 from .config import Config, ConfigError, load
+from .continuous import DEFAULT_OVERLAP_S, analyse_continuous
 from .engine import analyses
-from .inputs import ENV_MAX_DECOMPRESSED, ENV_MAX_PACKETS, limits_from
+from .inputs import ENV_MAX_DECOMPRESSED, ENV_MAX_PACKETS, Limits, limits_from
 from .output import OutputError, encoded, shown_name, write_file, write_output
 from .pipeline import (
     RuleOptions,
@@ -38,13 +50,16 @@ from .pipeline import (
     export,
     limit_reached,
     select_rules,
+    source_of,
     summarise,
 )
 from .render.ladder import ladder_text
+from .render.parquet import ParquetUnavailable, report_parquet
 from .render.streams import CallStreams, streams_json, streams_text
 from .report import CaptureReport
 from .rules import RULES, THRESHOLDS, check_thresholds, search
 from .rules.base import Settings
+from .sink import Sink
 from .text import safe_text
 from .tshark import CaptureError, OptionError, TsharkError, check_options, find_tshark, tap_files
 from .verdict import Status
@@ -66,6 +81,8 @@ class Format(StrEnum):
     MARKDOWN = "markdown"
     JUNIT = "junit"
     HTML = "html"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
 
 
 class FailOn(StrEnum):
@@ -87,8 +104,11 @@ app = typer.Typer(
 )
 
 # Options shared by the commands, defined once.
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", metavar="table|json|csv|markdown|junit|html",
-                                           help="Output format.")]
+FormatOpt = Annotated[Format, typer.Option(
+    "--format", "-f", metavar="table|json|csv|markdown|junit|html|jsonl|parquet",
+    help="Output format. jsonl: one JSON object per line (calls, then their capture; a summary last), on "
+    "standard output or, with -o DIR, one file per capture in DIR; parquet (needs -o DIR): per capture, "
+    "tables of its calls, checks and the capture.")]
 CallOpt = Annotated[list[str] | None, typer.Option(
     "--call", metavar="CALL",
     help="Only this call (repeatable): its Call-ID, a part of it, or its number in the capture (1 = first).")]
@@ -109,7 +129,8 @@ VerboseOpt = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Table: add evidence, frames, display filter and remedy under each finding.")]
 AllOpt = Annotated[bool, typer.Option("--all", help="Table: list passing and not-applicable checks too.")]
 OutputOpt = Annotated[Path | None, typer.Option(
-    "--output", "-o", metavar="FILE", help="Write the report to this file instead of standard output.")]
+    "--output", "-o", metavar="FILE|DIR",
+    help="Write the report to this file instead of standard output (jsonl, parquet: into this folder).")]
 TsharkOpt = Annotated[str | None, typer.Option(
     "--tshark", metavar="PATH",
     help="Path of the tshark to use (else $SIPDIAG_TSHARK, PATH, the usual install places).")]
@@ -132,6 +153,18 @@ MaxPacketsOpt = Annotated[str | None, typer.Option(
 JobsOpt = Annotated[int | None, typer.Option(
     "--jobs", "-j", min=1, metavar="N",
     help="Captures analysed at once, in separate processes (default: the number of cores).")]
+ClusterOpt = Annotated[str | None, typer.Option(
+    "--cluster", metavar="ADDRESS", envvar=ENV_CLUSTER, show_envvar=False,
+    help=f"Analyse on a Dask cluster: the scheduler's tcp://HOST:PORT, or local:N for N local worker processes "
+    f"(else ${ENV_CLUSTER}); one task per capture. Needs sipdiag[cluster].")]
+ContinuousOpt = Annotated[bool, typer.Option(
+    "--continuous",
+    help="The captures are rotating files of one capture (dumpcap -b), in order: a call crossing from one file "
+    "to the next is analysed whole, once, and reported with the file it starts in.")]
+OverlapOpt = Annotated[float, typer.Option(
+    "--overlap", metavar="SECONDS", min=0,
+    help=f"--continuous: how far into the next files each file's analysis reads: the longest call plus 32 s "
+    f"(default {DEFAULT_OVERLAP_S:g}: calls up to 10 minutes).")]
 
 
 def parse_thresholds(values: list[str] | None, base: dict[str, float] | None = None) -> dict[str, float]:
@@ -188,15 +221,19 @@ def _reporting(config: Config, fmt: Format, call: list[str] | None, select: list
                      fmt=fmt, fail_on=chosen_fail_on, verbose=verbose, show_all=show_all, output=output)
 
 
-def _tap_options(config: Config, tshark: str | None, decode_as: list[str] | None, tls_keylog: Path | None,
-                 max_decompressed: str | None = None, max_packets: str | None = None,
-                 tshark_option: list[str] | None = None) -> TapOptions:
+def _limits(tls_keylog: Path | None, max_decompressed: str | None, max_packets: str | None) -> Limits:
     if tls_keylog is not None and not tls_keylog.is_file():
         raise UsageError(f"--tls-keylog {tls_keylog}: no such file")
     try:
-        limits = limits_from(max_decompressed, max_packets)
+        return limits_from(max_decompressed, max_packets)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _tap_options(config: Config, tshark: str | None, decode_as: list[str] | None, tls_keylog: Path | None,
+                 max_decompressed: str | None = None, max_packets: str | None = None,
+                 tshark_option: list[str] | None = None) -> TapOptions:
+    limits = _limits(tls_keylog, max_decompressed, max_packets)
     options = tuple(tshark_option or ())
     for option in options:
         if ":" not in option.strip(":"):
@@ -205,6 +242,23 @@ def _tap_options(config: Config, tshark: str | None, decode_as: list[str] | None
     rules = tuple(decode_as or config.decode_as)
     check_options(found, rules, options)  # an unknown protocol or preference: a usage error, before any run
     return TapOptions(tshark=found, decode_as=rules, tls_keylog=tls_keylog, limits=limits, options=options)
+
+
+def _worker_tap(config: Config, tshark: str | None, decode_as: list[str] | None, tls_keylog: Path | None,
+                max_decompressed: str | None, max_packets: str | None,
+                tshark_option: list[str] | None = None) -> WorkerTap:
+    """The tap options a cluster's workers get: each finds its own tshark, the TLS keys travel as content."""
+    limits = _limits(tls_keylog, max_decompressed, max_packets)
+    try:
+        keys = tls_keylog.read_bytes() if tls_keylog is not None else None
+    except OSError as exc:
+        raise UsageError(f"--tls-keylog {tls_keylog}: {exc.strerror or exc}") from None
+    options = tuple(tshark_option or ())
+    for option in options:
+        if ":" not in option.strip(":"):
+            raise UsageError(f"--tshark-option {option!r}: expected NAME:VALUE (a tshark -o preference)")
+    return WorkerTap(tshark=tshark or config.tshark, decode_as=tuple(decode_as or config.decode_as),
+                     tls_keys=keys, limits=limits, options=options)
 
 
 def _colour(output: Path | None) -> bool:
@@ -251,15 +305,34 @@ def _matched(reports: list[CaptureReport], how: Reporting) -> None:
                          "number in the capture)")
 
 
-def _emit(reports: list[CaptureReport], how: Reporting) -> None:
+def _sink(how: Reporting, paths: list[str]) -> Sink | None:
+    """Where jsonl and parquet go, a capture at a time; None for the formats rendered whole at the end."""
+    if how.fmt not in (Format.JSONL, Format.PARQUET):
+        return None
+    if how.fmt is Format.PARQUET:
+        if how.output is None:
+            raise UsageError("--format parquet writes files: name their folder with -o DIR")
+        report_parquet(CaptureReport(path="", status="ok", error=None))  # ParquetUnavailable now, not later
+    return Sink.open(how.fmt.value, how.output, paths)
+
+
+def _emit(reports: list[CaptureReport], how: Reporting, sink: Sink | None = None,
+          unfit: tuple[str, ...] = (), stranded: bool = False) -> NoReturn:
+    """The report (or the sink's last lines), a line on stderr per unreadable capture, then exit."""
     _matched(reports, how)
-    _write(render_reports(reports, how), how.output, json=how.fmt is Format.JSON)
+    if sink is None:
+        _write(render_reports(reports, how), how.output, json=how.fmt is Format.JSON)
+    else:
+        sink.finish(reports)
     for report in reports:
         if report.status == "error":
             _say(report.error or report.path)
         elif limit_reached(report.error):
             _say(f"{report.path}: {report.error}")
-    raise typer.Exit(int(exit_code(reports, how.fail_on)))
+    fate = "no other worker could take its captures" if stranded else "other workers took its captures"
+    for problem in unfit:
+        _say(f"{problem}; {fate}")
+    raise typer.Exit(int(ExitCode.TSHARK if stranded else exit_code(reports, how.fail_on)))
 
 
 def exit_code(reports: list[CaptureReport], fail_on: FailOn) -> ExitCode:
@@ -275,8 +348,10 @@ def exit_code(reports: list[CaptureReport], fail_on: FailOn) -> ExitCode:
     return ExitCode.OK
 
 
-def _progress(total: int):
-    """A rich progress bar on stderr when stderr is a terminal; else a no-op."""
+def _progress(total: int, where: str = ""):
+    """A rich progress bar on stderr when stderr is a terminal (captures done, calls in them); else a no-op.
+
+    It yields a function to call with each report as it is done (or None)."""
     from contextlib import contextmanager
 
     @contextmanager
@@ -287,19 +362,40 @@ def _progress(total: int):
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(TextColumn("analysing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        with Progress(TextColumn(f"analysing{where}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("captures, {task.fields[calls]} calls"), TimeElapsedColumn(),
                       TextColumn("{task.description}"), console=Console(stderr=True), transient=True) as progress:
-            task = progress.add_task("", total=total)
-            yield lambda path: progress.update(task, advance=1, description=str(path.name))
+            task = progress.add_task("", total=total, calls=0)
+            calls = 0
+
+            def advance(report: CaptureReport) -> None:
+                nonlocal calls
+                calls += len(report.calls)
+                name = safe_text(shown_name("/".join(report.path.rstrip("/").split("/")[-2:])))
+                progress.update(task, advance=1, calls=calls, description=name)
+
+            yield advance
 
     return bar()
 
 
+def _each(*callbacks: object):
+    """One on_done callback that calls every callback given (None ones skipped)."""
+    chosen = [c for c in callbacks if callable(c)]
+
+    def done(report: CaptureReport) -> None:
+        for callback in chosen:
+            callback(report)
+
+    return done
+
+
 @app.command()
 def analyze(
-    captures: Annotated[list[Path], typer.Argument(
+    captures: Annotated[list[str], typer.Argument(
         metavar="CAPTURE_OR_DIR",
-        help="Capture files, or folders searched recursively for *.pcap, *.pcapng, *.cap (also .gz).")],
+        help="Capture files, or folders searched recursively for *.pcap, *.pcapng, *.cap (also .gz); or URLs "
+        "read through fsspec (s3://, gs://, file://; a URL ending in / is a folder).")],
     fmt: FormatOpt = Format.TABLE,
     call: CallOpt = None,
     select: SelectOpt = None,
@@ -311,6 +407,9 @@ def analyze(
     show_all: AllOpt = False,
     output: OutputOpt = None,
     jobs: JobsOpt = None,
+    cluster: ClusterOpt = None,
+    continuous: ContinuousOpt = False,
+    overlap: OverlapOpt = DEFAULT_OVERLAP_S,
     tshark: TsharkOpt = None,
     decode_as: DecodeAsOpt = None,
     tls_keylog: KeylogOpt = None,
@@ -321,12 +420,39 @@ def analyze(
     """Run tshark with the Lua tap on each capture, then the rules; print the checklist."""
     config = _config()
     how = _reporting(config, fmt, call, select, ignore, local, threshold, fail_on, verbose, show_all, output)
+    paths = expand_inputs(source_of(c) for c in captures)
+    files = [p for p in paths if isinstance(p, Path)]
+    if continuous and len(files) != len(paths):
+        raise UsageError("--continuous reads files beside each other: give paths, not URLs")
+    if cluster:
+        try:
+            target = parse_cluster(cluster, os.cpu_count() or 1)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        spec = _worker_tap(config, tshark, decode_as, tls_keylog, max_decompressed, max_packets, tshark_option)
+        sink = _sink(how, [str(p) for p in paths])
+        with connect(target) as client, _progress(len(paths), f" on {target}") as advance:
+            if continuous:  # reports known once every window is done (fragments dropped)
+                run = analyse_continuous_on(client, spec, how.rules, files, overlap, on_done=advance)
+                for report in run.reports:
+                    if sink:
+                        sink.add(report)
+            else:
+                run = analyse_on(client, spec, how.rules, paths, keep_analysis=fmt is Format.HTML,
+                                 on_done=_each(advance, sink and sink.add))
+        _emit(run.reports, how, sink, run.unfit, run.stranded)
     tap = _tap_options(config, tshark, decode_as, tls_keylog, max_decompressed, max_packets, tshark_option)
-    paths = expand_inputs(captures)
-    workers = jobs or config.jobs or os.cpu_count() or 1
+    sink = _sink(how, [str(p) for p in paths])
+    workers = min(jobs or config.jobs or os.cpu_count() or 1, len(paths))
     with _progress(len(paths)) as advance:
-        reports = analyse_many(tap, how.rules, paths, jobs=min(workers, len(paths)), on_done=advance)
-    _emit(reports, how)
+        if continuous:
+            reports = analyse_continuous(tap, how.rules, files, overlap, workers, on_done=advance)
+            for report in reports:
+                if sink:
+                    sink.add(report)
+        else:
+            reports = analyse_many(tap, how.rules, paths, jobs=workers, on_done=_each(advance, sink and sink.add))
+    _emit(reports, how, sink)
 
 
 @app.command()
@@ -346,7 +472,12 @@ def check(
 ) -> None:
     """Run the rules on PDML summaries the tap already wrote, in tshark or from Wireshark's menu."""
     how = _reporting(_config(), fmt, call, select, ignore, local, threshold, fail_on, verbose, show_all, output)
-    _emit([check_pdml(how.rules, path) for path in summaries], how)
+    sink = _sink(how, [str(p) for p in summaries])
+    reports = [check_pdml(how.rules, path) for path in summaries]
+    for report in reports:
+        if sink:
+            sink.add(report)
+    _emit(reports, how, sink)
 
 
 @app.command("export")
@@ -471,8 +602,17 @@ def _plugin_folder(tshark_path: str) -> str | None:
 
 
 @app.command()
-def doctor(tshark: TsharkOpt = None) -> None:
+def doctor(
+    tshark: TsharkOpt = None,
+    cluster: Annotated[str | None, typer.Option(
+        "--cluster", metavar="ADDRESS", envvar=ENV_CLUSTER, show_envvar=False,
+        help="Check every worker of this Dask cluster instead (tcp://HOST:PORT or local:N): its sipdiag, "
+        "tshark with Lua, the tap's files; exit code 4 names the workers that lack something.")] = None,
+) -> None:
     """Show what sipdiag found: tshark, its Lua, the tap, the plugin folder, Python packages."""
+    if cluster:
+        _doctor_cluster(cluster, tshark or _config().tshark)
+        return
     lines = [f"sipdiag {__version__} (Python {sys.version.split()[0]})"]
     try:
         found = find_tshark(tshark or _config().tshark)
@@ -495,10 +635,29 @@ def doctor(tshark: TsharkOpt = None) -> None:
             packages.append(f"{name} {version(name)}")
         except PackageNotFoundError:
             packages.append(f"{name} MISSING")
+    for name, extra in (("distributed", "cluster"), ("fsspec", "cluster"), ("pyarrow", "parquet")):
+        try:
+            packages.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            packages.append(f"{name} not installed (optional: sipdiag[{extra}])")
     lines.append("Python packages: " + ", ".join(packages))
     config = _config()
     lines.append(f"config: {config.source or 'none (sipdiag.toml or [tool.sipdiag] in pyproject.toml)'}")
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _doctor_cluster(address: str, tshark: str | None) -> None:
+    """doctor --cluster: each worker's line; exit code 4 when one lacks something."""
+    try:
+        target = parse_cluster(address, os.cpu_count() or 1)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with connect(target) as client:
+        lines, fit = doctor_lines(client, tshark)
+    head = f"cluster {target}: {len(lines)} worker(s), client sipdiag {__version__}"
+    sys.stdout.write("\n".join([head, *lines]) + "\n")
+    if not fit:
+        raise typer.Exit(int(ExitCode.TSHARK))
 
 
 def _installed_copy(folder: Path, files: dict[str, Path]) -> str:
@@ -576,6 +735,8 @@ def _main(
 
 _ERRORS: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (TsharkError, ExitCode.TSHARK),
+    (ClusterError, ExitCode.TSHARK),
+    (ParquetUnavailable, ExitCode.TSHARK),
     (CaptureError, ExitCode.INPUT),
     (pdml.PdmlError, ExitCode.INPUT),
     (UsageError, ExitCode.USAGE),

@@ -147,6 +147,7 @@ def evaluate(path: str, summary: Summary, settings: Settings, *,
         error=summary.facts.read_error,
         capture_checks=explain([_stamp(rule, capture_ctx) for rule in capture_rules]),
         calls=tuple(_call_report(ctx, call_rules) for ctx in call_ctxs),
+        start_epoch=summary.facts.start_epoch,
     )
 
 

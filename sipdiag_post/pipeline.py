@@ -5,14 +5,16 @@ from __future__ import annotations
 import functools
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from . import pdml
 from .engine import evaluate
 from .inputs import PACKET_LIMIT_REACHED, Limits, decompressed, packet_limit_message
 from .model import Summary
 from .output import OutputError, write_file
+from .remote import expand_url, fetch, is_url
 from .report import CaptureReport
 from .rules.base import Rule, Settings
 from .tshark import CaptureError, Tshark, capture_format, check_capture_file, packet_count, run_tap
@@ -20,7 +22,18 @@ from .workers import Lost, run_all
 
 __all__ = ["OutputError"]  # raised by export; defined beside the writer
 
+T = TypeVar("T")
+
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
+
+# What a capture argument names: a local path (a shared filesystem's, on a cluster), or a URL (str)
+# read through fsspec by whoever analyses it (sipdiag_post/remote.py).
+Source = Path | str
+
+
+def source_of(argument: str) -> Source:
+    """A capture argument as a Source: a URL stays text, anything else is a path."""
+    return argument if is_url(argument) else Path(argument)
 
 
 @dataclass(frozen=True)
@@ -43,13 +56,16 @@ class RuleOptions:
     call_ids: tuple[str, ...] = ()
 
 
-def expand_inputs(paths: Iterable[Path]) -> list[Path]:
-    """Files as given; directories replaced by the captures inside them (recursively, sorted).
+def expand_inputs(paths: Iterable[Source]) -> list[Source]:
+    """Files as given; directories replaced by the captures inside them (recursively, sorted), folder URLs
+    by the captures under them.
 
     A directory with no capture in it stays in the list, so it is reported as an error."""
-    out: list[Path] = []
+    out: list[Source] = []
     for path in paths:
-        if path.is_dir():
+        if isinstance(path, str):
+            out.extend(expand_url(path, CAPTURE_SUFFIXES))
+        elif path.is_dir():
             # every entry named like a capture, readable or not: an unreadable one is reported, not skipped
             found = sorted(p for p in path.rglob("*")
                            if not p.is_dir() and p.name.lower().endswith(CAPTURE_SUFFIXES))
@@ -91,11 +107,12 @@ def _summarise(tap: TapOptions, capture: Path, workdir: Path) -> tuple[Summary, 
     return summary, out
 
 
-def summarise(tap: TapOptions, capture: Path) -> Summary:
-    """Run the tap over a capture and read its summary back; temporary files are removed."""
+def summarise(tap: TapOptions, capture: Path, workdir: Path | None = None) -> Summary:
+    """Run the tap over a capture and read its summary back; temporary files (made in workdir, else the
+    system's temporary folder) are removed."""
     if capture.is_dir():
         raise CaptureError(f"{capture}: no captures (*.pcap, *.pcapng, *.cap) in this folder")
-    with tempfile.TemporaryDirectory(prefix="sipdiag-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sipdiag-", dir=workdir) as tmp:
         summary, _ = _summarise(tap, capture, Path(tmp))
     return summary
 
@@ -117,37 +134,61 @@ def error_report(path: str, message: str) -> CaptureReport:
     return CaptureReport(path=path, status="error", error=message)
 
 
-def analyse_capture(tap: TapOptions, rules: RuleOptions, capture: Path) -> CaptureReport:
-    """A report for one capture; unreadable input becomes a report with status error."""
+def analyse_capture(tap: TapOptions, rules: RuleOptions, capture: Source, workdir: Path | None = None) -> \
+        CaptureReport:
+    """A report for one capture (a path, or a URL copied here first); unreadable input becomes a report with
+    status error. Temporary files are made in workdir (else the system's temporary folder) and removed."""
+    if isinstance(capture, str):
+        with tempfile.TemporaryDirectory(prefix="sipdiag-", dir=workdir) as tmp:
+            try:
+                local = fetch(capture, Path(tmp))
+            except CaptureError as exc:
+                return error_report(capture, str(exc))
+            report = analyse_capture(tap, rules, local, Path(tmp))
+        # messages name the copy: name the URL instead
+        return replace(report, path=capture, error=report.error.replace(str(local), capture) if report.error else None)
     try:
-        summary = summarise(tap, capture)
+        summary = summarise(tap, capture, workdir)
     except (CaptureError, pdml.PdmlError) as exc:
         return error_report(str(capture), str(exc))
     return evaluate(str(capture), summary, rules.settings, selected=rules.selected, call_ids=rules.call_ids)
 
 
-def analyse_many(tap: TapOptions, rules: RuleOptions, captures: Sequence[Path], jobs: int = 1,
-                 on_done: Callable[[Path], None] | None = None) -> list[CaptureReport]:
+def lost_report(capture: object, message: str) -> CaptureReport:
+    """The report of a capture (or a task with a path) whose analysis ended without a result (its worker died)."""
+    return error_report(str(getattr(capture, "path", capture)), f"analysis failed: {message}")
+
+
+Work = Callable[[TapOptions, RuleOptions, T], CaptureReport]
+
+
+def analyse_many(tap: TapOptions, rules: RuleOptions, captures: Sequence[T], jobs: int = 1,
+                 on_done: Callable[[CaptureReport], None] | None = None,
+                 work: Work[T] = analyse_capture) -> list[CaptureReport]:  # type: ignore[assignment]
     """Reports for many captures, in their order, `jobs` at a time in separate processes.
 
     A capture that cannot be read, or a worker that dies, gives a report with
     status error; the others are unaffected. Ctrl-C or SIGTERM stops every
-    worker and its tshark at once (sipdiag_post/workers.py)."""
+    worker and its tshark at once (sipdiag_post/workers.py). on_done is given
+    each report as it is ready (in the order they finish). work is what makes
+    a report of one item (analyse_capture: a capture's)."""
     if jobs <= 1 or len(captures) <= 1:
         reports = []
         for capture in captures:
-            reports.append(analyse_capture(tap, rules, capture))
+            reports.append(work(tap, rules, capture))
             if on_done:
-                on_done(capture)
+                on_done(reports[-1])
         return reports
 
-    def done(index: int, _result: object) -> None:
-        if on_done:
-            on_done(captures[index])
+    def report(index: int, result: CaptureReport | Lost) -> CaptureReport:
+        return lost_report(captures[index], result.message) if isinstance(result, Lost) else result
 
-    results = run_all(functools.partial(analyse_capture, tap, rules), captures, jobs, on_done=done)
-    return [error_report(str(capture), f"analysis failed: {result.message}") if isinstance(result, Lost) else result
-            for capture, result in zip(captures, results, strict=True)]
+    def done(index: int, result: CaptureReport | Lost) -> None:
+        if on_done:
+            on_done(report(index, result))
+
+    results = run_all(functools.partial(work, tap, rules), captures, jobs, on_done=done)
+    return [report(index, result) for index, result in enumerate(results)]
 
 
 def check_pdml(rules: RuleOptions, path: Path) -> CaptureReport:

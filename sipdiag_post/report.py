@@ -31,6 +31,7 @@ class CaptureReport:
     error: str | None  # one line, when status is error (or truncated)
     capture_checks: tuple[Check, ...] = ()
     calls: tuple[CallReport, ...] = ()
+    start_epoch: float | None = None  # s since 1970 (UTC) of the capture's first packet; None without packets
 
     def all_checks(self) -> tuple[Check, ...]:
         return self.capture_checks + tuple(c for call in self.calls for c in call.checks)

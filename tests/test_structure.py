@@ -18,13 +18,15 @@ PACKAGE = ROOT / "sipdiag_post"
 # never above (capture -> tap -> PDML -> model -> analysis -> rules -> report -> render).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("text", "verdict", "responses", "reasons", "model", "emodel", "workers", "output"),
-    ("filters", "pdml", "tshark", "config", "inputs"),
+    ("filters", "pdml", "tshark", "config", "inputs", "remote"),
     ("analysis",),
     ("rules",),
     ("report",),
     ("engine",),
     ("render",),
-    ("pipeline",),
+    ("pipeline", "sink"),
+    ("continuous",),
+    ("cluster", "probe"),
     ("docs", "cli"),
     ("__main__",),
 )

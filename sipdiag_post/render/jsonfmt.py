@@ -52,6 +52,13 @@ def capture_json(capture: CaptureReport) -> dict[str, object]:
     }
 
 
+def summary_json(captures: Sequence[CaptureReport]) -> dict[str, object]:
+    """A batch's captures by status, calls, and failing and warning checks by rule."""
+    s = summarise(captures)
+    return {"captures": s.captures, "by_status": s.by_status, "calls": s.calls,
+            "fails_by_rule": s.fails, "warns_by_rule": s.warns}
+
+
 def report_json(captures: Sequence[CaptureReport], *, with_summary: bool = False) -> str:
     document: dict[str, object] = {
         "tool": "sipdiag",
@@ -60,9 +67,7 @@ def report_json(captures: Sequence[CaptureReport], *, with_summary: bool = False
         "captures": [capture_json(c) for c in captures],
     }
     if with_summary:  # an extension: the contract allows added keys
-        s = summarise(captures)
-        document["summary"] = {"captures": s.captures, "by_status": s.by_status, "calls": s.calls,
-                               "fails_by_rule": s.fails, "warns_by_rule": s.warns}
+        document["summary"] = summary_json(captures)
     return _pretty(document, 0) + "\n"
 
 
