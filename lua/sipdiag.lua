@@ -13,7 +13,7 @@ Without "out=" the PDML goes to stdout. Extra tshark options work as usual, e.g.
 Sample output (abridged; the full contract is docs/pdml-schema.md):
 
     <?xml version="1.0" encoding="utf-8"?>
-    <pdml version="0" creator="sipdiag/0.1.0" sipdiag_schema="1.4" wireshark="4.0.17" lua="Lua 5.2">
+    <pdml version="0" creator="sipdiag/0.1.0" sipdiag_schema="1.5" wireshark="4.0.17" lua="Lua 5.2">
     <packet>
       <proto name="sipdiag.capture" showname="sipdiag capture summary">
         <field name="sipdiag.capture.packets" show="4"/>

@@ -25,7 +25,7 @@ import typer
 
 from . import __version__, pdml, render
 from .analysis.direction import parse_local
-from .config import Config, ConfigError, load
+from .config import Config, ConfigError, load, user_config_path
 from .engine import analyses
 from .inputs import ENV_MAX_DECOMPRESSED, ENV_MAX_PACKETS, limits_from
 from .output import OutputError, encoded, shown_name, write_file, write_output
@@ -44,7 +44,7 @@ from .render.ladder import ladder_text
 from .report import CaptureReport
 from .rules import RULES, THRESHOLDS, search
 from .rules.base import Settings
-from .text import safe_text
+from .text import display_text
 from .tshark import CaptureError, TsharkError, find_tshark, tap_files
 from .verdict import Status
 from .workers import child_setup, stop_once
@@ -109,7 +109,8 @@ OutputOpt = Annotated[Path | None, typer.Option(
     "--output", "-o", metavar="FILE", help="Write the report to this file instead of standard output.")]
 TsharkOpt = Annotated[str | None, typer.Option(
     "--tshark", metavar="PATH",
-    help="Path of the tshark to use (else $SIPDIAG_TSHARK, PATH, the usual install places).")]
+    help="Path of the tshark to use (else $SIPDIAG_TSHARK, tshark in ~/.config/sipdiag/config.toml, the PATH, the "
+    "usual install places; never a file in the working directory).")]
 DecodeAsOpt = Annotated[list[str] | None, typer.Option(
     "--decode-as", metavar="RULE", help="Passed to tshark -d, e.g. tcp.port==6060,sip (repeatable).")]
 KeylogOpt = Annotated[Path | None, typer.Option(
@@ -188,7 +189,7 @@ def _tap_options(config: Config, tshark: str | None, decode_as: list[str] | None
         limits = limits_from(max_decompressed, max_packets)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return TapOptions(tshark=find_tshark(tshark or config.tshark),
+    return TapOptions(tshark=find_tshark(tshark, config.tshark),
                       decode_as=tuple(decode_as or config.decode_as), tls_keylog=tls_keylog, limits=limits)
 
 
@@ -218,8 +219,9 @@ def render_reports(reports: list[CaptureReport], how: Reporting) -> str:
 
 
 def _say(message: str) -> None:
-    """One line on stderr, names shown escaped, control characters neutralised."""
-    sys.stderr.write(f"sipdiag: {safe_text(shown_name(message))}\n")
+    """One line on stderr: names shown escaped, controls, line breaks, bidi and invisible characters shown as
+    escapes (display_text)."""
+    sys.stderr.write(f"sipdiag: {display_text(shown_name(message))}\n")
 
 
 def _write(text: str, output: Path | None, *, json: bool = False) -> None:
@@ -248,6 +250,11 @@ def exit_code(reports: list[CaptureReport], fail_on: FailOn) -> ExitCode:
     return ExitCode.OK
 
 
+def progress_name(path: Path) -> str:
+    """A capture's name as the progress bar shows it (as plain text, never markup): escaped, one line."""
+    return display_text(shown_name(path.name))
+
+
 def _progress(total: int):
     """A rich progress bar on stderr when stderr is a terminal; else a no-op."""
     from contextlib import contextmanager
@@ -260,10 +267,12 @@ def _progress(total: int):
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+        # a file name is capture text too: never markup ([link=...]), never a terminal escape (OSC 52)
         with Progress(TextColumn("analysing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("{task.description}"), console=Console(stderr=True), transient=True) as progress:
+                      TextColumn("{task.description}", markup=False), console=Console(stderr=True),
+                      transient=True) as progress:
             task = progress.add_task("", total=total)
-            yield lambda path: progress.update(task, advance=1, description=str(path.name))
+            yield lambda path: progress.update(task, advance=1, description=progress_name(path))
 
     return bar()
 
@@ -401,7 +410,7 @@ def doctor(tshark: TsharkOpt = None) -> None:
     """Show what sipdiag found: tshark, its Lua, the tap, the plugin folder, Python packages."""
     lines = [f"sipdiag {__version__} (Python {sys.version.split()[0]})"]
     try:
-        found = find_tshark(tshark or _config().tshark)
+        found = find_tshark(tshark, _config().tshark)
     except TsharkError as exc:
         lines.append(f"tshark: NOT USABLE: {exc}")
         sys.stdout.write("\n".join(lines) + "\n")
@@ -423,7 +432,9 @@ def doctor(tshark: TsharkOpt = None) -> None:
             packages.append(f"{name} MISSING")
     lines.append("Python packages: " + ", ".join(packages))
     config = _config()
-    lines.append(f"config: {config.source or 'none (sipdiag.toml or [tool.sipdiag] in pyproject.toml)'}")
+    user = config.user_source or f"none ({user_config_path() or '~/.config/sipdiag/config.toml'})"
+    project = config.source or "none (sipdiag.toml or [tool.sipdiag] in pyproject.toml; never tshark)"
+    lines.append(f"config: user {user}; working directory {project}")
     sys.stdout.write("\n".join(lines) + "\n")
 
 
@@ -450,7 +461,7 @@ def install_plugin(
 ) -> None:
     """Copy the tap (sipdiag.lua and its sipdiag/ modules) into Wireshark's personal Lua plugins folder
     (Tools > SIP Diagnostics)."""
-    found = find_tshark(tshark or _config().tshark)
+    found = find_tshark(tshark, _config().tshark)
     folder = _plugin_folder(found.path)
     if folder is None:
         raise TsharkError(f"{found.path} does not report a personal Lua plugins folder (tshark -G folders)")

@@ -1,4 +1,8 @@
-"""--format json: the contract of cli-contract.md (report_schema 1), plus a batch summary."""
+"""--format json: the contract of cli-contract.md (report_schema 1), plus a batch summary.
+
+Strings are exact: what JSON's own escapes leave raw and could act where the
+JSON is shown (DEL, C1 controls, U+2028/9, bidi and invisible characters) is
+written as a \\uXXXX escape, which reads back as the same character."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..report import CallReport, CaptureReport
+from ..text import json_text
 from ..verdict import Check
 from .common import summarise
 
@@ -63,7 +68,7 @@ def report_json(captures: Sequence[CaptureReport], *, with_summary: bool = False
         s = summarise(captures)
         document["summary"] = {"captures": s.captures, "by_status": s.by_status, "calls": s.calls,
                                "fails_by_rule": s.fails, "warns_by_rule": s.warns}
-    return _pretty(document, 0) + "\n"
+    return json_text(_pretty(document, 0)) + "\n"
 
 
 _ONE_LINE = ("checks", "capture_checks")  # lists whose objects are written one per line

@@ -13,7 +13,9 @@ Why it matters:
     provider's id for the provider's CDRs and support.
 
 Evidence:
-    Each identifier with the header it came from.
+    Each identifier with the header it came from; and, when the tap's bounds
+    kept part of the call out, how much (messages past the call's bound of
+    2,000, which are repeats no verdict needs; X- headers past 64 a message).
 
 Remedy:
     None: information only. Quote these ids when asking the provider or
@@ -76,6 +78,13 @@ def check(ctx: CallContext) -> Outcome:
     answerer = next((r.agent for t in ctx.flow.attempts for r in t.responses if r.agent), None)
     if answerer:
         evidence.append(Evidence("callee agent", answerer))
+    if call.messages_dropped:
+        evidence.append(Evidence("messages not kept", f"{call.messages_dropped} of {call.total_messages} (repeats "
+                                 "past the tap's bound; final responses, ACK, BYE, CANCEL, new requests and SDP "
+                                 "kept)"))
+    x_dropped = sum(m.x_headers_dropped for m in call.messages)
+    if x_dropped:
+        evidence.append(Evidence("X- headers not kept", f"{x_dropped} (past the tap's bound of 64 a message)"))
     ids = [f"Call-ID {call.call_id}"] + [f"{lk}" for lk in livekit] + [
         f"{e.label.split(' (')[0]} {e.value}" for e in providers
     ]
