@@ -547,7 +547,7 @@ def _stream(g: _Fields) -> RtpStream:
         rtcp=next((_rtcp(r) for r in g.groups("rtcp")), None),
         decoded_by=g.str("decoded_by") or "tshark",
         pps_start=g.count("pps_start"),
-        pps=_counts(g.raw("pps") or "", "pps"),
+        pps=_counts(g.raw("pps") or "", "sipdiag.stream.pps"),
     )
 
 

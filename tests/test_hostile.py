@@ -44,7 +44,7 @@ def _sip_fields(capture: Path, field: str) -> list[bytes]:
 
 
 @pytest.mark.parametrize("kind", ["huge-header", "missing-crlf", "content-length", "bogus-sdp", "non-utf8",
-                                  "hostile-text", "hostile-call-id"])
+                                  "hostile-text", "hostile-call-id", "control-call-id", "duplicate-call-id"])
 def test_text_mutations_reach_the_sip_dissector(tshark, tmp_path, kind):
     """A mutation that broke the IP/UDP framing would only test tshark's IP checks."""
     case = tmp_path / "case.pcap"

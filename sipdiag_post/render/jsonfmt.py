@@ -7,7 +7,7 @@ written as a \\uXXXX escape, which reads back as the same character."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .. import __version__
 from ..report import CallReport, CaptureReport
@@ -53,7 +53,7 @@ def capture_json(capture: CaptureReport) -> dict[str, object]:
         "status": capture.status,
         "error": capture.error,
         "capture_checks": [check_json(c) for c in capture.capture_checks],
-        "calls": [call_json(c) for c in capture.calls],
+        "calls": (call_json(c) for c in capture.calls),  # formatted one at a time: no dict of every call
     }
 
 
@@ -86,6 +86,9 @@ def _pretty(value: object, level: int, one_line: bool = False) -> str:
     if isinstance(value, dict) and value:
         items = [f"{inner}{_compact(k)}: {_pretty(v, level + 1, k in _ONE_LINE)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, Iterator):  # each item formatted, and forgotten, as it comes
+        items = [inner + _pretty(v, level + 1) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + pad + "]" if items else "[]"
     if isinstance(value, list) and value:
         parts = [_compact(v) if one_line else _pretty(v, level + 1) for v in value]
         return "[\n" + ",\n".join(inner + part for part in parts) + "\n" + pad + "]"

@@ -30,11 +30,12 @@ Remedy:
     tap errors: Report the frames below with the capture (or a trimmed copy)
     to the sipdiag maintainers; the packets are likely malformed.
 
-    bounds: The capture holds more than one run of sipdiag keeps (the bounds
-    protect it from hostile captures; see docs/pdml-schema.md). Split it by
-    time into parts with fewer calls, with an overlap longer than the longest
-    call (docs/scaling.md, bench/split.py), and analyse the parts; calls of
-    thousands of messages or streams are worth a look on their own.
+    bounds: The capture holds more calls (or a call more messages, or more
+    RTP streams) than one run of sipdiag keeps; the bounds protect it from
+    hostile captures (docs/pdml-schema.md). Split the capture by time into
+    parts with fewer calls, with an overlap longer than the longest call
+    (docs/scaling.md, bench/split.py), and analyse the parts; a call of
+    thousands of messages is worth a look on its own.
 
 Exceptions:
     Tap errors alone are a ``warn``: the other packets were analysed. So are
@@ -93,7 +94,7 @@ def _check(facts: CaptureFacts) -> Outcome:
     if facts.calls_dropped_messages:
         count = f"{'at least ' if facts.calls_dropped_at_least else ''}{facts.calls_dropped}"
         return failed(f"{count} call(s) past the tap's bound were not analysed: results cover the first "
-                      f"{facts.calls}", remedy=REMEDY["bounds"])
+                      f"{facts.calls} calls", remedy=REMEDY["bounds"])
     if facts.tap_errors:
         return warned(
             f"the tap could not analyse {facts.tap_errors} packet(s); the rest were analysed",
