@@ -78,7 +78,11 @@ class UsageError(Exception):
 
 app = typer.Typer(
     name="sipdiag",
-    help="Tell why a SIP call failed or sounded bad, straight from a packet capture.",
+    help="Tell why a SIP call failed or sounded bad, straight from a packet capture.\n\n"
+    "Defaults come from the user's ~/.config/sipdiag/config.toml ($XDG_CONFIG_HOME/sipdiag/config.toml) and "
+    "the working directory's sipdiag.toml (or [tool.sipdiag] in pyproject.toml), the command line winning. "
+    "The working directory's file never names a program: tshark is taken from --tshark, $SIPDIAG_TSHARK or "
+    "the user's file, and a tshark key in the working directory's file is refused (exit code 2).",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,

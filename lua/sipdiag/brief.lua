@@ -31,6 +31,11 @@ function M.summary(cap, calls)
                   #calls, cap.rtp_streams or 0),
     "",
   }
+  if (cap.calls_dropped_messages or 0) > 0 then  -- the tap's bound on calls: say what is not listed
+    lines[2] = string.format("%s%d more call(s) past the tap's bound not kept (%d SIP messages)\n",
+                             cap.calls_dropped_at_least and "at least " or "", cap.calls_dropped or 0,
+                             cap.calls_dropped_messages)
+  end
   for i, call in ipairs(calls) do
     local first = call.msgs[1]
     local from = first and first.from_addr and first.from_addr.uri or "?"

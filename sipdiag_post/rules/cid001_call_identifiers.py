@@ -15,7 +15,8 @@ Why it matters:
 Evidence:
     Each identifier with the header it came from; and, when the tap's bounds
     kept part of the call out, how much (messages past the call's bound of
-    2,000, which are repeats no verdict needs; X- headers past 64 a message).
+    2,000, which are repeats no verdict needs; X- headers past 64 a message;
+    SDP m= lines past 16 an SDP).
 
 Remedy:
     None: information only. Quote these ids when asking the provider or
@@ -85,6 +86,9 @@ def check(ctx: CallContext) -> Outcome:
     x_dropped = sum(m.x_headers_dropped for m in call.messages)
     if x_dropped:
         evidence.append(Evidence("X- headers not kept", f"{x_dropped} (past the tap's bound of 64 a message)"))
+    media_dropped = sum(m.sdp.media_dropped for m in call.messages if m.sdp is not None)
+    if media_dropped:
+        evidence.append(Evidence("SDP m= lines not kept", f"{media_dropped} (past the tap's bound of 16 an SDP)"))
     ids = [f"Call-ID {call.call_id}"] + [f"{lk}" for lk in livekit] + [
         f"{e.label.split(' (')[0]} {e.value}" for e in providers
     ]

@@ -20,7 +20,7 @@ local t = testlib.plan({
   { "rtcp", 9 },
   { "state", 30 },
   { "pdml", 6 },
-  { "brief", 11 },
+  { "brief", 12 },
 })
 
 -- Each module loads on its own as a module and as Wireshark's plugin loader
@@ -412,6 +412,10 @@ t:group("brief", function()
   local shown = brief.summary({ packets = 20, sip_messages = 2, rtp_streams = 1 },
                               { { id = "c", msgs = {}, total = 2, streams = { stream } } })
   t:eq("summary head", shown:match("^[^\n]*"), "20 packets, 2 SIP messages, 1 call(s), 1 RTP stream(s)")
+  local capped = brief.summary({ packets = 9, sip_messages = 9, rtp_streams = 0, calls_dropped = 7,
+                                 calls_dropped_messages = 8 }, { { id = "c", msgs = {}, total = 1 } })
+  t:eq("calls past the bound said", capped:match("\n([^\n]*)"),
+       "7 more call(s) past the tap's bound not kept (8 SIP messages)")
   t:eq("summary stream line", shown:find("RTP 10.0.0.1:4000 -> 10.0.0.2:5000 SSRC 0x1234ABCD: 9 packets, 1 lost, "
                                          .. "jitter 1.2 ms", 1, true) ~= nil, true)
 end)
