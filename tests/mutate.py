@@ -463,7 +463,7 @@ HOSTILE_NAMES = (
     "--help.pcap",
     os.fsdecode(b"not-utf8-\xff\xfe.pcap"),
     "\\x41 looks escaped.pcap",
-    "=cmd|' /C calc'!A0.pcap",
+    "=cmd|' -C calc'!A0.pcap",
     "@team [click](https:example) ![i](x).pcap",
 )
 
