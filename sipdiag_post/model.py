@@ -267,7 +267,8 @@ class RtpStream:
 class Call:
     """All SIP messages of one Call-ID that belongs to an INVITE dialog."""
 
-    call_id: str  # the Call-ID header's value, as sent
+    call_id: str  # the Call-ID as the tap writes it: as sent, but a backslash as \\ and each byte XML cannot hold
+    # (a control character, invalid UTF-8) as \xNN, so that distinct Call-IDs stay distinct (text.id_bytes undoes it)
     first_frame: int  # frame of the call's first message in the capture
     from_: NameAddr | None  # From of the first message; None when it had none
     to: NameAddr | None  # To of the first message; None when it had none
