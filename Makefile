@@ -5,7 +5,7 @@
 #   make fixtures   regenerate fixture captures with real sipp peers (root)
 #   make golden     regenerate the goldens from the fixture captures
 #   make docs       regenerate docs/rules.md and docs/cli.md
-#   make bench      time the tap against tshark's C taps on a 600k-packet capture
+#   make bench      time the tap against tshark's C taps on a 600k-packet capture; adversarial memory
 #   make bench-cluster   the fixtures on 1 and 2 Dask workers: speed-up and per-task overhead
 #   make install-plugin   put the tap in Wireshark's personal Lua plugins (Tools menu)
 #   make compat     the tap under tshark 4.4 and 4.6 from Debian trixie/sid roots (root)
@@ -25,7 +25,7 @@ APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 LUAS := lua5.1 lua5.2 lua5.3 lua5.4
 DEMO_CAPTURE := fixtures/486-busy-inbound/capture.pcap
 
-.PHONY: bench-cluster realworld browser-deps fuzz compat gui-deps gui-test install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
+.PHONY: bench-cluster bench-adversarial realworld browser-deps fuzz compat gui-deps gui-test install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
 
 help:
 	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
@@ -114,8 +114,10 @@ fuzz: tshark-deps venv
 # the captures are built once with sipp (root) and kept in build/bench/: 600 calls of
 # 10 s (606,600 packets), the same calls 4x as long, and 4x the calls 4x shorter
 BENCH_CAPTURES := build/bench/600k.pcap build/bench/600calls-40s.pcap build/bench/2400calls-2.5s.pcap
+# adversarial: 200,000 calls of one INVITE each (without and with SDP), for the bounded-memory line
+ADVERSARIAL_CAPTURES := build/bench/invites-200k.pcap build/bench/invites-sdp-200k.pcap
 
-bench: fixture-deps venv $(BENCH_CAPTURES)
+bench: fixture-deps venv $(BENCH_CAPTURES) $(ADVERSARIAL_CAPTURES)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/cluster.py
 
@@ -124,6 +126,14 @@ bench: fixture-deps venv $(BENCH_CAPTURES)
 COPIES ?= 8
 bench-cluster: tshark-deps venv
 	$(BIN)/python bench/cluster.py --copies $(COPIES)
+
+# the adversarial lines alone (rewrites their section of bench/results.md)
+bench-adversarial: fixture-deps venv $(ADVERSARIAL_CAPTURES)
+	$(BIN)/python bench/run.py --adversarial-only
+
+$(ADVERSARIAL_CAPTURES): | venv
+	@[ "$$(id -u)" = 0 ] || { echo "building the bench captures needs root: sudo make bench"; exit 1; }
+	$(BIN)/python bench/capture.py $@ --calls 200000 $(if $(findstring sdp,$@),--invites-with-sdp,--invites-only)
 
 build/bench/600k.pcap build/bench/600calls-40s.pcap build/bench/2400calls-2.5s.pcap: | venv
 	@[ "$$(id -u)" = 0 ] || { echo "building the bench captures needs root: sudo make bench"; exit 1; }

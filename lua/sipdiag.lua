@@ -13,7 +13,7 @@ Without "out=" the PDML goes to stdout. Extra tshark options work as usual, e.g.
 Sample output (abridged; the full contract is docs/pdml-schema.md):
 
     <?xml version="1.0" encoding="utf-8"?>
-    <pdml version="0" creator="sipdiag/0.1.0" sipdiag_schema="1.6" wireshark="4.0.17" lua="Lua 5.2">
+    <pdml version="0" creator="sipdiag/0.1.0" sipdiag_schema="1.7" wireshark="4.0.17" lua="Lua 5.2">
     <packet>
       <proto name="sipdiag.capture" showname="sipdiag capture summary">
         <field name="sipdiag.capture.packets" show="4"/>
@@ -153,8 +153,14 @@ local function transport_of(pinfo)
   return (ok and PORT_TYPES[pt]) or "UNKNOWN"
 end
 
-local function read_sip_frame(pinfo)
+-- HEAD_BYTES: how much of a SIP frame's start (link, IP, UDP headers) tells a
+-- capture copy (byte-identical) from a retransmission (its own IPv4 identification)
+local HEAD_BYTES = 64
+
+local function read_sip_frame(pinfo, tvb)
   local frame = pinfo.number
+  local length = tvb and tvb:len() or 0
+  local head = length > 0 and tvb:raw(0, length < HEAD_BYTES and length or HEAD_BYTES) or nil
   if pinfo.caplen < pinfo.len then state.snapped_sip_frames = state.snapped_sip_frames + 1 end
   local transport = transport_of(pinfo)
   local src, dst = tostring(pinfo.src), tostring(pinfo.dst)
@@ -167,7 +173,7 @@ local function read_sip_frame(pinfo)
       local msg = parse_sip(raw)
       msg.frame, msg.index, msg.time, msg.size = frame, index, time, #raw
       msg.src, msg.dst, msg.src_port, msg.dst_port = src, dst, src_port, dst_port
-      msg.transport = transport
+      msg.transport, msg.head = transport, head
       add_message(state, msg)
     end)
     if not ok then note_error(state, frame, err) end
@@ -424,11 +430,11 @@ local function register_taps(draw)
     if not ok then note_error(state, pinfo.number, err) end
   end
 
-  local function on_sip(pinfo)
+  local function on_sip(pinfo, tvb)
     if pinfo.number == last_sip_frame then return end
     last_sip_frame = pinfo.number
     note_time(pinfo)
-    local ok, err = pcall(read_sip_frame, pinfo)
+    local ok, err = pcall(read_sip_frame, pinfo, tvb)
     if not ok then note_error(state, pinfo.number, err) end
   end
 

@@ -36,7 +36,7 @@ from .cluster import (
     doctor_lines,
     parse_cluster,
 )
-from .config import Config, ConfigError, load
+from .config import Config, ConfigError, load, user_config_path
 from .continuous import DEFAULT_OVERLAP_S, analyse_continuous
 from .engine import analyses
 from .inputs import ENV_MAX_DECOMPRESSED, ENV_MAX_PACKETS, Limits, limits_from
@@ -60,7 +60,7 @@ from .report import CaptureReport
 from .rules import RULES, THRESHOLDS, check_thresholds, search
 from .rules.base import Settings
 from .sink import Sink
-from .text import safe_text
+from .text import display_text
 from .tshark import CaptureError, OptionError, TsharkError, check_options, find_tshark, tap_files
 from .verdict import Status
 from .workers import child_setup, stop_once
@@ -96,7 +96,11 @@ class UsageError(Exception):
 
 app = typer.Typer(
     name="sipdiag",
-    help="Tell why a SIP call failed or sounded bad, straight from a packet capture.",
+    help="Tell why a SIP call failed or sounded bad, straight from a packet capture.\n\n"
+    "Defaults come from the user's ~/.config/sipdiag/config.toml ($XDG_CONFIG_HOME/sipdiag/config.toml) and "
+    "the working directory's sipdiag.toml (or [tool.sipdiag] in pyproject.toml), the command line winning. "
+    "The working directory's file never names a program: tshark is taken from --tshark, $SIPDIAG_TSHARK or "
+    "the user's file, and a tshark key in the working directory's file is refused (exit code 2).",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -133,7 +137,8 @@ OutputOpt = Annotated[Path | None, typer.Option(
     help="Write the report to this file instead of standard output (jsonl, parquet: into this folder).")]
 TsharkOpt = Annotated[str | None, typer.Option(
     "--tshark", metavar="PATH",
-    help="Path of the tshark to use (else $SIPDIAG_TSHARK, PATH, the usual install places).")]
+    help="Path of the tshark to use (else $SIPDIAG_TSHARK, tshark in ~/.config/sipdiag/config.toml, the PATH, the "
+    "usual install places; never a file in the working directory).")]
 DecodeAsOpt = Annotated[list[str] | None, typer.Option(
     "--decode-as", metavar="RULE", help="Passed to tshark -d, e.g. tcp.port==6060,sip (repeatable).")]
 KeylogOpt = Annotated[Path | None, typer.Option(
@@ -238,7 +243,7 @@ def _tap_options(config: Config, tshark: str | None, decode_as: list[str] | None
     for option in options:
         if ":" not in option.strip(":"):
             raise UsageError(f"--tshark-option {option!r}: expected NAME:VALUE (a tshark -o preference)")
-    found = find_tshark(tshark or config.tshark)
+    found = find_tshark(tshark, config.tshark)
     rules = tuple(decode_as or config.decode_as)
     check_options(found, rules, options)  # an unknown protocol or preference: a usage error, before any run
     return TapOptions(tshark=found, decode_as=rules, tls_keylog=tls_keylog, limits=limits, options=options)
@@ -287,8 +292,9 @@ def render_reports(reports: list[CaptureReport], how: Reporting) -> str:
 
 
 def _say(message: str) -> None:
-    """One line on stderr, names shown escaped, control characters neutralised."""
-    sys.stderr.write(f"sipdiag: {safe_text(shown_name(message))}\n")
+    """One line on stderr: names shown escaped, controls, line breaks, bidi and invisible characters shown as
+    escapes (display_text)."""
+    sys.stderr.write(f"sipdiag: {display_text(shown_name(message))}\n")
 
 
 def _write(text: str, output: Path | None, *, json: bool = False) -> None:
@@ -348,6 +354,11 @@ def exit_code(reports: list[CaptureReport], fail_on: FailOn) -> ExitCode:
     return ExitCode.OK
 
 
+def progress_name(path: str) -> str:
+    """A capture's name as the progress bar shows it (as plain text, never markup): escaped, one line."""
+    return display_text(shown_name("/".join(path.rstrip("/").split("/")[-2:])))
+
+
 def _progress(total: int, where: str = ""):
     """A rich progress bar on stderr when stderr is a terminal (captures done, calls in them); else a no-op.
 
@@ -362,17 +373,18 @@ def _progress(total: int, where: str = ""):
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(TextColumn(f"analysing{where}"), BarColumn(), MofNCompleteColumn(),
+        # a file name is capture text too: never markup ([link=...]), never a terminal escape (OSC 52)
+        with Progress(TextColumn(f"analysing{where}", markup=False), BarColumn(), MofNCompleteColumn(),
                       TextColumn("captures, {task.fields[calls]} calls"), TimeElapsedColumn(),
-                      TextColumn("{task.description}"), console=Console(stderr=True), transient=True) as progress:
+                      TextColumn("{task.description}", markup=False), console=Console(stderr=True),
+                      transient=True) as progress:
             task = progress.add_task("", total=total, calls=0)
             calls = 0
 
             def advance(report: CaptureReport) -> None:
                 nonlocal calls
                 calls += len(report.calls)
-                name = safe_text(shown_name("/".join(report.path.rstrip("/").split("/")[-2:])))
-                progress.update(task, advance=1, calls=calls, description=name)
+                progress.update(task, advance=1, calls=calls, description=progress_name(report.path))
 
             yield advance
 
@@ -615,7 +627,7 @@ def doctor(
         return
     lines = [f"sipdiag {__version__} (Python {sys.version.split()[0]})"]
     try:
-        found = find_tshark(tshark or _config().tshark)
+        found = find_tshark(tshark, _config().tshark)
     except TsharkError as exc:
         lines.append(f"tshark: NOT USABLE: {exc}")
         sys.stdout.write("\n".join(lines) + "\n")
@@ -642,7 +654,9 @@ def doctor(
             packages.append(f"{name} not installed (optional: sipdiag[{extra}])")
     lines.append("Python packages: " + ", ".join(packages))
     config = _config()
-    lines.append(f"config: {config.source or 'none (sipdiag.toml or [tool.sipdiag] in pyproject.toml)'}")
+    user = config.user_source or f"none ({user_config_path() or '~/.config/sipdiag/config.toml'})"
+    project = config.source or "none (sipdiag.toml or [tool.sipdiag] in pyproject.toml; never tshark)"
+    lines.append(f"config: user {user}; working directory {project}")
     sys.stdout.write("\n".join(lines) + "\n")
 
 
@@ -683,7 +697,7 @@ def install_plugin(
 ) -> None:
     """Copy the tap (sipdiag.lua and its sipdiag/ modules) into Wireshark's personal Lua plugins folder
     (Tools > SIP Diagnostics)."""
-    found = find_tshark(tshark or _config().tshark)
+    found = find_tshark(tshark, _config().tshark)
     folder = _plugin_folder(found.path)
     if folder is None:
         raise TsharkError(f"{found.path} does not report a personal Lua plugins folder (tshark -G folders)")

@@ -5,25 +5,48 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .model import RtpStream
+from .text import id_bytes
 
 _MAX_FRAMES_LISTED = 50
 
 
-def quote(text: str) -> str:
-    """A display-filter string literal for any text (escapes quotes, backslashes, controls)."""
+def literal(raw: bytes) -> str:
+    """A display-filter string literal for bytes: printable ASCII as it is (quote and backslash escaped),
+    every other byte as \\xNN, which tshark reads as that byte."""
     out = []
-    for ch in text:
+    for byte in raw:
+        ch = chr(byte)
         if ch in '"\\':
             out.append("\\" + ch)
-        elif ch.isprintable() and ord(ch) < 0x7F:
+        elif 0x20 <= byte < 0x7F:
             out.append(ch)
         else:
-            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogateescape"))
+            out.append(f"\\x{byte:02x}")
     return '"' + "".join(out) + '"'
 
 
+def quote(text: str) -> str:
+    """A display-filter string literal for any text (escapes quotes, backslashes, controls)."""
+    return literal(text.encode("utf-8", "surrogateescape"))
+
+
 def call(call_id: str) -> str:
-    return f"sip.Call-ID == {quote(call_id)}"
+    """The frames that hold a message of this call and of no other, for a Call-ID as the tap writes it
+    (escaped: sipdiag_post/text.py id_bytes gives its bytes back).
+
+    Every Call-ID of the frame must equal it (===): a message that names a second Call-ID after the
+    first (which the tap puts in no call) is left out, unless the frame holds several SIP messages
+    (TCP, WebSocket), where any of them may be this call's. tshark holds a Call-ID as text: each
+    invalid UTF-8 sequence as U+FFFD (as Python decodes it), cut at a NUL; such a Call-ID is also
+    matched by its bytes in the frame, so that two that differ only there stay apart (as is one that
+    holds a U+FFFD itself)."""
+    raw = id_bytes(call_id)
+    shown = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+    value = quote(shown)
+    exact = f"(sip.Call-ID === {value} || (sip.Call-ID == {value} && count(sip) > 1))"
+    if shown.encode("utf-8") != raw or "\ufffd" in shown:  # a real U+FFFD looks the same to tshark
+        return f"({exact} && frame contains {literal(raw)})"
+    return exact
 
 
 def frames(numbers: Iterable[int]) -> str:

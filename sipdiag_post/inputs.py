@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import zlib
 from collections.abc import Iterator, Mapping
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .tshark import CaptureError
+from .tshark import CaptureError, which
 from .workers import child_setup
 
 GIB = 1024**3
@@ -209,7 +208,7 @@ def _gzip_chunks(capture: Path) -> Iterator[bytes]:
 
 def _tool_chunks(kind: str, capture: Path) -> Iterator[bytes]:
     """zstd and lz4 through their command-line tools (reading the file on standard input: no path argument)."""
-    tool = shutil.which(kind)
+    tool = which(kind)
     if tool is None:
         raise CaptureError(f"{capture}: compressed with {kind}, and the {kind} command is not installed to "
                            f"decompress it within limits; install it or decompress the capture first")

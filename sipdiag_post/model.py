@@ -108,6 +108,7 @@ class Sdp:
     direction: str | None = None  # session-level direction attribute; None: sendrecv
     fingerprint: bool = False  # session-level a=fingerprint present
     media: tuple[SdpMedia, ...] = ()  # m= lines in order (the tap keeps 16); () when none
+    media_dropped: int = 0  # m= lines past the tap's bound of 16, not in media (count)
 
     def audio(self) -> SdpMedia | None:
         """The first audio m= line."""
@@ -162,6 +163,7 @@ class SipMessage:
     via_rport: int | None = None  # the top Via's rport= value (port the next hop saw); None when absent or empty
     replaces: str | None = None  # Replaces header (an attended transfer's target dialog); None when absent
     body: str | None = None  # a text body (DTMF relay, plain text, a failure's explanation); None otherwise
+    x_headers_dropped: int = 0  # X- headers past the tap's bound of 64, not in x_headers (count)
     kind: str = "unknown"  # request, response or unknown (unparsable start line)
     sdp: Sdp | None = None  # the SDP body, parsed; None without one
 
@@ -328,14 +330,16 @@ class RtpStream:
 class Call:
     """All SIP messages of one Call-ID that belongs to an INVITE dialog."""
 
-    call_id: str  # the Call-ID header's value, as sent
+    call_id: str  # the Call-ID as the tap writes it: as sent, but a backslash as \\ and each byte XML cannot hold
+    # (a control character, invalid UTF-8) as \xNN, so that distinct Call-IDs stay distinct (text.id_bytes undoes it)
     first_frame: int  # frame of the call's first message in the capture
     from_: NameAddr | None  # From of the first message; None when it had none
     to: NameAddr | None  # To of the first message; None when it had none
     messages: tuple[SipMessage, ...]  # in capture order, retransmissions included
     total_messages: int  # messages seen (count), including any not kept
     retransmissions: int  # messages flagged as retransmissions (count)
-    messages_dropped: int = 0  # messages over the tap's per-call bound, not in messages (count)
+    messages_dropped: int = 0  # messages over the tap's per-call bounds, not in messages (count); the tap keeps
+    # every final response, ACK, BYE, CANCEL, new request and SDP, and the first and last of repeated 1xx
     streams: tuple[RtpStream, ...] = ()  # RTP streams linked to the call (and, after analysis, shared with it)
 
 
@@ -380,6 +384,12 @@ class CaptureFacts:
     duration: float  # s from the first to the last packet
     sip_messages: int  # SIP messages of any kind (count)
     calls: int  # calls written by the tap (count)
+    calls_dropped: int = 0  # Call-IDs of INVITE dialogs past the tap's bound on calls, not written (count)
+    calls_dropped_messages: int = 0  # their SIP messages (count)
+    calls_dropped_at_least: bool = False  # calls_dropped stopped counting at its own bound: it is a lower bound
+    messages_dropped: int = 0  # messages of written calls not kept by the per-call bounds (count, all calls)
+    xheaders_dropped: int = 0  # X- headers not kept by the per-message bound (count, all messages)
+    tls_ports_dropped: int = 0  # TLS frames on ports past the tap's bound of 32 (count)
     start_epoch: float | None = None  # s since 1970 (UTC): the first packet's time; None without packets
     other_sip: tuple[OtherSip, ...] = ()  # SIP outside calls (REGISTER, OPTIONS ...), by method; () when none
     tls_undecoded: tuple[TlsSighting, ...] = ()  # TLS the tap saw but could not read SIP from; () when none
@@ -402,6 +412,12 @@ class CaptureFacts:
     creator: str = ""  # the tap that wrote the PDML ("sipdiag/0.1.0")
     wireshark: str = ""  # the Wireshark version the tap ran in; "" when unknown
     schema: str = ""  # PDML schema version, MAJOR.MINOR
+
+    @property
+    def bounds_reached(self) -> bool:
+        """Whether the tap's bounds kept anything out of the summary: calls, messages, streams, X- headers."""
+        return bool(self.calls_dropped_messages or self.messages_dropped or self.xheaders_dropped
+                    or self.rtp_streams_dropped or self.tls_ports_dropped)
 
     @property
     def media_captured(self) -> bool:

@@ -4,13 +4,26 @@ The parser is hardened: PDML may come from anywhere (exported from Wireshark,
 mailed by a customer), so entities are never resolved, DTDs are refused,
 nothing is fetched from the network and oversized documents are rejected.
 The schema version is checked before anything else is read.
+
+It reads incrementally: one <packet> (the capture record, a call) at a time,
+each cleared once read, so memory follows one call, not the document
+(iter_summary yields the calls as they come; read_summary keeps them all).
+Values are checked as they are read: numbers must be finite and in range
+(a time of `inf` or `1e308` describes no capture), text is cut at
+MAX_TEXT_CHARS (the tap writes at most 1024 bytes and a marker).
 See docs/pdml-schema.md for the contract.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import io
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from lxml import etree
 
@@ -34,10 +47,13 @@ from .model import (
     TelephoneEvent,
     TlsSighting,
 )
-from .text import xml_text
+from .text import bounded, xml_text
 
 SUPPORTED_MAJOR = 1
 MAX_PDML_BYTES = 1 << 30  # 1 GiB: far above any real summary, below memory trouble
+MAX_TEXT_CHARS = 4096  # a text value longer than this is cut (the tap's are at most 1024 bytes and a marker)
+MAX_INT = 1 << 53  # a count, frame or port beyond this (in size) describes no capture
+MAX_FLOAT = 1e10  # s or ms: about 317 years in seconds
 
 _PARSER_OPTIONS = {
     "resolve_entities": False,
@@ -48,101 +64,209 @@ _PARSER_OPTIONS = {
     "remove_comments": True,
     "remove_pis": True,
 }
+_CHUNK = 1 << 20
 
 
 class PdmlError(Exception):
     """The PDML cannot be used; the message is one line for the user."""
 
 
-def read_summary(path: Path) -> Summary:
-    """Read a PDML file written by the sipdiag tap."""
+class SummaryReader:
+    """A PDML summary read one packet at a time: the capture's facts at once, then its calls as iterated
+    (once); the RTP streams of no call, which the tap writes last, once the calls are all read."""
+
+    def __init__(self, source: BinaryIO, name: str) -> None:
+        self._name = name
+        self._source = source
+        self._events = etree.iterparse(source, events=("start", "end"), **_PARSER_OPTIONS)
+        self._pending: tuple[str, etree._Element] | None = None
+        self._root = self._open()
+        self._unlinked: list[RtpStream] = []
+        self._done = False
+        self.facts = self._first_facts()
+
+    def _next(self) -> tuple[str, etree._Element] | None:
+        if self._pending is not None:
+            event, self._pending = self._pending, None
+            return event
+        try:
+            return next(self._events)
+        except StopIteration:
+            return None
+        except etree.XMLSyntaxError as exc:
+            raise PdmlError(f"{self._name}: not well-formed XML: {_one_line(str(exc))}") from None
+
+    def _open(self) -> etree._Element:
+        first = self._next()
+        if first is None:
+            raise PdmlError(f"{self._name}: empty document")
+        _, root = first
+        # one event more before judging the root: a document cut inside its first tag is reported as such
+        self._pending = self._next()
+        info = root.getroottree().docinfo
+        if info.internalDTD is not None or info.externalDTD is not None or info.doctype:
+            raise PdmlError(f"{self._name}: DTDs and entity declarations are not allowed in sipdiag PDML")
+        if root.tag != "pdml":
+            raise PdmlError(f"{self._name}: root element is <{_one_line(str(root.tag))[:40]}>, expected <pdml>")
+        _check_schema(root.get("sipdiag_schema"), self._name)
+        return root
+
+    def _packets(self) -> Iterator[etree._Element]:
+        """Each <packet> under the root once it is complete; cleared away once the caller is done with it."""
+        depth = 0
+        while (event := self._next()) is not None:
+            kind, element = event
+            if kind == "start":
+                depth += 1
+                continue
+            depth -= 1
+            if depth != 0:
+                continue
+            if next(element.iter(etree.Entity), None) is not None:
+                raise PdmlError(f"{self._name}: entity references are not allowed in sipdiag PDML")
+            if element.tag == "packet":
+                yield element
+            element.clear()
+            self._root.remove(element)
+
+    def _records(self) -> Iterator[tuple[str | None, etree._Element]]:
+        for packet in self._packets():
+            for proto in packet.iterchildren("proto"):
+                yield proto.get("name"), proto
+
+    def _first_facts(self) -> CaptureFacts:
+        self._stream = self._records()
+        for kind, proto in self._stream:
+            if kind == "sipdiag.capture":
+                return self._read(kind, lambda p=proto: _capture_facts(p, self._root))  # type: ignore[return-value]
+            if kind in ("sipdiag.call", "sipdiag.unlinked"):
+                break
+        raise PdmlError(f"{self._name}: no sipdiag.capture record first; not written by the sipdiag tap")
+
+    def _read(self, kind: str, read: Callable[[], object]) -> object:
+        try:
+            return read()
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise PdmlError(f"{self._name}: invalid {kind} record: {_one_line(str(exc))[:200]}") from None
+
+    def __iter__(self) -> Iterator[Call]:
+        if self._done:
+            return
+        for kind, proto in self._stream:
+            if kind == "sipdiag.call":
+                yield self._read(kind, lambda p=proto: _call(p))  # type: ignore[misc]
+            elif kind == "sipdiag.unlinked":
+                self._unlinked.extend(self._read(kind, lambda p=proto: [  # type: ignore[arg-type]
+                    _stream(g) for g in _Fields(p, "sipdiag.").groups("stream")]))
+        self._done = True
+        self._source.close()
+
+    @property
+    def unlinked_streams(self) -> tuple[RtpStream, ...]:
+        """The streams of no call; complete only once the calls are all read."""
+        if not self._done:
+            raise RuntimeError("unlinked_streams before the calls were all read")
+        return tuple(self._unlinked)
+
+    def close(self) -> None:
+        self._source.close()
+
+
+def _open_file(path: Path) -> BinaryIO:
     try:
         size = path.stat().st_size
         if size > MAX_PDML_BYTES:
             raise PdmlError(f"{path}: {size} bytes is larger than the {MAX_PDML_BYTES} bytes allowed")
-        data = path.read_bytes()
+        return open(path, "rb")
     except OSError as exc:
         raise PdmlError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return parse_summary(data, str(path))
+
+
+def iter_summary(path: Path) -> SummaryReader:
+    """A PDML file written by the sipdiag tap, read incrementally: `.facts` at once, then iterate for the
+    calls (each read and forgotten in turn), then `.unlinked_streams`."""
+    source = _open_file(path)
+    try:
+        return SummaryReader(source, str(path))
+    except BaseException:
+        source.close()
+        raise
+
+
+def read_facts(path: Path) -> CaptureFacts:
+    """Only the capture record of a PDML file (the first packet): nothing else is read."""
+    reader = iter_summary(path)
+    reader.close()
+    return reader.facts
+
+
+def _whole(reader: SummaryReader) -> Summary:
+    calls = tuple(reader)
+    return Summary(facts=reader.facts, calls=calls, unlinked_streams=reader.unlinked_streams)
+
+
+def read_summary(path: Path) -> Summary:
+    """Read a PDML file written by the sipdiag tap (all its calls)."""
+    return _whole(iter_summary(path))
 
 
 def parse_summary(data: bytes, name: str = "<pdml>") -> Summary:
     """Parse PDML bytes written by the sipdiag tap."""
-    root = _parse_root(data, name)
-    facts: CaptureFacts | None = None
-    calls: list[Call] = []
-    unlinked: list[RtpStream] = []
-    for packet in root.iterchildren("packet"):
-        for proto in packet.iterchildren("proto"):
-            kind = proto.get("name")
-            try:
-                if kind == "sipdiag.capture":
-                    facts = _capture_facts(proto, root)
-                elif kind == "sipdiag.call":
-                    calls.append(_call(proto))
-                elif kind == "sipdiag.unlinked":
-                    unlinked.extend(_stream(g) for g in _Fields(proto, "sipdiag.").groups("stream"))
-            except (ValueError, TypeError) as exc:
-                raise PdmlError(f"{name}: invalid {kind} record: {exc}") from None
-    if facts is None:
-        raise PdmlError(f"{name}: no sipdiag.capture record; not written by the sipdiag tap")
-    return Summary(facts=facts, calls=tuple(calls), unlinked_streams=tuple(unlinked))
+    if len(data) > MAX_PDML_BYTES:
+        raise PdmlError(f"{name}: larger than the {MAX_PDML_BYTES} bytes allowed")
+    return _whole(SummaryReader(io.BytesIO(data), name))
 
 
 def add_capture_field(path: Path, name: str, value: str) -> None:
     """Add a runner-written field (read_error, link_type) to a PDML file's capture record."""
-    _edit_capture(path, lambda proto: _sub_field(proto, f"sipdiag.capture.{name}", value))
+    field = etree.Element("field", name=f"sipdiag.capture.{name}", show=xml_text(value))
+    _edit_capture(path, lambda lines: lines + b"    " + etree.tostring(field) + b"\n")
+
+
+_TAP_ERRORS = re.compile(rb'(<field name="sipdiag\.capture\.tap_errors" show=")(\d*)("/>)')
 
 
 def add_tap_errors(path: Path, messages: list[str]) -> None:
     """Count Lua errors tshark reported outside the tap's guards as tap errors at frame 0."""
-    def edit(proto: etree._Element) -> None:
-        for field in proto.iterchildren("field"):
-            if field.get("name") == "sipdiag.capture.tap_errors":
-                count = field.get("show", "0")
-                field.set("show", str((int(count) if count.isdigit() else 0) + len(messages)))
+    def edit(head: bytes) -> bytes:
+        head = _TAP_ERRORS.sub(lambda m: m[1] + str(int(m[2] or b"0") + len(messages)).encode() + m[3], head)
         for message in messages[:10]:
-            group = _sub_field(proto, "sipdiag.capture.tap_error", message)
-            _sub_field(group, "sipdiag.capture.tap_error.frame", "0")
-            _sub_field(group, "sipdiag.capture.tap_error.message", message)
+            group = etree.Element("field", name="sipdiag.capture.tap_error", show=xml_text(message))
+            etree.SubElement(group, "field", name="sipdiag.capture.tap_error.frame", show="0")
+            etree.SubElement(group, "field", name="sipdiag.capture.tap_error.message", show=xml_text(message))
+            head += b"    " + etree.tostring(group) + b"\n"
+        return head
     _edit_capture(path, edit)
 
 
-def _sub_field(parent: etree._Element, name: str, show: str) -> etree._Element:
-    field = etree.SubElement(parent, "field")
-    field.set("name", name)
-    field.set("show", xml_text(show))
-    return field
+_CAPTURE_END = b"</proto>"
+_MAX_HEAD = 64 << 20  # the capture record is a few kilobytes; a document whose first record is not ends here
 
 
-def _edit_capture(path: Path, edit: Callable[[etree._Element], None]) -> None:
-    root = _parse_root(path.read_bytes(), str(path))
-    for proto in root.iter("proto"):
-        if proto.get("name") == "sipdiag.capture":
-            edit(proto)
-            break
-    path.write_bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8") + b"\n")
-
-
-def _parse_root(data: bytes, name: str) -> etree._Element:
-    if len(data) > MAX_PDML_BYTES:
-        raise PdmlError(f"{name}: larger than the {MAX_PDML_BYTES} bytes allowed")
-    parser = etree.XMLParser(**_PARSER_OPTIONS)
-    try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
-        raise PdmlError(f"{name}: not well-formed XML: {_one_line(str(exc))}") from None
-    if root is None:
-        raise PdmlError(f"{name}: empty document")
-    doctype = root.getroottree().docinfo
-    if doctype.internalDTD is not None or doctype.externalDTD is not None or doctype.doctype:
-        raise PdmlError(f"{name}: DTDs and entity declarations are not allowed in sipdiag PDML")
-    if next(root.iter(etree.Entity), None) is not None:
-        raise PdmlError(f"{name}: entity references are not allowed in sipdiag PDML")
-    if root.tag != "pdml":
-        raise PdmlError(f"{name}: root element is <{_one_line(str(root.tag))}>, expected <pdml>")
-    _check_schema(root.get("sipdiag_schema"), name)
-    return root
+def _edit_capture(path: Path, edit: Callable[[bytes], bytes]) -> None:
+    """Rewrite a PDML file with edit applied to its capture record (its lines before the line of the
+    record's </proto>; edit appends lines), copying the rest as it is: the file is never read whole.
+    The file is replaced only once the new one is written."""
+    read_facts(path)  # a sipdiag summary, its capture record first
+    with open(path, "rb") as source:
+        head = b""
+        while (end := head.find(_CAPTURE_END)) < 0:
+            chunk = source.read(_CHUNK)
+            if not chunk or len(head) > _MAX_HEAD:
+                raise PdmlError(f"{path}: no end to its capture record")
+            head += chunk
+        lines_end = head.rfind(b"\n", 0, end) + 1
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(edit(head[:lines_end]))
+                out.write(head[lines_end:])
+                while chunk := source.read(_CHUNK):
+                    out.write(chunk)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
 
 def _check_schema(version: str | None, name: str) -> None:
@@ -166,7 +290,10 @@ def _one_line(text: str) -> str:
 
 
 class _Fields:
-    """The direct child <field>s of an element, by name (after a common prefix), in document order."""
+    """The direct child <field>s of an element, by name (after a common prefix), in document order.
+
+    Text is cut at MAX_TEXT_CHARS; numbers are checked: integers within MAX_INT in size, floats finite and
+    within MAX_FLOAT (ValueError naming the field otherwise)."""
 
     def __init__(self, element: etree._Element, prefix: str = "") -> None:
         self._element = element
@@ -178,30 +305,47 @@ class _Fields:
     def all(self, name: str) -> list[etree._Element]:
         return self._by_name.get(self._prefix + name, [])
 
-    def str(self, name: str) -> str | None:
+    def raw(self, name: str) -> str | None:
+        """The value as written, not cut (for values that are lists of numbers)."""
         found = self.all(name)
         return found[0].get("show") if found else None
+
+    def str(self, name: str) -> str | None:
+        value = self.raw(name)
+        return bounded(value, MAX_TEXT_CHARS) if value is not None else None
 
     def text(self, name: str) -> str:
         return self.str(name) or ""
 
     def int(self, name: str) -> int | None:
-        value = self.str(name)
-        return int(value) if value is not None else None
+        value = self.raw(name)
+        return _int(value, self._prefix + name) if value is not None else None
 
     def count(self, name: str) -> int:
         """An int that is 0 when absent."""
         return self.int(name) or 0
 
+    def port(self, name: str) -> int:
+        """A transport port (0 when absent)."""
+        port = self.count(name)
+        if not 0 <= port <= 65535:
+            raise ValueError(f"{self._prefix}{name} {port} is not a port")
+        return port
+
     def float(self, name: str) -> float | None:
-        value = self.str(name)
-        return float(value) if value is not None else None
+        value = self.raw(name)
+        if value is None:
+            return None
+        number = float(value[:64])
+        if not math.isfinite(number) or abs(number) > MAX_FLOAT:
+            raise ValueError(f"{self._prefix}{name} {value[:24]!r} is not a finite number within {MAX_FLOAT:g}")
+        return number
 
     def flag(self, name: str) -> bool:
-        return self.str(name) == "1"
+        return self.raw(name) == "1"
 
     def strs(self, name: str) -> tuple[str, ...]:
-        return tuple(e.get("show", "") for e in self.all(name))
+        return tuple(bounded(e.get("show", ""), MAX_TEXT_CHARS) for e in self.all(name))
 
     def groups(self, name: str) -> list[_Fields]:
         """Repeated field groups, each read with its own name as prefix."""
@@ -209,7 +353,14 @@ class _Fields:
 
     def element_show(self) -> str:
         """The group element's own show attribute."""
-        return self._element.get("show", "")
+        return bounded(self._element.get("show", ""), MAX_TEXT_CHARS)
+
+
+def _int(value: str, name: str) -> int:
+    number = int(value[:24])  # longer is out of range anyway; int() of megabytes of digits is slow
+    if len(value) > 24 or abs(number) > MAX_INT:
+        raise ValueError(f"{name} {value[:24]!r} is out of range")
+    return number
 
 
 def _capture_facts(proto: etree._Element, root: etree._Element) -> CaptureFacts:
@@ -225,6 +376,12 @@ def _capture_facts(proto: etree._Element, root: etree._Element) -> CaptureFacts:
         tls_undecoded=tuple(TlsSighting(port=g.count("port"), frames=g.count("frames"),
                                         first_frame=g.count("first_frame"))
                             for g in f.groups("tls_undecoded")),
+        calls_dropped=f.count("calls_dropped"),
+        calls_dropped_messages=f.count("calls_dropped_messages"),
+        calls_dropped_at_least=f.flag("calls_dropped_at_least"),
+        messages_dropped=f.count("messages_dropped"),
+        xheaders_dropped=f.count("xheaders_dropped"),
+        tls_ports_dropped=f.count("tls_ports_dropped"),
         snapped_sip_frames=f.count("snapped_sip_frames"),
         tap_errors=f.count("tap_errors"),
         tap_error_samples=tuple(TapError(frame=g.count("frame"), message=g.text("message"))
@@ -243,9 +400,9 @@ def _capture_facts(proto: etree._Element, root: etree._Element) -> CaptureFacts:
         duplicate_first_frame=f.count("duplicate_first_frame"),
         sip_candidates=tuple(SipCandidate(port=g.count("port"), frames=g.count("frames"),
                                           first_frame=g.count("first_frame")) for g in f.groups("sip_candidate")),
-        creator=root.get("creator", ""),
-        wireshark=root.get("wireshark", ""),
-        schema=root.get("sipdiag_schema", ""),
+        creator=bounded(root.get("creator", ""), MAX_TEXT_CHARS),
+        wireshark=bounded(root.get("wireshark", ""), MAX_TEXT_CHARS),
+        schema=bounded(root.get("sipdiag_schema", ""), MAX_TEXT_CHARS),
     )
 
 
@@ -281,8 +438,8 @@ def _message(element: etree._Element) -> SipMessage:
         frame=f.count("frame"),
         index=f.int("index") or 1,
         time=f.float("time") or 0.0,
-        src=Endpoint(f.text("src"), f.count("src_port")),
-        dst=Endpoint(f.text("dst"), f.count("dst_port")),
+        src=Endpoint(f.text("src"), f.port("src_port")),
+        dst=Endpoint(f.text("dst"), f.port("dst_port")),
         transport=f.str("transport") or "UNKNOWN",
         start_line=element.get("show", ""),
         kind=f.str("kind") or "unknown",
@@ -316,6 +473,7 @@ def _message(element: etree._Element) -> SipMessage:
         via_rport=f.int("via_rport"),
         replaces=f.str("replaces"),
         body=f.str("body"),
+        x_headers_dropped=f.count("xheaders_dropped"),
         sdp=next((_sdp(g) for g in _Fields(element, "sipdiag.").groups("sdp")), None),
     )
 
@@ -346,6 +504,7 @@ def _sdp(g: _Fields) -> Sdp:
         direction=g.str("direction"),
         fingerprint=g.flag("fingerprint"),
         media=tuple(_sdp_media(m) for m in g.groups("media")),
+        media_dropped=g.count("media_dropped"),
     )
 
 
@@ -374,11 +533,10 @@ def _rtcp(g: _Fields) -> RtcpStats:
 
 
 def _stream(g: _Fields) -> RtpStream:
-    ssrc = g.text("ssrc")
     return RtpStream(
-        src=Endpoint(g.text("src"), g.count("src_port")),
-        dst=Endpoint(g.text("dst"), g.count("dst_port")),
-        ssrc=int(ssrc, 16) if ssrc.lower().startswith("0x") else int(ssrc or 0),
+        src=Endpoint(g.text("src"), g.port("src_port")),
+        dst=Endpoint(g.text("dst"), g.port("dst_port")),
+        ssrc=_ssrc(g.text("ssrc")),
         first_frame=g.count("first_frame"),
         last_frame=g.count("last_frame"),
         first_time=g.float("first_time") or 0.0,
@@ -404,13 +562,13 @@ def _stream(g: _Fields) -> RtpStream:
         rtcp=next((_rtcp(r) for r in g.groups("rtcp")), None),
         decoded_by=g.str("decoded_by") or "tshark",
         pps_start=g.count("pps_start"),
-        pps=_counts(g.text("pps")),
+        pps=_counts(g.raw("pps") or "", "sipdiag.stream.pps"),
         media_type=g.str("media_type"),
         media_index=g.int("media_index"),
         media_port=g.int("media_port"),
         media_frame=g.int("media_frame"),
-        loss_runs=_pairs(g.text("loss_runs")),
-        late=_pairs(g.text("late")),
+        loss_runs=_pairs(g.raw("loss_runs") or "", "sipdiag.stream.loss_runs"),
+        late=_pairs(g.raw("late") or "", "sipdiag.stream.late"),
         gaps=tuple(Gap(length_s=x.float("length_s") or 0.0, start_time=x.float("start_time") or 0.0,
                        end_frame=x.count("end_frame")) for x in g.groups("gap")),
         events=tuple(_event(e) for e in g.groups("event")),
@@ -424,7 +582,7 @@ def _event(g: _Fields) -> TelephoneEvent:
                           frame=g.count("frame"), ended=g.flag("ended"), end_frame=g.int("end_frame"))
 
 
-def _pairs(text: str) -> tuple[tuple[int, int], ...]:
+def _pairs(text: str, name: str) -> tuple[tuple[int, int], ...]:
     """A comma-separated list of number:count ("1:12,2:3"); ValueError on anything else."""
     if not text:
         return ()
@@ -432,11 +590,18 @@ def _pairs(text: str) -> tuple[tuple[int, int], ...]:
     for item in text.split(","):
         key, sep, count = item.partition(":")
         if not sep:
-            raise ValueError(f"not number:count: {item!r}")
-        pairs.append((int(key), int(count)))
+            raise ValueError(f"{name}: not number:count: {item[:24]!r}")
+        pairs.append((_int(key, name), _int(count, name)))
     return tuple(pairs)
 
 
-def _counts(text: str) -> tuple[int, ...]:
+def _ssrc(text: str) -> int:
+    ssrc = int(text[:10], 16) if text.lower().startswith("0x") else int(text[:10] or 0)
+    if len(text) > 10 or not 0 <= ssrc < 1 << 32:
+        raise ValueError(f"sipdiag.stream.ssrc {text[:24]!r} is not 32 bits")
+    return ssrc
+
+
+def _counts(text: str, name: str) -> tuple[int, ...]:
     """A comma-separated list of counts ("50,50,0,12"); ValueError on anything else."""
-    return tuple(int(n) for n in text.split(",")) if text else ()
+    return tuple(_int(n, name) for n in text.split(",")) if text else ()

@@ -75,7 +75,9 @@ def expand_inputs(paths: Iterable[Source]) -> list[Source]:
     return out
 
 
-def _summarise(tap: TapOptions, capture: Path, workdir: Path) -> tuple[Summary, Path]:
+def _summarise(tap: TapOptions, capture: Path, workdir: Path) -> Path:
+    """Run the tap over a capture; the PDML it wrote, with what the runner learnt added to its capture
+    record. Only the capture record is read here (pdml.read_facts): the calls are left to the caller."""
     check_capture_file(capture)
     readable = decompressed(capture, workdir, tap.limits)
     max_packets = tap.limits.max_packets if readable.compression else 0
@@ -84,27 +86,25 @@ def _summarise(tap: TapOptions, capture: Path, workdir: Path) -> tuple[Summary, 
                   source=readable.path, max_packets=max_packets)
     if run.lua_errors:
         pdml.add_tap_errors(out, list(run.lua_errors))
-    summary = pdml.read_summary(out)
+    facts = pdml.read_facts(out)
     # what stopped the read first: the packet limit, else damaged compressed data (which says more
     # than tshark on the copy), else what tshark said
     read_error = readable.read_error or run.read_error
-    if max_packets and summary.facts.packets >= max_packets:
+    if max_packets and facts.packets >= max_packets:
         total = packet_count(tap.tshark, readable.path)
         if total is None or total > max_packets:  # not a file of exactly that many packets
             read_error = packet_limit_message(tap.limits, total)
     if read_error:
         pdml.add_capture_field(out, "read_error", read_error)
-        summary = pdml.read_summary(out)
-    if summary.facts.packets == 0:
+    if facts.packets == 0:
         raise CaptureError(f"{capture}: no packets read (empty, or not a capture format tshark reads)")
-    if summary.facts.sip_messages == 0:
+    if facts.sip_messages == 0:
         found = capture_format(tap.tshark, readable.path)
         if found and not found.is_network:
             raise CaptureError(f"{capture}: not a packet capture (tshark reads it as {found.file_type} data)")
         if found:  # said beside "no SIP": a link type tshark cannot decode is the usual reason
             pdml.add_capture_field(out, "link_type", found.link_type)
-            summary = pdml.read_summary(out)
-    return summary, out
+    return out
 
 
 def summarise(tap: TapOptions, capture: Path, workdir: Path | None = None) -> Summary:
@@ -113,14 +113,14 @@ def summarise(tap: TapOptions, capture: Path, workdir: Path | None = None) -> Su
     if capture.is_dir():
         raise CaptureError(f"{capture}: no captures (*.pcap, *.pcapng, *.cap) in this folder")
     with tempfile.TemporaryDirectory(prefix="sipdiag-", dir=workdir) as tmp:
-        summary, _ = _summarise(tap, capture, Path(tmp))
-    return summary
+        return pdml.read_summary(_summarise(tap, capture, Path(tmp)))
 
 
 def export(tap: TapOptions, capture: Path, output: Path) -> Summary:
     """Write the tap's PDML for a capture to output (replaced only when complete)."""
     with tempfile.TemporaryDirectory(prefix="sipdiag-") as tmp:
-        summary, written = _summarise(tap, capture, Path(tmp))
+        written = _summarise(tap, capture, Path(tmp))
+        summary = pdml.read_summary(written)
         write_file(output, written)
     return summary
 

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -58,21 +59,29 @@ class Tshark:
         return ".".join(str(n) for n in self.version)
 
 
-def _candidates(explicit: str | None) -> list[str]:
-    if explicit:
-        return [explicit]
-    env = os.environ.get("SIPDIAG_TSHARK")
-    if env:
-        return [env]
-    found = shutil.which("tshark")
+# where Wireshark installs tshark when it is not on the PATH
+USUAL_PLACES = ("/usr/bin/tshark", "/usr/local/bin/tshark", "/opt/homebrew/bin/tshark",
+                "/Applications/Wireshark.app/Contents/MacOS/tshark",
+                "C:\\Program Files\\Wireshark\\tshark.exe", "C:\\Program Files (x86)\\Wireshark\\tshark.exe")
+
+
+def which(name: str, environ: Mapping[str, str] = os.environ) -> str | None:
+    """A program on the PATH, searched in its absolute folders only: an empty, '.' or relative entry
+    would find a program in the working directory (a capture bundle's `tshark`)."""
+    folders = [d for d in environ.get("PATH", os.defpath).split(os.pathsep) if d and os.path.isabs(d)]
+    return shutil.which(name, path=os.pathsep.join(folders)) if folders else None
+
+
+def _candidates(explicit: str | None, configured: str | None = None) -> list[str]:
+    """--tshark, $SIPDIAG_TSHARK, the user's config file, the PATH, the usual install places: the first
+    that is given. Never anything a file in the working directory names (sipdiag_post/config.py)."""
+    for given in (explicit, os.environ.get("SIPDIAG_TSHARK"), configured):
+        if given:
+            return [given]
+    found = which("tshark")
     if found:
         return [found]
-    try:  # pyshark knows the usual install places on Windows and macOS
-        from pyshark.tshark.tshark import TSharkNotFoundException, get_process_path
-
-        return [get_process_path()]
-    except (ImportError, TSharkNotFoundException):
-        return []
+    return [path for path in USUAL_PLACES if os.path.isfile(path)][:1]
 
 
 def parse_version_output(text: str) -> tuple[tuple[int, int, int] | None, str | None]:
@@ -86,9 +95,10 @@ def parse_version_output(text: str) -> tuple[tuple[int, int, int] | None, str | 
     return version, (lua.group(1) or "") if lua else None
 
 
-def find_tshark(explicit: str | None = None) -> Tshark:
-    """Locate a usable tshark: --tshark, $SIPDIAG_TSHARK, PATH, then pyshark's search."""
-    candidates = _candidates(explicit)
+def find_tshark(explicit: str | None = None, configured: str | None = None) -> Tshark:
+    """Locate a usable tshark: --tshark (explicit), $SIPDIAG_TSHARK, the user's config file (configured),
+    the PATH's absolute folders, then the usual install places."""
+    candidates = _candidates(explicit, configured)
     if not candidates:
         raise TsharkError("tshark not found: install Wireshark's tshark (Debian: apt install tshark) "
                           "or name it with --tshark PATH")

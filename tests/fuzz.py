@@ -13,11 +13,18 @@ be replayed alone (`--only N`). Each case:
      <pdml sipdiag_schema=...>), then reads it with sipdiag's own reader;
   3. runs `sipdiag check` on it in one of the six formats and validates the
      output (JSON parses, JUnit is XML, CSV parses without formula cells, the
-     table, Markdown and HTML have no control characters, the HTML no markup
-     from the capture); exit code 0 or 1;
-  4. for every case whose capture tshark refused, and one case in six
-     otherwise, runs `sipdiag analyze` end to end: exit 0, 1 or 3 (then one line
-     on stderr), never a traceback.
+     table, CSV, Markdown and HTML hold no control, bidi, invisible or
+     line-separator character but their own newlines, JSON and JUnit no C1
+     control, the HTML no markup from the capture); exit code 0 or 1. The
+     kind nonfinite-pdml first makes some of the PDML's numbers non-finite or
+     out of range (mutate.PDML_MUTATIONS): then the reader must refuse it and
+     `check` exit 3 with one line;
+  4. for every case whose capture tshark refused, every hostile-name case (the
+     capture named by mutate.HOSTILE_NAMES: terminal escapes, markup, line
+     breaks, bidi, bytes that are not UTF-8; analysed in one of the six
+     formats, validated as in 3) and one case in six otherwise, runs
+     `sipdiag analyze` end to end: exit 0, 1 or 3 (then one line on stderr),
+     never a traceback.
 Steps 3 and 4 run the CLI's own entry point in-process with SIPDIAG_DEBUG=1,
 so an unexpected exception surfaces as a crash instead of the "internal error"
 line users would see. Prints counts per mutation kind and outcome; exit 1 when
@@ -61,7 +68,11 @@ DEFAULT_SEED = 20261126
 FORMATS = ("json", "csv", "junit", "markdown", "table", "html")
 LUA_ERROR = re.compile(r"Lua: Error|stack traceback|attempt to (?:index|call|compare|perform|concatenate)|"
                        r"bad argument #|\.lua:\d+:", re.IGNORECASE)
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# what no format for people may hold (its own newlines aside): controls, line separators, bidi, invisible
+HUMAN_FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u061c\u200b-\u200f\u202a-\u202e"
+                             "\u2060-\u2069\ufeff\U000e0000-\U000e007f]")
+# what JSON and JUnit may not hold raw: C1 controls (and, in JSON, what its escapes leave raw)
+MACHINE_FORBIDDEN = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b\ufeff]")
 STRICT = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
 
 
@@ -125,8 +136,14 @@ def _check_output(fmt: str, text: str) -> str | None:
                     return f"csv formula cell {bad[0][:40]!r}"
     except (ValueError, etree.XMLSyntaxError) as exc:
         return f"{fmt} output does not parse: {str(exc).splitlines()[0][:120]}"
-    if fmt in ("table", "markdown", "html") and CONTROL.search(text):
-        return f"{fmt} output has a control character"
+    if fmt in ("table", "csv", "markdown", "html"):
+        found = HUMAN_FORBIDDEN.search(text)
+        if found:
+            return f"{fmt} output holds {found[0]!r} raw"
+    elif fmt == "json" and (found := MACHINE_FORBIDDEN.search(text)):
+        return f"json output holds {found[0]!r} raw"
+    elif fmt == "junit" and (found := re.search("[\x7f-\x9f]", text)):
+        return f"junit output holds {found[0]!r} raw"
     if fmt == "html" and (text.count("<script") != 1 or text.count("<style") != 1):
         return "html output has markup from the capture (a second <script> or <style>)"
     return None
@@ -147,12 +164,17 @@ def run_case(case: Case, keep: str | None = None) -> Outcome:
         data = (ROOT / "fixtures" / case.fixture / "capture.pcap").read_bytes()
         mutated = mutate.mutate(data, case.kind, case.seed)
         with tempfile.TemporaryDirectory(prefix="sipdiag-fuzz-") as tmp:
-            capture, out = Path(tmp) / "case.pcap", Path(tmp) / "summary.pdml"
+            name = "case.pcap"
+            if case.kind == "hostile-name":
+                name = mutate.HOSTILE_NAMES[case.seed % len(mutate.HOSTILE_NAMES)]
+            capture, out = Path(tmp) / name, Path(tmp) / "summary.pdml"
             capture.write_bytes(mutated)
             outcome = _run(case, capture, out)
             if keep and outcome.result.startswith("FAIL"):
                 Path(keep).mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(capture, Path(keep) / f"case{case.number}-{case.fixture}-{case.kind}.pcap")
+                if out.exists():
+                    shutil.copyfile(out, Path(keep) / f"case{case.number}-{case.fixture}-{case.kind}.pdml")
             return outcome
     except Exception:  # the harness reports whatever broke
         return Outcome(case, "FAIL: exception", traceback.format_exc(limit=-3))
@@ -173,7 +195,8 @@ def _run(case: Case, capture: Path, out: Path) -> Outcome:
         return Outcome(case, f"FAIL: tshark died from signal {-done.returncode}", stderr[-300:])
     if LUA_ERROR.search(stderr):
         return Outcome(case, "FAIL: a Lua error escaped the tap", stderr[:400])
-    analyze_too = not out.exists() or case.number % 6 == 0
+    analyze_too = not out.exists() or case.number % 6 == 0 or case.kind == "hostile-name"
+    fmt = FORMATS[case.number % len(FORMATS)]
     if out.exists():
         try:
             root = etree.parse(str(out), STRICT).getroot()
@@ -185,7 +208,8 @@ def _run(case: Case, capture: Path, out: Path) -> Outcome:
             pdml.read_summary(out)
         except pdml.PdmlError as exc:
             return Outcome(case, "FAIL: sipdiag refuses the tap's own PDML", str(exc))
-        fmt = FORMATS[case.number % len(FORMATS)]
+        if case.kind in mutate.PDML_MUTATIONS:
+            return _hostile_pdml(case, out, fmt)
         code, stdout, err = run_cli(["check", str(out), "--format", fmt])
         problem = _one_line_error(code, err) or _check_output(fmt, stdout)
         if code not in (0, 1):
@@ -193,7 +217,8 @@ def _run(case: Case, capture: Path, out: Path) -> Outcome:
         if problem:
             return Outcome(case, f"FAIL: check --format {fmt}", problem)
     if analyze_too:
-        args = ["analyze", str(capture), "--format", "json"]
+        fmt = fmt if case.kind == "hostile-name" else "json"
+        args = ["analyze", str(capture), "--format", fmt]
         for rule in case.decode_as:
             args += ["--decode-as", rule]
         code, stdout, err = run_cli(args)
@@ -201,12 +226,31 @@ def _run(case: Case, capture: Path, out: Path) -> Outcome:
         if code not in (0, 1, 3):
             problem = problem or f"analyze exited {code}: {err.strip()[:200]}"
         if code in (0, 1) and not problem:
-            problem = _check_output("json", stdout)
+            problem = _check_output(fmt, stdout)
         if problem:
             return Outcome(case, "FAIL: analyze", problem)
         if code == 3:
             return Outcome(case, "clean-error", err.strip())
     return Outcome(case, "report")
+
+
+def _hostile_pdml(case: Case, out: Path, fmt: str) -> Outcome:
+    """The tap's PDML with non-finite or out-of-range numbers: refused by the reader, `check` exits 3 with one
+    line (in any format; the HTML graph once looped forever on a time of inf)."""
+    out.write_bytes(mutate.PDML_MUTATIONS[case.kind](out.read_bytes(), random.Random(case.seed + 1)))
+    try:
+        pdml.read_summary(out)
+        return Outcome(case, "FAIL: the reader accepted non-finite numbers")
+    except pdml.PdmlError as exc:
+        if "\n" in str(exc):
+            return Outcome(case, "FAIL: the reader's error is not one line", str(exc)[:300])
+    code, _, err = run_cli(["check", str(out), "--format", fmt])
+    problem = _one_line_error(code, err)
+    if code != 3:
+        problem = problem or f"check of non-finite numbers exited {code}: {err.strip()[:200]}"
+    if problem:
+        return Outcome(case, f"FAIL: check --format {fmt}", problem)
+    return Outcome(case, "clean-error", err.strip())
 
 
 def run(count: int, seed: int, jobs: int, keep: str | None = None, only: int | None = None,
@@ -228,9 +272,9 @@ def summary(outcomes: list[Outcome], seed: int, seconds: float) -> str:
     kinds: dict[str, Counter[str]] = {}
     for o in outcomes:
         kinds.setdefault(o.case.kind, Counter())["FAIL" if o.result.startswith("FAIL") else o.result] += 1
-    lines = [f"{'mutation':<16} {'cases':>6} {'report':>7} {'clean error':>12} {'FAIL':>5}"]
+    lines = [f"{'mutation':<18} {'cases':>6} {'report':>7} {'clean error':>12} {'FAIL':>5}"]
     for kind, c in kinds.items():
-        lines.append(f"{kind:<16} {sum(c.values()):>6} {c['report']:>7} {c['clean-error']:>12} {c['FAIL']:>5}")
+        lines.append(f"{kind:<18} {sum(c.values()):>6} {c['report']:>7} {c['clean-error']:>12} {c['FAIL']:>5}")
     failed = [o for o in outcomes if o.result.startswith("FAIL")]
     lines.append(f"{len(outcomes)} cases, seed {seed}, {seconds:.0f} s: {len(failed)} failed "
                  f"(crashes, tracebacks, escaped Lua errors, malformed PDML or output)")

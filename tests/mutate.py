@@ -1,4 +1,4 @@
-"""Hostile variants of real captures, for tests/fuzz.py (make fuzz) and tests/test_fuzz.py.
+"""Hostile variants of real captures, for tests/fuzz.py (make fuzz) and tests/test_hostile.py.
 
 Every mutation takes the bytes of a classic pcap file (Ethernet, as the
 fixtures are) and a seeded random.Random and returns the bytes of a new file.
@@ -12,6 +12,7 @@ hostile bytes.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import struct
@@ -297,6 +298,59 @@ def hostile_call_id(packets: list[Packet], rng: random.Random) -> list[Packet]:
     return out
 
 
+def _call_ids(packets: list[Packet]) -> list[bytes]:
+    ids = []
+    for i, t in sip_packets(packets):
+        m = re.search(rb"(?im)^(?:Call-ID|i)[ \t]*:[ \t]*([^\r\n]+)", packets[i].data[t.payload:])
+        if m:
+            ids.append(m.group(1).strip())
+    return ids
+
+
+def _replace_call_id(packets: list[Packet], old: bytes, new: bytes) -> list[Packet]:
+    out = list(packets)
+    for i, t in sip_packets(packets):
+        payload = out[i].data[t.payload:]
+        if old in payload:
+            out[i] = Packet(out[i].header, with_payload(out[i].data, t, payload.replace(old, new)))
+    return out
+
+
+# bytes that must keep two Call-IDs apart and reach a display filter exactly
+CALL_ID_BYTES = (b"\x01", b"\x02", b"\x1b[31m", b"\x7f", b"\x00", b"\t", b"\\", b"\\x41", b'"', b"\xff", b"\xfe",
+                 b"\xc3\x28", b"\xef\xbf\xbd", "\u202e".encode(), "\u200b".encode(), "\u2028".encode(),
+                 "\u0085".encode())
+
+
+def control_call_id(packets: list[Packet], rng: random.Random) -> list[Packet]:
+    """One call's Call-ID, in every message, with control, invalid UTF-8, bidi or backslash bytes inside;
+    sometimes a second call gets the same Call-ID with other such bytes (two calls apart only by them)."""
+    ids = list(dict.fromkeys(_call_ids(packets)))
+    if not ids:
+        return packets
+    out = packets
+    for old in rng.sample(ids, min(len(ids), rng.choice((1, 2)))):
+        at = rng.randrange(len(old) + 1)
+        out = _replace_call_id(out, old, old[:at] + rng.choice(CALL_ID_BYTES) + old[at:])
+    return out
+
+
+def duplicate_call_id(packets: list[Packet], rng: random.Random) -> list[Packet]:
+    """Some SIP messages with a second Call-ID header, before or after their own: another call's (a victim's),
+    their own again, or hostile text."""
+    ids = _call_ids(packets) or [b"victim@x"]
+
+    def edit(message: bytes, rng: random.Random) -> bytes:
+        other = rng.choice((rng.choice(ids), rng.choice(HOSTILE_TEXT).replace(b"\r", b"").replace(b"\n", b"")))
+        line = rng.choice((b"Call-ID: ", b"i: ", b"call-id:")) + other + b"\r\n"
+        m = re.search(rb"(?im)^(?:Call-ID|i)[ \t]*:[^\r\n]*\r\n", message)
+        if m is None:
+            return message
+        at = m.end() if rng.random() < 0.7 else m.start()
+        return message[:at] + line + message[at:]
+    return _rewrite_sip(packets, rng, edit, share=0.5)
+
+
 # --- RTP -------------------------------------------------------------------------------
 
 
@@ -388,6 +442,48 @@ def reorder(packets: list[Packet], rng: random.Random) -> list[Packet]:
     return out
 
 
+def unchanged(data: bytes, rng: random.Random) -> bytes:
+    """The capture as it is: the hostile part of the case is elsewhere (its file name, the PDML)."""
+    return data
+
+
+# file names for the kind hostile-name (tests/fuzz.py names the capture so): terminal escapes, rich
+# markup, line breaks that would forge a report line, bidi and invisible characters, C1 controls, names
+# like options, bytes that are not UTF-8 (surrogate-escaped, as os.fsdecode gives them)
+HOSTILE_NAMES = (
+    "osc52-\x1b]52;c;ZXZpbA==\x07.pcap",
+    "[link=mailto:x@evil.example]click[bold] me.pcap",
+    "line\nFAIL  SIP005  forged\n.pcap",
+    "cr\rcapture ok.pcap",
+    "bidi-\u202egnp.exe\u202c.pcap",
+    "zero\u200bwidth\u2060\ufeff.pcap",
+    "sep\u2028para\u2029.pcap",
+    "c1-\x85\x9b31m\x9d.pcap",
+    "-H.pcap",
+    "--help.pcap",
+    os.fsdecode(b"not-utf8-\xff\xfe.pcap"),
+    "\\x41 looks escaped.pcap",
+    "=cmd|' -C calc'!A0.pcap",
+    "@team [click](https:example) ![i](x).pcap",
+)
+
+
+def nonfinite_numbers(document: bytes, rng: random.Random) -> bytes:
+    """The tap's PDML with one to three of its float values (times, jitter, durations) made non-finite or
+    out of range, as a hostile or broken PDML could have them."""
+    floats = [m for m in re.finditer(rb'<field name="sipdiag\.[a-z_.]+" show="(-?\d+\.\d+)"', document)]
+    if not floats:
+        return document
+    out = bytearray(document)
+    for m in sorted(rng.sample(floats, min(len(floats), rng.randrange(1, 4))), key=lambda m: -m.start(1)):
+        out[m.start(1):m.end(1)] = rng.choice((b"inf", b"-inf", b"nan", b"NaN", b"Infinity", b"1e999", b"-1e400",
+                                               b"1e308", b"1e11"))
+    return bytes(out)
+
+
+# mutations of the tap's PDML, applied by tests/fuzz.py after the tap ran (the capture is unchanged)
+PDML_MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {"nonfinite-pdml": nonfinite_numbers}
+
 MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {
     "corrupt-0.001": corrupt(0.001),
     "corrupt-0.01": corrupt(0.01),
@@ -402,6 +498,10 @@ MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {
     "non-utf8": sip_text(non_utf8),
     "hostile-text": sip_text(hostile_value),
     "hostile-call-id": packet_level(hostile_call_id),
+    "control-call-id": packet_level(control_call_id),
+    "duplicate-call-id": packet_level(duplicate_call_id),
+    "hostile-name": unchanged,
+    "nonfinite-pdml": unchanged,
     "rtp-chaos": packet_level(rtp_chaos),
     "reorder": packet_level(reorder),
 }

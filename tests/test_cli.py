@@ -43,7 +43,7 @@ def test_analyze_prints_the_checklist_and_exits_1_on_a_failure():
     assert "passed" in done.stdout and "\x1b[" not in done.stdout  # folded rows; no colour into a pipe
     verbose = sipdiag("analyze", "--verbose", BUSY).stdout
     assert "remedy: No agent joined the call's room" in verbose
-    assert "filter: sip.Call-ID ==" in verbose
+    assert "filter: (sip.Call-ID ===" in verbose
 
 
 def test_a_healthy_call_exits_0():
@@ -164,7 +164,7 @@ def test_unreadable_captures_exit_3_with_one_line(tmp_path, content, message):
      '<pdml sipdiag_schema="1.0">&b;</pdml>', "DTDs and entity declarations are not allowed"),
     ('<?xml version="1.0"?><!DOCTYPE pdml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
      '<pdml sipdiag_schema="1.0"><packet><proto name="sipdiag.capture"><field name="sipdiag.capture.read_error" '
-     'show="&xxe;"/></proto></packet></pdml>', "references external entity"),
+     'show="&xxe;"/></proto></packet></pdml>', "DTDs and entity declarations are not allowed"),
     ('<?xml version="1.0"?><!DOCTYPE pdml SYSTEM "http://127.0.0.1:9/pdml.dtd"><pdml sipdiag_schema="1.0"/>',
      "DTDs and entity declarations are not allowed"),
 ])
@@ -174,7 +174,7 @@ def test_hostile_pdml_is_refused_with_exit_3(tmp_path, document, message):
     done = sipdiag("check", str(bomb))
     assert done.returncode == 3
     assert message in one_line_error(done)
-    assert "root:" not in done.stdout + done.stderr
+    assert "root:" not in done.stdout + done.stderr  # /etc/passwd never read
 
 
 @pytest.mark.parametrize(("text", "version", "lua"), [

@@ -59,7 +59,7 @@ def test_filter_a_call_by_number_applies_a_filter_for_its_sip_rtp_and_rtcp(tshar
     line = next(row for row in shown.splitlines() if row.startswith("FILTER: "))
     assert line.endswith("APPLIED: true")
     display_filter = line.removeprefix("FILTER: ").removesuffix(" APPLIED: true")
-    assert 'sip.Call-ID == "concurrent-calls-2@sipdiag.test"' in display_filter
+    assert 'sip.Call-ID === "concurrent-calls-2@sipdiag.test"' in display_filter
     frames = subprocess.run([tshark.path, "-n", "-r", str(ROOT / "fixtures/concurrent-calls/capture.pcap"),
                              "-Y", display_filter, "-T", "fields", "-e", "sip.Call-ID", "-e", "rtp.ssrc",
                              "-e", "rtcp.senderssrc"], capture_output=True, text=True, check=False).stdout

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sipdiag_post import pdml
+from sipdiag_post import pdml, text
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA_DIR = ROOT / "lua"
@@ -67,7 +67,10 @@ def test_hostile_bytes_render_well_formed_pdml(lua: str) -> None:
     (call,) = summary.calls
     assert call.call_id.startswith("<x a=\"&'\">")  # metacharacters survive as text
     assert "\x00" not in call.call_id and "\x1b" not in call.call_id
-    assert "\ufffd" in call.call_id  # control bytes and invalid UTF-8 replaced, not dropped
+    # the Call-ID escaped reversibly: every byte the message had comes back from the text
+    sent = (b"<x a=\"&'\">" + bytes(range(256)) + b"]]>&lol;").replace(b"\r", b"_").replace(b"\n", b"_")
+    assert text.id_bytes(call.call_id) == sent
+    assert "\\x00" in call.call_id and "\\xff" in call.call_id and "\ufffd" not in call.call_id
     assert call.messages[0].x_headers and call.messages[0].reason_headers
     assert summary.facts.tap_errors == 1
 

@@ -37,6 +37,11 @@ function M.summary(cap, calls)
                   #calls, cap.rtp_streams or 0),
     "",
   }
+  if (cap.calls_dropped_messages or 0) > 0 then  -- the tap's bound on calls: say what is not listed
+    lines[2] = string.format("%s%d more call(s) past the tap's bound not kept (%d SIP messages)\n",
+                             cap.calls_dropped_at_least and "at least " or "", cap.calls_dropped or 0,
+                             cap.calls_dropped_messages)
+  end
   for i, call in ipairs(calls) do
     local first = call.msgs[1]
     local from = first and first.from_addr and first.from_addr.uri or "?"
@@ -53,9 +58,32 @@ function M.summary(cap, calls)
   return table.concat(lines, "\n") .. "\n"
 end
 
+-- A display-filter string literal for bytes: printable ASCII as it is (a quote
+-- or backslash escaped), every other byte as \xNN.
+local function literal(s)
+  return '"' .. s:gsub(".", function(c)
+    if c == '"' or c == "\\" then return "\\" .. c end
+    local b = c:byte()
+    if b < 32 or b > 126 then return string.format("\\x%02x", b) end
+    return c
+  end) .. '"'
+end
+
+-- A display filter for the frames that hold a message of this Call-ID and
+-- no other's: every Call-ID in the frame equal (===), so a message that
+-- adds a second Call-ID header is not selected, unless the frame carries
+-- several SIP messages (TCP), where any of them may be this call's. tshark
+-- shows an invalid UTF-8 byte as U+FFFD and ends a value at NUL: such a
+-- Call-ID is found by its bytes in the frame instead.
+function M.call_id_filter(id)
+  local lit = literal(id)
+  if text.utf8_sanitize(id) ~= id or id:find("\0", 1, true) then return "(sip && frame contains " .. lit .. ")" end
+  return "(sip.Call-ID === " .. lit .. " || (sip.Call-ID == " .. lit .. " && count(sip) > 1))"
+end
+
 -- A display filter showing a call's SIP, RTP and RTCP.
 function M.call_filter(call)
-  local parts = { 'sip.Call-ID == "' .. call.id:gsub("\\", "\\\\"):gsub('"', '\\"') .. '"' }
+  local parts = { M.call_id_filter(call.id) }
   for _, st in ipairs(call.streams or {}) do
     -- by ports as well as SSRC: two calls can carry the same SSRC
     if st.decoded_by then  -- not rtp to this Wireshark: the SSRC's bytes in the UDP payload

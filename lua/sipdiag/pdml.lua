@@ -10,13 +10,13 @@ returns the table below.
 
 local text = require("sipdiag.text")
 local rtp = require("sipdiag.rtp")
-local xml_attr = text.xml_attr
+local xml_attr, escape_id = text.xml_attr, text.escape_id
 local expected, pps_text, event_key, LATE_BUFFERS = rtp.expected, rtp.pps_text, rtp.event_key, rtp.LATE_BUFFERS
 
 local M = {}
 
 -- The version of docs/pdml-schema.md this module writes (the root's sipdiag_schema).
-M.SCHEMA_VERSION = "1.6"
+M.SCHEMA_VERSION = "1.7"
 local SCHEMA_VERSION = M.SCHEMA_VERSION
 
 local function fmt_time(t)
@@ -88,6 +88,18 @@ local function render_capture(w, cap)
   w.value("sipdiag.capture.duration", fmt_time(cap.duration or 0))
   w.value("sipdiag.capture.sip_messages", fmt_int(cap.sip_messages))
   w.value("sipdiag.capture.calls", fmt_int(cap.calls))
+  -- what the bounds kept out (1.5): written only when something was
+  if (cap.calls_dropped_messages or 0) > 0 then
+    w.value("sipdiag.capture.calls_dropped", fmt_int(cap.calls_dropped))
+    w.value("sipdiag.capture.calls_dropped_messages", fmt_int(cap.calls_dropped_messages))
+    if cap.calls_dropped_at_least then w.value("sipdiag.capture.calls_dropped_at_least", "1") end
+  end
+  if (cap.messages_dropped or 0) > 0 then
+    w.value("sipdiag.capture.messages_dropped", fmt_int(cap.messages_dropped))
+  end
+  if (cap.xheaders_dropped or 0) > 0 then
+    w.value("sipdiag.capture.xheaders_dropped", fmt_int(cap.xheaders_dropped))
+  end
   for _, method in ipairs(cap.other_methods) do
     w.open("sipdiag.capture.other_sip", method)
     w.field("sipdiag.capture.other_sip.method", method)
@@ -350,9 +362,10 @@ end
 local function render_call(w, call, cap)
   w.line("<packet>")
   w.depth = w.depth + 1
-  w.line('<proto name="sipdiag.call" showname="sipdiag call ' .. xml_attr(call.id) .. '">')
+  local id = escape_id(call.id)  -- distinct calls stay distinct, and their bytes can be recovered
+  w.line('<proto name="sipdiag.call" showname="sipdiag call ' .. xml_attr(id) .. '">')
   w.depth = w.depth + 1
-  w.field("sipdiag.call.id", call.id)
+  w.field("sipdiag.call.id", id)
   w.value("sipdiag.call.first_frame", fmt_int(call.first_frame))
   w.value("sipdiag.call.messages", fmt_int(call.total))
   w.value("sipdiag.call.retransmissions", fmt_int(call.retransmissions))

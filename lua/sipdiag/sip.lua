@@ -142,7 +142,11 @@ function M.parse(raw)
       if #lname == 1 then lname = COMPACT[lname] or lname end
       local field = SINGLE_HEADERS[lname]
       if field then
-        if msg[field] == nil then msg[field] = bounded(value) end
+        if msg[field] == nil then
+          msg[field] = bounded(value)
+        elseif field == "call_id" and msg.call_id ~= bounded(value) then
+          msg.call_id_conflict = true  -- a second, different Call-ID: no call may claim this message
+        end
       elseif LIST_HEADERS[lname] then
         local list = msg[LIST_HEADERS[lname]]
         if #list < MAX_LIST_HEADERS then list[#list + 1] = bounded(value) end

@@ -23,7 +23,10 @@ local new_stream, clock_rate = rtp.new_stream, rtp.clock_rate
 
 local M = {}
 
-M.MAX_MSGS_PER_CALL = 2000   -- SIP messages kept per Call-ID
+M.MAX_CALLS = 20000          -- Call-IDs tracked (a hostile capture can send one INVITE per Call-ID)
+M.MAX_DROPPED_IDS = 1000000  -- Call-IDs past MAX_CALLS remembered (about 100 bytes each) to count each once
+M.MAX_MSGS_PER_CALL = 2000   -- SIP messages kept per Call-ID; past it only what verdicts need
+M.MAX_KEPT_PAST_BOUND = 2000 -- messages kept past MAX_MSGS_PER_CALL; past both, the newest replaces the last
 M.MAX_TAP_ERRORS_KEPT = 10   -- error samples written to the capture record
 M.MAX_TLS_PORTS = 32         -- distinct TLS server ports tracked
 M.MAX_OTHER_METHODS = 64     -- distinct non-call method names counted by name
@@ -32,6 +35,7 @@ M.MAX_SDP_ENDPOINTS = 20000  -- SDP media address:ports remembered for RTP tshar
 local MAX_MSGS_PER_CALL, MAX_TAP_ERRORS_KEPT, MAX_TLS_PORTS = M.MAX_MSGS_PER_CALL, M.MAX_TAP_ERRORS_KEPT,
                                                               M.MAX_TLS_PORTS
 local MAX_OTHER_METHODS, MAX_STREAMS, MAX_SDP_ENDPOINTS = M.MAX_OTHER_METHODS, M.MAX_STREAMS, M.MAX_SDP_ENDPOINTS
+local MAX_CALLS, MAX_DROPPED_IDS, MAX_KEPT_PAST_BOUND = M.MAX_CALLS, M.MAX_DROPPED_IDS, M.MAX_KEPT_PAST_BOUND
 
 -- A fresh collection state: one per pass over a capture.
 function M.new()
@@ -43,6 +47,13 @@ function M.new()
     sip_messages = 0,
     calls = {},               -- array of calls in order of first appearance
     call_by_id = {},          -- map from Call-ID to call
+    call_count = 0,           -- Call-IDs tracked (keys of call_by_id), at most MAX_CALLS
+    dropped_ids = {},         -- map from Call-ID past MAX_CALLS to true once a call method was seen, else false
+    dropped_id_count = 0,     -- keys of dropped_ids, at most MAX_DROPPED_IDS
+    calls_dropped = 0,        -- Call-IDs past MAX_CALLS with a call method (exact while dropped_ids has room)
+    calls_dropped_messages = 0,  -- SIP messages of Call-IDs past MAX_CALLS
+    messages_dropped = 0,     -- messages of tracked calls not kept (the per-call bounds)
+    xheaders_dropped = 0,     -- X- headers not kept, over all messages
     other_sip = {},           -- map from non-call method to message count
     other_count = 0,          -- number of keys in other_sip
     other_first = {},         -- map from non-call method to the first frame it was seen in
@@ -136,30 +147,116 @@ local function note_sdp_endpoints(state, msg)
 end
 M.note_sdp_endpoints = note_sdp_endpoints
 
+-- A message that could be part of a call past MAX_CALLS: counted, its Call-ID remembered (while there is room)
+-- so that each dropped call counts once.
+local function drop_call_message(state, id, method)
+  state.calls_dropped_messages = state.calls_dropped_messages + 1
+  local is_call = method ~= nil and CALL_METHODS[method] == true
+  local known = state.dropped_ids[id]
+  if known == nil and state.dropped_id_count < MAX_DROPPED_IDS then
+    state.dropped_id_count = state.dropped_id_count + 1
+    state.dropped_ids[id] = is_call
+    if is_call then state.calls_dropped = state.calls_dropped + 1 end
+  elseif known == false and is_call then
+    state.dropped_ids[id] = true
+    state.calls_dropped = state.calls_dropped + 1
+  end
+end
+
+local function provisional(m)
+  return m.status ~= nil and m.status < 200 and not m.sdp
+end
+
+-- Two provisional responses that repeat one another (same status, CSeq and To tag).
+local function repeats(a, b)
+  return provisional(a) and provisional(b) and a.status == b.status and a.cseq == b.cseq
+         and a.cseq_method == b.cseq_method and (a.to_addr and a.to_addr.tag) == (b.to_addr and b.to_addr.tag)
+end
+
+-- map from request method to true for requests kept past the per-call bound even when repeated
+local ALWAYS_KEPT = { ACK = true, BYE = true, CANCEL = true }
+
+-- Keep a message in its call: all of them up to MAX_MSGS_PER_CALL; past that, only what verdicts
+-- depend on (final responses, ACK, BYE, CANCEL, requests that start a transaction, messages with SDP,
+-- the first and the last of a run of repeated provisional responses), the repeats in the middle
+-- dropped and counted. Past MAX_KEPT_PAST_BOUND more, the newest message verdicts need replaces the
+-- last one kept, so the call still ends as it ended.
+local function keep(state, call, msg)
+  local msgs = call.msgs
+  local n = #msgs
+  local function drop()
+    call.dropped = call.dropped + 1
+    state.messages_dropped = state.messages_dropped + 1
+  end
+  if n < MAX_MSGS_PER_CALL then
+    msgs[n + 1] = msg
+    return
+  end
+  local last = msgs[n]
+  if provisional(msg) then
+    if last.tail and repeats(last, msg) then
+      msgs[n] = msg  -- the run's newest replaces its previous last; that one was in the middle
+      msg.tail = true
+      drop()
+      return
+    end
+    if n < MAX_MSGS_PER_CALL + MAX_KEPT_PAST_BOUND then
+      msgs[n + 1] = msg
+      msg.tail = repeats(last, msg) or nil  -- the run's first is kept (before), this is its last so far
+    else
+      drop()
+    end
+    return
+  end
+  local needed = (msg.status ~= nil and msg.status >= 200) or msg.sdp ~= nil
+                 or (msg.kind == "request" and (ALWAYS_KEPT[msg.method] or not msg.retransmission))
+  if not needed then
+    drop()
+  elseif n < MAX_MSGS_PER_CALL + MAX_KEPT_PAST_BOUND then
+    msgs[n + 1] = msg
+  else
+    msgs[n] = msg
+    drop()
+  end
+end
+
+-- What a message keeps once its call has it: what the PDML writes, nothing else.
+local function compact(msg)
+  msg.from, msg.to, msg.cseq_raw, msg.body_len, msg.head = nil, nil, nil, nil, nil
+end
+
 -- Add one parsed SIP message (with frame, time, addresses filled in).
 function M.add_message(state, msg)
+  state.xheaders_dropped = state.xheaders_dropped + (msg.xheaders_dropped or 0)
   local method = dialog_method(msg)
   local id = msg.call_id
-  if id == nil or (method and NON_CALL_METHODS[method]) then
+  if id == nil or (method and NON_CALL_METHODS[method]) or msg.call_id_conflict then
     state.sip_messages = state.sip_messages + 1
-    count_other(state, id == nil and "(no Call-ID)" or method, 1, msg.frame)
+    count_other(state, id == nil and "(no Call-ID)" or msg.call_id_conflict and "(conflicting Call-IDs)" or method,
+                1, msg.frame)
     return
   end
   local call = state.call_by_id[id]
   local key = retransmission_key(msg, msg.src .. "\0" .. msg.src_port, msg.dst .. "\0" .. msg.dst_port)
   local seen = call and call.seen[key]
   if seen and msg.size ~= nil and seen.size == msg.size and msg.time >= seen.time
-     and msg.time - seen.time <= COPY_WINDOW_S then
+     and msg.time - seen.time <= COPY_WINDOW_S and seen.head == msg.head then
     -- the same frame captured twice (two interfaces, SPAN): not a retransmission, not a message
+    -- (byte for byte from the frame's start: a real retransmission has its own IPv4 identification)
     state.sip_copies = state.sip_copies + 1
     if state.first_sip_copy == nil then state.first_sip_copy = msg.frame end
     return
   end
   state.sip_messages = state.sip_messages + 1
   if call == nil then
+    if state.call_count >= MAX_CALLS then
+      drop_call_message(state, id, method)
+      return
+    end
     call = { id = id, first_frame = msg.frame, msgs = {}, seen = {}, total = 0,
              retransmissions = 0, dropped = 0, is_call = false, methods = {} }
     state.call_by_id[id] = call
+    state.call_count = state.call_count + 1
     state.calls[#state.calls + 1] = call
   end
   if method and CALL_METHODS[method] then call.is_call = true end
@@ -169,16 +266,13 @@ function M.add_message(state, msg)
   if seen then
     msg.retransmission = true
     call.retransmissions = call.retransmissions + 1
-    seen.time, seen.size = msg.time, msg.size
+    seen.time, seen.size, seen.head = msg.time, msg.size, msg.head
   else
-    call.seen[key] = { time = msg.time, size = msg.size }
+    call.seen[key] = { time = msg.time, size = msg.size, head = msg.head }
   end
   if msg.sdp then note_sdp_endpoints(state, msg) end
-  if #call.msgs < MAX_MSGS_PER_CALL then
-    call.msgs[#call.msgs + 1] = msg
-  else
-    call.dropped = call.dropped + 1
-  end
+  compact(msg)
+  keep(state, call, msg)
 end
 
 -- The SDP endpoint a UDP datagram is sent to (or, failing that, from), when
@@ -387,6 +481,11 @@ function M.finish(state)
     duration = (state.base and state.last_abs) and (state.last_abs - state.base) or 0,
     sip_messages = state.sip_messages,
     calls = ncalls,
+    calls_dropped = state.calls_dropped,
+    calls_dropped_messages = state.calls_dropped_messages,
+    calls_dropped_at_least = state.dropped_id_count >= MAX_DROPPED_IDS,
+    messages_dropped = state.messages_dropped,
+    xheaders_dropped = state.xheaders_dropped,
     other_sip = state.other_sip,
     other_first = state.other_first,
     other_methods = other_methods,

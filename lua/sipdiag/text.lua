@@ -21,11 +21,9 @@ function M.bounded(s)
   return s:sub(1, MAX_VALUE_BYTES) .. string.format("...[+%d bytes]", #s - MAX_VALUE_BYTES)
 end
 
--- Replace every byte that is not part of a valid UTF-8 encoding of a
--- character allowed in XML 1.0 by U+FFFD. ASCII control characters are left
--- to xml_attr.
-local REPLACEMENT = "\239\191\189"
-local function utf8_sanitize(s)
+-- s with every byte that is not part of a valid UTF-8 encoding of a
+-- character allowed in XML 1.0 replaced by bad(byte). ASCII is left alone.
+local function utf8_map(s, bad)
   if not s:find("[\128-\255]") then return s end
   local out, n, i, len = {}, 0, 1, #s
   local byte = string.byte
@@ -56,13 +54,35 @@ local function utf8_sanitize(s)
       out[n] = s:sub(i, i + need)
       i = i + need + 1
     else
-      out[n] = REPLACEMENT
+      out[n] = bad(c)
       i = i + 1
     end
   end
   return table.concat(out)
 end
+
+-- Replace every byte that is not part of a valid UTF-8 encoding of a
+-- character allowed in XML 1.0 by U+FFFD. ASCII control characters are left
+-- to xml_attr.
+local REPLACEMENT = "\239\191\189"
+local function utf8_sanitize(s)
+  return utf8_map(s, function() return REPLACEMENT end)
+end
 M.utf8_sanitize = utf8_sanitize
+
+local function hex_byte(c) return string.format("\\x%02x", c) end
+
+-- An identifier (a Call-ID) as text that stays distinct from every other and
+-- can be turned back into its bytes: a backslash becomes \\, a control
+-- character or a byte that cannot stand in XML as it is (not valid UTF-8,
+-- U+FFFE, U+FFFF) becomes \xNN (two lower-case hex digits). The result is
+-- valid UTF-8 without control characters.
+function M.escape_id(s)
+  s = tostring(s)
+  if not s:find("[%c\\\128-\255]") then return s end
+  s = s:gsub("\\", "\\\\"):gsub("%c", function(c) return hex_byte(c:byte()) end)
+  return utf8_map(s, hex_byte)
+end
 
 local XML_ESCAPES = {
   ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&apos;",

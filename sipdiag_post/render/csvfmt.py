@@ -2,8 +2,9 @@
 
 Cells that a spreadsheet would read as a formula (starting with = + - @, tab or
 carriage return) are neutralised with a leading apostrophe, and control
-characters (NUL, ESC, a lone carriage return that readers take for a row end)
-become '?': capture text is attacker-controlled.
+characters (NUL, ESC, a lone carriage return that readers take for a row end),
+line breaks, bidi overrides and invisible characters are shown as their
+escapes (sipdiag_post/text.py display_text): capture text is attacker-controlled.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import io
 from collections.abc import Sequence
 
 from ..report import CallReport, CaptureReport
-from ..text import CONTROL
+from ..text import display_text
 from ..verdict import Check
 
 COLUMNS = ("capture", "capture_status", "call_id", "direction", "from", "to", "final_status", "rule_id",
@@ -23,7 +24,7 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t")
 
 
 def neutralise(value: object) -> str:
-    text = CONTROL.sub("?", "" if value is None else str(value))
+    text = display_text("" if value is None else str(value))
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 

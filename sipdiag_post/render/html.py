@@ -20,7 +20,7 @@ from ..analysis import CallAnalysis
 from ..analysis.media import CALLEE, CALLER
 from ..model import RtpStream
 from ..report import CallReport, CaptureReport
-from ..text import safe_text
+from ..text import display_text
 from ..verdict import Check, Status
 from .common import summarise, summary_line
 from .ladder import Ladder, Step, build
@@ -94,8 +94,9 @@ class HtmlOptions:
 
 
 def _e(text: object) -> str:
-    """Capture text for HTML: control characters replaced, then escaped (quotes too)."""
-    return html.escape(safe_text(str(text)), quote=True)
+    """Capture text for HTML: controls, line breaks, bidi and invisible characters shown as escapes
+    (display_text), then escaped (quotes too)."""
+    return html.escape(display_text(str(text)), quote=True)
 
 
 def _hash(text: str) -> str:
@@ -221,6 +222,7 @@ def ladder_svg(drawing: Ladder, number: int, failing: set[int], unanswered: bool
 # --- RTP graph ---------------------------------------------------------------------------
 
 _GW, _GH, _GL, _GT = 700, 170, 56, 34
+_MAX_TICKS = 12
 
 
 def _nice_step(span: float) -> float:
@@ -290,12 +292,11 @@ def rtp_graph_svg(analysis: CallAnalysis, number: int, options: HtmlOptions) -> 
 
     parts = []
     step = _nice_step(span)
-    tick = 0.0
-    while tick <= span + 1e-9:
+    for k in range(min(int(span / step + 1e-9), _MAX_TICKS) + 1):  # bounded whatever the times say
+        tick = k * step
         parts.append(f'<line class="grid" x1="{x(t0 + tick)}" y1="{_GT}" x2="{x(t0 + tick)}" y2="{_GT + _GH}"/>'
                      f'<text class="time" x="{x(t0 + tick)}" y="{_GT + _GH + 16}" text-anchor="middle">'
                      f"{tick:g} s</text>")
-        tick += step
     for v in (0, top // 2, top):
         parts.append(f'<line class="grid" x1="{_GL}" y1="{y(v)}" x2="{_GL + _GW}" y2="{y(v)}"/>'
                      f'<text class="time" x="{_GL - 6}" y="{y(v) + 4}" text-anchor="end">{v}</text>')

@@ -1,12 +1,17 @@
-"""--format json: the contract of cli-contract.md (report_schema 1), plus a batch summary."""
+"""--format json: the contract of cli-contract.md (report_schema 1), plus a batch summary.
+
+Strings are exact: what JSON's own escapes leave raw and could act where the
+JSON is shown (DEL, C1 controls, U+2028/9, bidi and invisible characters) is
+written as a \\uXXXX escape, which reads back as the same character."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .. import __version__
 from ..report import CallReport, CaptureReport
+from ..text import json_text
 from ..verdict import Check
 from .common import summarise
 
@@ -48,7 +53,7 @@ def capture_json(capture: CaptureReport) -> dict[str, object]:
         "status": capture.status,
         "error": capture.error,
         "capture_checks": [check_json(c) for c in capture.capture_checks],
-        "calls": [call_json(c) for c in capture.calls],
+        "calls": (call_json(c) for c in capture.calls),  # formatted one at a time: no dict of every call
     }
 
 
@@ -68,7 +73,7 @@ def report_json(captures: Sequence[CaptureReport], *, with_summary: bool = False
     }
     if with_summary:  # an extension: the contract allows added keys
         document["summary"] = summary_json(captures)
-    return _pretty(document, 0) + "\n"
+    return json_text(_pretty(document, 0)) + "\n"
 
 
 _ONE_LINE = ("checks", "capture_checks")  # lists whose objects are written one per line
@@ -86,6 +91,9 @@ def _pretty(value: object, level: int, one_line: bool = False) -> str:
     if isinstance(value, dict) and value:
         items = [f"{inner}{_compact(k)}: {_pretty(v, level + 1, k in _ONE_LINE)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, Iterator):  # each item formatted, and forgotten, as it comes
+        items = [inner + _pretty(v, level + 1) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + pad + "]" if items else "[]"
     if isinstance(value, list) and value:
         parts = [_compact(v) if one_line else _pretty(v, level + 1) for v in value]
         return "[\n" + ",\n".join(inner + part for part in parts) + "\n" + pad + "]"

@@ -5,7 +5,8 @@ capture-level rule), each call's verdict first as a testcase named VERDICT.
 fail is a <failure>; warn stays a passing test whose <system-out> starts
 with WARN so it shows in the report; n/a is <skipped>; an unreadable capture
 is one <testcase> with an <error>. Built with the standard
-library; capture text is cleaned of characters XML forbids.
+library; capture text is cleaned of characters XML forbids, and of C1
+controls (sipdiag_post/text.py xml_text).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from ..analysis import CallAnalysis
 from ..analysis.dtmf import RFC4733, SIP_INFO
 from ..analysis.media import CALLEE, CALLER
 from ..model import Endpoint, RtpStream, Sdp
-from ..text import safe_text
+from ..text import display_text
 
 _SPACING = 28  # characters between two columns
 
@@ -148,21 +148,21 @@ def ladder_text(analysis: CallAnalysis, legs: tuple[str, ...] = ()) -> str:
     drawing = build(analysis)
     letters = string.ascii_uppercase
     width = (len(drawing.columns) - 1) * _SPACING + 1 if drawing.columns else 1
-    lines = [f"Call {safe_text(call.call_id)}"]
+    lines = [f"Call {display_text(call.call_id)}"]
     if legs:
-        lines.append(f"  other legs of this conversation: {', '.join(safe_text(leg) for leg in legs)}")
+        lines.append(f"  other legs of this conversation: {', '.join(display_text(leg) for leg in legs)}")
     for i, endpoint in enumerate(drawing.columns):
         role = f" ({drawing.roles[endpoint]})" if endpoint in drawing.roles else ""
-        lines.append(f"  {letters[i % 26]} = {endpoint}{role}")
+        lines.append(f"  {letters[i % 26]} = {display_text(str(endpoint))}{role}")
     header = [" "] * width
     for i in range(len(drawing.columns)):
         header[i * _SPACING] = letters[i % 26]
     lines.append(f"{'time (s)':>11}  " + "".join(header))
     for step in drawing.steps:
-        label = safe_text(step.label + (" (again)" if step.retransmission else ""))
+        label = display_text(step.label + (" (again)" if step.retransmission else ""))
         row = _arrow(step.src * _SPACING, step.dst * _SPACING, label, width, step.rtp)
         cut = label not in row
-        note = "  ".join(x for x in (label if cut else "", safe_text(step.note)) if x)
+        note = "  ".join(x for x in (label if cut else "", display_text(step.note)) if x)
         note = f"  {note}" if note else ""
         lines.append(f"{step.time:11.6f}  {row}{note}".rstrip())
     return "\n".join(lines) + "\n"

@@ -4,7 +4,9 @@ One block per capture and per call; one row per rule with its status.
 Passing and not-applicable rows are folded into counts unless `show_all`;
 `verbose` adds evidence, the display filter and the remedy. Colour only when
 asked (the CLI asks when stdout is a terminal and NO_COLOR is unset). All
-capture text goes through safe_text: no escape sequence reaches the terminal.
+capture text goes through display_text: no escape sequence reaches the
+terminal, and no line break, bidi override or invisible character forges or
+hides a line.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from tabulate import tabulate
 
 from ..report import CallReport, CaptureReport
-from ..text import safe_text
+from ..text import display_text
 from ..verdict import Check, Status
 from .common import summarise, summary_line
 
@@ -45,16 +47,16 @@ def _mark(status: Status, options: TableOptions) -> str:
 
 def _wrapped(label: str, text: str, indent: int) -> str:
     prefix = " " * indent + label
-    return textwrap.fill(safe_text(text), width=_WIDTH, initial_indent=prefix,
+    return textwrap.fill(display_text(text), width=_WIDTH, initial_indent=prefix,
                          subsequent_indent=" " * len(prefix), break_long_words=False, break_on_hyphens=False)
 
 
 def _details(check: Check) -> list[str]:
-    lines = [_wrapped(f"{e.label}: ", e.value, 10) for e in check.evidence]
+    lines = [_wrapped(f"{display_text(e.label)}: ", e.value, 10) for e in check.evidence]
     if check.frames:
         lines.append(_wrapped("frames: ", " ".join(map(str, check.frames)), 10))
     if check.display_filter:
-        lines.append(f"          filter: {safe_text(check.display_filter)}")
+        lines.append(f"          filter: {display_text(check.display_filter)}")
     if check.remedy:
         lines.append(_wrapped("remedy: ", check.remedy, 10))
     return lines
@@ -65,7 +67,7 @@ def _checks(checks: Sequence[Check], options: TableOptions) -> list[str]:
     lines = []
     if shown:
         rows = [[_mark(c.status, options), c.id, c.name,
-                 "\n".join(textwrap.wrap(safe_text(c.summary), _SUMMARY_WIDTH) or [""])] for c in shown]
+                 "\n".join(textwrap.wrap(display_text(c.summary), _SUMMARY_WIDTH) or [""])] for c in shown]
         groups: list[list[str]] = []  # the printed lines of each row (a long summary wraps)
         for line in tabulate(rows, tablefmt="plain").splitlines():
             if line[:1].strip() or not groups:
@@ -88,23 +90,23 @@ def _checks(checks: Sequence[Check], options: TableOptions) -> list[str]:
 
 def _call_header(call: CallReport, options: TableOptions) -> list[str]:
     final = str(call.final_status) if call.final_status is not None else "none"
-    parties = f"{safe_text(call.from_) or '?'} -> {safe_text(call.to) or '?'}"
+    parties = f"{display_text(call.from_) or '?'} -> {display_text(call.to) or '?'}"
     verdict = call.verdict
     headline = f"{_MARKS[verdict.status]} {verdict.rule or ''}".rstrip()
-    return [_paint(f"Call {safe_text(call.call_id)}", "1", options),
+    return [_paint(f"Call {display_text(call.call_id)}", "1", options),
             f"  {call.direction}, {parties}, final response {final}, {call.duration:.1f} s, "
             f"first frame {call.first_frame}",
             _wrapped(f"verdict: {_paint(headline, _COLOURS[verdict.status], options)}: ", verdict.summary, 2)]
 
 
 def capture_table(capture: CaptureReport, options: TableOptions) -> str:
-    head = f"Capture {safe_text(capture.path)}: {capture.status}"
+    head = f"Capture {display_text(capture.path)}: {capture.status}"
     if capture.status == "error":
-        return _paint(head, "1;31", options) + f": {safe_text(capture.error or '')}\n"
+        return _paint(head, "1;31", options) + f": {display_text(capture.error or '')}\n"
     fails = sum(c.status is Status.FAIL for c in capture.all_checks())
     parts = [_paint(f"{head}, {len(capture.calls)} call(s), {fails} failed check(s)", "1", options)]
     if capture.error:
-        parts.append(f"  {safe_text(capture.error)}")
+        parts.append(f"  {display_text(capture.error)}")
     parts += [*_checks(capture.capture_checks, options), ""]
     for call in capture.calls:
         parts += [*_call_header(call, options), *_checks(call.checks, options), ""]
@@ -114,5 +116,5 @@ def capture_table(capture: CaptureReport, options: TableOptions) -> str:
 def report_table(captures: Sequence[CaptureReport], options: TableOptions = TableOptions()) -> str:
     text = "\n".join(capture_table(c, options) for c in captures)
     if options.summary:
-        text += "\nSummary: " + safe_text(summary_line(summarise(captures))) + "\n"
+        text += "\nSummary: " + display_text(summary_line(summarise(captures))) + "\n"
     return text

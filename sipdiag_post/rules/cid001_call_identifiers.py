@@ -13,7 +13,10 @@ Why it matters:
     provider's id for the provider's CDRs and support.
 
 Evidence:
-    Each identifier with the header it came from.
+    Each identifier with the header it came from; and, when the tap's bounds
+    kept part of the call out, how much (messages past the call's bound of
+    2,000, which are repeats no verdict needs; X- headers past 64 a message;
+    SDP m= lines past 16 an SDP).
 
 Remedy:
     None: information only. Quote these ids when asking the provider or
@@ -79,6 +82,16 @@ def check(ctx: CallContext) -> Outcome:
     answerer = next((r.agent for t in ctx.flow.attempts for r in t.responses if r.agent), None)
     if answerer:
         evidence.append(Evidence("callee agent", answerer))
+    if call.messages_dropped:
+        evidence.append(Evidence("messages not kept", f"{call.messages_dropped} of {call.total_messages} (repeats "
+                                 "past the tap's bound; final responses, ACK, BYE, CANCEL, new requests and SDP "
+                                 "kept)"))
+    x_dropped = sum(m.x_headers_dropped for m in call.messages)
+    if x_dropped:
+        evidence.append(Evidence("X- headers not kept", f"{x_dropped} (past the tap's bound of 64 a message)"))
+    media_dropped = sum(m.sdp.media_dropped for m in call.messages if m.sdp is not None)
+    if media_dropped:
+        evidence.append(Evidence("SDP m= lines not kept", f"{media_dropped} (past the tap's bound of 16 an SDP)"))
     ids = [f"Call-ID {call.call_id}"] + [f"{lk}" for lk in livekit] + [
         f"{e.label.split(' (')[0]} {e.value}" for e in providers
     ]

@@ -13,14 +13,14 @@ local MODULES = { "text", "sip", "sdp", "rtp", "rtcp", "pdml", "state", "brief" 
 
 local t = testlib.plan({
   { "isolation", 5 * #MODULES + 1 },
-  { "text", 16 },
-  { "sip", 38 },
+  { "text", 22 },
+  { "sip", 40 },
   { "sdp", 18 },
   { "rtp", 33 },
   { "rtcp", 9 },
-  { "state", 20 },
+  { "state", 34 },
   { "pdml", 6 },
-  { "brief", 9 },
+  { "brief", 13 },
 })
 
 -- Each module loads on its own as a module and as Wireshark's plugin loader
@@ -91,6 +91,13 @@ t:group("text", function()
   t:eq("bounded to MAX_VALUE_BYTES, saying how much was cut",
        long, string.rep("A", text.MAX_VALUE_BYTES) .. "...[+7 bytes]")
   t:eq("short values unchanged", text.bounded("abc"), "abc")
+  -- identifiers: distinct bytes stay distinct text, and the escape can be undone
+  t:eq("plain id unchanged", text.escape_id("a-1@example.com"), "a-1@example.com")
+  t:eq("control bytes as \\xNN", text.escape_id("dup\1@x") .. " " .. text.escape_id("dup\2@x"), "dup\\x01@x dup\\x02@x")
+  t:eq("a backslash doubled", text.escape_id("a\\x01"), "a\\\\x01")
+  t:eq("invalid UTF-8 bytes as \\xNN", text.escape_id("caf\233\255"), "caf\\xe9\\xff")
+  t:eq("valid UTF-8 kept", text.escape_id("caf\195\169"), "caf\195\169")
+  t:eq("U+FFFE and NUL, which XML cannot hold", text.escape_id("\239\191\190\0"), "\\xef\\xbf\\xbe\\x00")
 end)
 
 t:group("sip", function()
@@ -106,6 +113,11 @@ t:group("sip", function()
        sip.via_branch("SIP/2.0/UDP a;Branch=z9hG4bK1;rport, SIP/2.0/UDP b;branch=z9hG4bK2"), "z9hG4bK1")
   t:eq("realm quoted", sip.auth_param('Digest realm="carrier.test", nonce="x"', "realm"), "carrier.test")
   t:eq("username quoted", sip.auth_param('Digest username="alice",realm="r"', "username"), "alice")
+  local two = sip.parse("INVITE sip:a@b SIP/2.0\r\nCall-ID: attacker@x\r\ni: victim@x\r\nCSeq: 1 INVITE\r\n\r\n")
+  t:eq("a second, different Call-ID marks a conflict", two.call_id .. " " .. tostring(two.call_id_conflict),
+       "attacker@x true")
+  local same = sip.parse("INVITE sip:a@b SIP/2.0\r\nCall-ID: a@x\r\nCall-ID:  a@x\r\nCSeq: 1 INVITE\r\n\r\n")
+  t:eq("the same Call-ID twice is no conflict", same.call_id_conflict, nil)
 
   -- a request with compact headers, folding, repeated and X- headers, SDP body
   local m = sip.parse(table.concat({
@@ -372,6 +384,49 @@ t:group("state", function()
   state_m.note_step(clock, 110 + 3 * 365 * 86400, function() return 42 end)
   t:eq("a jump of years is recorded with its frame", clock.step_forward_frame, 42)
   t:eq("and taken out of the timeline", clock.base, 100 + 3 * 365 * 86400)
+  -- a message with two different Call-IDs belongs to no call
+  local cst, cadd = collector()
+  cadd("INVITE sip:a@b SIP/2.0\r\nCall-ID: victim@x\r\nCSeq: 1 INVITE\r\n\r\n", 1)
+  cadd("INVITE sip:a@b SIP/2.0\r\nCall-ID: attacker@x\r\nCall-ID: victim@x\r\nCSeq: 1 INVITE\r\n\r\n", 2)
+  local ccap, ccalls = state_m.finish(cst)
+  t:eq("only the victim's own message in its call", #ccalls .. " " .. ccalls[1].id .. " " .. #ccalls[1].msgs,
+       "1 victim@x 1")
+  t:eq("the conflicting message counted outside calls", ccap.other_sip["(conflicting Call-IDs)"], 1)
+
+  -- past the per-call bound: the final response and what follows kept, the middle of the repeats dropped
+  local bst, badd = collector()
+  local ringing = "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nTo: <sip:b@c>;tag=t9\r\n"
+                  .. "Call-ID: long\r\nCSeq: 1 INVITE\r\n\r\n"
+  badd("INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nCall-ID: long\r\nCSeq: 1 INVITE\r\n\r\n", 1)
+  local repeats = state_m.MAX_MSGS_PER_CALL + 500
+  for i = 1, repeats do badd(ringing, 1 + i) end
+  badd("SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nTo: <sip:b@c>;tag=t9\r\nCall-ID: long\r\n"
+       .. "CSeq: 1 INVITE\r\n\r\n", repeats + 2)
+  badd("ACK sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nCall-ID: long\r\nCSeq: 1 ACK\r\n\r\n", repeats + 3)
+  local bcap, bcalls = state_m.finish(bst)
+  local kept = bcalls[1].msgs
+  t:eq("the bound, the last 180, the 486 and the ACK kept", #kept, state_m.MAX_MSGS_PER_CALL + 3)
+  t:eq("the first 180 kept", kept[2].status .. "@" .. kept[2].frame, "180@2")
+  t:eq("the last 180 kept", kept[#kept - 2].status .. "@" .. kept[#kept - 2].frame, "180@" .. (repeats + 1))
+  t:eq("the final response kept", kept[#kept - 1].status, 486)
+  t:eq("the ACK kept", kept[#kept].method, "ACK")
+  t:eq("the dropped middle counted in the call and the capture", bcalls[1].dropped .. "/" .. bcap.messages_dropped,
+       (repeats + 3 - #kept) .. "/" .. (repeats + 3 - #kept))
+  t:eq("every message counted", bcalls[1].total, repeats + 3)
+  t:eq("a kept message keeps only what the PDML writes", kept[1].cseq_raw, nil)
+
+  -- past MAX_CALLS: Call-IDs counted once each, their messages counted
+  local mst, madd = collector()
+  for i = 1, state_m.MAX_CALLS + 5 do
+    madd("INVITE sip:a@b SIP/2.0\r\nCall-ID: flood-" .. i .. "\r\nCSeq: 1 INVITE\r\n\r\n", i)
+  end
+  madd("CANCEL sip:a@b SIP/2.0\r\nCall-ID: flood-" .. (state_m.MAX_CALLS + 1) .. "\r\nCSeq: 1 CANCEL\r\n\r\n", 0)
+  madd("INFO sip:a@b SIP/2.0\r\nCall-ID: flood-info\r\nCSeq: 1 INFO\r\n\r\n", 0)
+  local mcap, mcalls = state_m.finish(mst)
+  t:eq("calls bounded", #mcalls .. "/" .. mcap.calls, state_m.MAX_CALLS .. "/" .. state_m.MAX_CALLS)
+  t:eq("each dropped call counted once; a Call-ID with no call method is no call", mcap.calls_dropped, 5)
+  t:eq("their messages counted", mcap.calls_dropped_messages, 7)
+  t:eq("an exact count", mcap.calls_dropped_at_least, false)
 
   -- the bounds: every overflow counted
   local errs = state_m.new()
@@ -402,16 +457,25 @@ t:group("brief", function()
   t:eq("a call by its Call-ID", brief.pick_call(calls, " a-1@x ").id, "a-1@x")
   t:eq("an ambiguous beginning picks none", brief.pick_call(calls, "a-"), nil)
   t:eq("nothing typed picks none", brief.pick_call(calls, ""), nil)
-  t:eq("a Call-ID with a quote in the filter", brief.call_filter({ id = 'q"x', streams = {} }), 'sip.Call-ID == "q\\"x"')
+  t:eq("a Call-ID with a quote in the filter", brief.call_filter({ id = 'q"x', streams = {} }),
+       '(sip.Call-ID === "q\\"x" || (sip.Call-ID == "q\\"x" && count(sip) > 1))')
+  t:eq("control bytes as \\xNN", brief.call_id_filter("dup\1@x"),
+       '(sip.Call-ID === "dup\\x01@x" || (sip.Call-ID == "dup\\x01@x" && count(sip) > 1))')
+  t:eq("invalid UTF-8: by its bytes", brief.call_id_filter("bad\255@x"), '(sip && frame contains "bad\\xff@x")')
+  t:eq("NUL: by its bytes", brief.call_id_filter("k\0@x"), '(sip && frame contains "k\\x00@x")')
   local stream = { src = "10.0.0.1", src_port = 4000, dst = "10.0.0.2", dst_port = 5000, ssrc = 0x1234ABCD, packets = 9,
                    start_seq = 1, stop_seq = 10, cycles = 0, mean_jitter = 1.25 }
   local filter = brief.call_filter({ id = "c", streams = { stream } })
   t:eq("RTP by SSRC and ports, ICMP quotes left out",
-       filter, '(sip.Call-ID == "c" || (rtp.ssrc == 0x1234ABCD && udp.srcport == 4000 && udp.dstport == 5000)'
+       filter, '((sip.Call-ID === "c" || (sip.Call-ID == "c" && count(sip) > 1)) || (rtp.ssrc == 0x1234ABCD && udp.srcport == 4000 && udp.dstport == 5000)'
                .. " || (rtcp && udp.srcport == 4001 && udp.dstport == 5001)) && !(icmp || icmpv6)")
   local shown = brief.summary({ packets = 20, sip_messages = 2, rtp_streams = 1 },
                               { { id = "c", msgs = {}, total = 2, streams = { stream } } })
   t:eq("summary head", shown:match("^[^\n]*"), "20 packets, 2 SIP messages, 1 call(s), 1 RTP stream(s)")
+  local capped = brief.summary({ packets = 9, sip_messages = 9, rtp_streams = 0, calls_dropped = 7,
+                                 calls_dropped_messages = 8 }, { { id = "c", msgs = {}, total = 1 } })
+  t:eq("calls past the bound said", capped:match("\n([^\n]*)"),
+       "7 more call(s) past the tap's bound not kept (8 SIP messages)")
   t:eq("summary stream line", shown:find("RTP 10.0.0.1:4000 -> 10.0.0.2:5000 SSRC 0x1234ABCD: 9 packets, 1 lost, "
                                          .. "jitter 1.2 ms", 1, true) ~= nil, true)
   -- the final response as the post-processor defines it: a re-INVITE's failure does not undo the answer

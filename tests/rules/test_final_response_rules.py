@@ -24,7 +24,8 @@ def test_each_final_code_rule_fails_on_its_code_with_evidence(rule, status):
     assert outcome.status is Status.FAIL
     assert outcome.frames == (1, 3)  # the INVITE and the final response
     assert outcome.display_filter == (
-        f'sip.Call-ID == "test-call@sipdiag.test" && (sip.Method == "INVITE" || sip.Status-Code == {status})')
+        '(sip.Call-ID === "test-call@sipdiag.test" || (sip.Call-ID == "test-call@sipdiag.test" && count(sip) > 1))'
+        f' && (sip.Method == "INVITE" || sip.Status-Code == {status})')
     assert outcome.remedy
 
 
