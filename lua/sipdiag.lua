@@ -13,14 +13,7 @@ Without "out=" the PDML goes to stdout. Extra tshark options work as usual, e.g.
 Sample output (abridged; the full contract is docs/pdml-schema.md):
 
     <?xml version="1.0" encoding="utf-8"?>
-    <pdml version="0" creator="sipdiag/0.1.0" sipdiag_schema="1.7" wireshark="4.0.17" lua="Lua 5.2">
-    <packet>
-      <proto name="sipdiag.capture" showname="sipdiag capture summary">
-        <field name="sipdiag.capture.packets" show="4"/>
-        <field name="sipdiag.capture.calls" show="1"/>
-        ...
-      </proto>
-    </packet>
+    <pdml version="0" creator="sipdiag/0.1.0" sipdiag_schema="1.8" wireshark="4.0.17" lua="Lua 5.2">
     <packet>
       <proto name="sipdiag.call" showname="sipdiag call busy-1@sipdiag.test">
         <field name="sipdiag.call.id" show="busy-1@sipdiag.test"/>
@@ -35,7 +28,20 @@ Sample output (abridged; the full contract is docs/pdml-schema.md):
         </field>
       </proto>
     </packet>
+    <packet>
+      <proto name="sipdiag.capture" showname="sipdiag capture summary">
+        <field name="sipdiag.capture.packets" show="4"/>
+        <field name="sipdiag.capture.calls" show="1"/>
+        ...
+      </proto>
+    </packet>
     </pdml>
+
+Each call is written as soon as it is over (its BYE answered or its INVITE
+failed, then 32 s without a message; or 600 s without SIP or RTP), so
+memory follows the calls in progress and the file can be read while tshark
+writes it; the capture record comes last. The timers are arguments:
+"-X lua_script1:linger=SECONDS -X lua_script1:idle=SECONDS".
 
 This file holds what needs Wireshark: the field extractors, the listeners and
 their hot path, and the Tools menu. The rest lives in the sipdiag/ folder
@@ -92,47 +98,74 @@ local trim = text.trim
 local parse_sip = sip.parse
 local rtp_packet, rtp_event, event_payload = rtp.packet, rtp.event, rtp.event_payload
 local parse_rtcp, add_rtcp = rtcp.parse, rtcp.add
-local render_pdml = pdml.render
+local render_pdml, pdml_opening, pdml_call_text, pdml_closing = pdml.render, pdml.opening, pdml.call_text,
+  pdml.closing
 local new_state, note_error, add_message, note_tls = collect.new, collect.note_error, collect.add_message,
                                                      collect.note_tls
+local note_tls_decoded = collect.note_tls_decoded
 local note_step, SKIP_JUMP_S = collect.note_step, collect.SKIP_JUMP_S
 local note_sip_candidate = collect.note_sip_candidate
 local add_stream, stream_clock, sdp_rtp_endpoint = collect.add_stream, collect.stream_clock,
                                                    collect.sdp_rtp_endpoint
-local finish = collect.finish
+local finish, take_over_calls, forget_rtcp = collect.finish, collect.take_over_calls, collect.forget_rtcp
 local summary, call_filter, pick_call = brief.summary, brief.call_filter, brief.pick_call
 
 ---------------------------------------------------------------------------
 -- The tap
 ---------------------------------------------------------------------------
 
--- Field extractors: all declared here, at load time (Field.new errors inside
--- callbacks). Each declared field is built in every packet that has it, so
--- only these few are declared; SIP headers are read from the message text.
-local f_sip = Field.new("sip")
-local f_websocket = Field.new("websocket")
-local f_tls = Field.new("tls")
-local f_rtp = Field.new("rtp")
-local f_rtp_setup = Field.new("rtp.setup-frame")
-local f_rtcp = Field.new("rtcp")
-local f_udp = Field.new("udp")
-local f_tls_app_data = Field.new("tls.app_data")
-local f_srtcp_e = Field.new("srtcp.e")
-local f_icmp = Field.new("icmp")
-local f_icmpv6 = Field.new("icmpv6")
+-- No Field.new: declaring any field makes wslua add a tap that fills the
+-- frame's whole subtree in every packet (about 0.7 G instructions per 100k
+-- packets, whatever the field). The rare callbacks read the protocols they
+-- need from the packet's tree instead (protocol items are always built),
+-- and the RTP hot path reads the frame's bytes.
 
--- Script arguments: -X lua_script1:out=PATH
+-- The packet's protocol items whose names are in `wanted` (a set): map from
+-- name to an array of FieldInfo, in tree order. Rare callbacks only: it walks
+-- every item of the packet's tree.
+local function protocols(wanted)
+  local found = {}
+  for _, fi in ipairs({ all_field_infos() }) do
+    local name = fi.name
+    if wanted[name] then
+      local list = found[name]
+      if list == nil then
+        list = {}
+        found[name] = list
+      end
+      list[#list + 1] = fi
+    end
+  end
+  return found
+end
+
+-- Script arguments: -X lua_script1:out=PATH, and how long a call stays in
+-- memory once over or silent: -X lua_script1:linger=SECONDS, -X lua_script1:idle=SECONDS
 local script_args = { ... }
 local out_path = nil
+local timers = {}
 for _, arg in ipairs(script_args) do
   local v = arg:match("^out=(.+)$")
   if v then out_path = v end
+  local name, seconds = arg:match("^(%a+)=(%d+%.?%d*)$")
+  if name == "linger" or name == "idle" then timers[name] = tonumber(seconds) end
 end
 
 -- map from pinfo.port_type to transport name (epan/address.h, stable since 1.x)
 local PORT_TYPES = { [1] = "SCTP", [2] = "TCP", [3] = "UDP" }
 
-local state = new_state()
+-- A fresh state with the timers the script was given.
+local function fresh_state()
+  local st = new_state()
+  st.linger, st.idle = timers.linger or st.linger, timers.idle or st.idle
+  return st
+end
+
+local state = fresh_state()
+-- streaming (see sweep below): the absolute time of the next look for calls
+-- that are over, and the function that writes them (set further down)
+local sweep_abs = math.huge
+local sweep
 local last_sip_frame = -1   -- the sip tap runs once per SIP PDU; a frame is read once
 
 local function note_time(pinfo)
@@ -143,15 +176,18 @@ local function note_time(pinfo)
     note_step(state, t, function() return pinfo.number end)
   end
   state.last_abs = t
+  return t
 end
 
-local function transport_of(pinfo)
-  local ws, tls = f_websocket(), f_tls()
+local function transport_of(pinfo, found)
+  local ws, tls = found.websocket, found.tls
   if ws then return tls and "WSS" or "WS" end
   if tls then return "TLS" end
   local ok, pt = pcall(function() return pinfo.port_type end)
   return (ok and PORT_TYPES[pt]) or "UNKNOWN"
 end
+
+local SIP_PROTOCOLS = { sip = true, websocket = true, tls = true }
 
 -- HEAD_BYTES: how much of a SIP frame's start (link, IP, UDP headers) tells a
 -- capture copy (byte-identical) from a retransmission (its own IPv4 identification)
@@ -162,11 +198,13 @@ local function read_sip_frame(pinfo, tvb)
   local length = tvb and tvb:len() or 0
   local head = length > 0 and tvb:raw(0, length < HEAD_BYTES and length or HEAD_BYTES) or nil
   if pinfo.caplen < pinfo.len then state.snapped_sip_frames = state.snapped_sip_frames + 1 end
-  local transport = transport_of(pinfo)
+  local found = protocols(SIP_PROTOCOLS)
+  local transport = transport_of(pinfo, found)
   local src, dst = tostring(pinfo.src), tostring(pinfo.dst)
   local src_port, dst_port = pinfo.src_port, pinfo.dst_port
   local time = pinfo.abs_ts - state.base
-  local pdus = { f_sip() }
+  local pdus = found.sip or {}
+  if found.tls and #pdus > 0 then note_tls_decoded(state, src_port, dst_port) end
   for index = 1, #pdus do
     local ok, err = pcall(function()
       local raw = pdus[index].range:raw()
@@ -182,6 +220,9 @@ end
 
 -- map from src_port*65536+dst_port to where the RTP header sits in the frame's bytes
 local header_offset = {}
+local RTP_PROTOCOL = { rtp = true }
+-- Tvb's raw method, looked up once (the same function for every Tvb)
+local tvb_raw = nil
 -- where the RTP header sat in the last RTP frame read through the field:
 -- captures mostly keep one encapsulation, so the next header is there too
 local guess = 0
@@ -200,7 +241,7 @@ local function read_event(st, pt, tvb, offset, ts, t_ms, number)
   if offset and offset < tvb:len() then
     raw = tvb:raw(offset)
   else
-    local fi = f_rtp()
+    local fi = (protocols(RTP_PROTOCOL).rtp or {})[1]
     if fi == nil then return end
     raw = fi.range:raw()
   end
@@ -217,16 +258,17 @@ local function read_rtp(pinfo, tvb, number)
   end
   state.last_abs = abs
   local st, b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4
-  if guess > 8 and guess + 12 <= tvb:len() then
-    -- two short reads: the ports (the same string for every packet of a
-    -- stream, so Lua finds it interned) and the header. One read of both is
-    -- slower: Lua 5.2 hashes a short string mostly by its first bytes, and
-    -- ports first make every packet's string collide with the stream's others.
-    local p1, p2, q1, q2 = tvb:raw(guess - 8, 4):byte(1, 4)
-    b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = tvb:raw(guess, 12):byte(1, 12)
-    local by_ports = state.stream_index[((x1 * 256 + x2) * 256 + x3) * 256 + x4]
-    st = by_ports and by_ports[(p1 * 256 + p2) * 65536 + q1 * 256 + q2]
-    if st and st.offset ~= guess then st = nil end
+  if guess > 8 then
+    -- one read: the frame from the UDP header on (the stream's usual offset),
+    -- protected because another encapsulation can make this frame shorter
+    local ok, tail = pcall(tvb_raw, tvb, guess - 8)
+    if ok and #tail >= 20 then
+      local p1, p2, q1, q2, _
+      p1, p2, q1, q2, _, _, _, _, b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = tail:byte(1, 20)
+      local by_ports = state.stream_index[((x1 * 256 + x2) * 256 + x3) * 256 + x4]
+      st = by_ports and by_ports[(p1 * 256 + p2) * 65536 + q1 * 256 + q2]
+      if st and st.offset ~= guess then st = nil end
+    end
   end
   if st == nil then
     local src_port, dst_port = pinfo.src_port, pinfo.dst_port
@@ -238,7 +280,7 @@ local function read_rtp(pinfo, tvb, number)
       st = by_ports and by_ports[key]
     end
     if st == nil then
-      local fi = f_rtp()
+      local fi = (protocols(RTP_PROTOCOL).rtp or {})[1]
       if fi == nil then return end
       local header = fi.range:raw(0, 12)
       b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = header:byte(1, 12)
@@ -253,9 +295,7 @@ local function read_rtp(pinfo, tvb, number)
       local by_ports = state.stream_index[ssrc]
       st = by_ports and by_ports[key]
       if st == nil then
-        local setup = f_rtp_setup()
-        st = add_stream(state, ssrc, key, tostring(pinfo.src), src_port, tostring(pinfo.dst), dst_port,
-                          setup and setup.value)
+        st = add_stream(state, ssrc, key, tostring(pinfo.src), src_port, tostring(pinfo.dst), dst_port)
         if st == nil then
           state.rtp_dropped = state.rtp_dropped + 1
           return
@@ -272,19 +312,20 @@ local function read_rtp(pinfo, tvb, number)
   local t_ms, ts = (abs - state.base) * 1000, ((t1 * 256 + t2) * 256 + t3) * 256 + t4
   rtp_packet(st, t_ms, s1 * 256 + s2, ts, pt, b2 >= 128, st.clocks[pt] or stream_clock(st, pt), number)
   local dtmf = st.dtmf
-  if dtmf and dtmf[pt] then read_event(st, pt, tvb, st.offset or header_offset[pinfo.src_port * 65536 + pinfo.dst_port],
-                                       ts, t_ms, number) end
+  if dtmf and dtmf[pt] then
+    read_event(st, pt, tvb, st.offset or header_offset[pinfo.src_port * 65536 + pinfo.dst_port], ts, t_ms, number)
+  end
+  if abs >= sweep_abs then sweep(abs) end
 end
 
 -- UDP that tshark did not decode as RTP (Wireshark 4.0 misses some streams a
 -- re-INVITE sets up) but that is sent to or from an address:port an earlier
 -- SDP advertised, and starts with an RTP header of a payload type that SDP
 -- lists. Read like any stream and marked decoded_by "sipdiag".
-local function read_sdp_udp(pinfo, tvb)
+local function read_sdp_udp(pinfo, tvb, layers)
   local src_port, dst_port = pinfo.src_port, pinfo.dst_port
   if not (state.sdp_ports[dst_port] or state.sdp_ports[src_port]) then return end
-  local layers = { f_udp() }
-  local udp = layers[#layers]  -- the innermost UDP of a tunnel
+  local udp = layers and layers[#layers]  -- the innermost UDP of a tunnel
   if udp == nil then return end
   local offset = udp.offset + 8
   if offset + 12 > tvb:len() then return end
@@ -300,7 +341,7 @@ local function read_sdp_udp(pinfo, tvb)
   local by_ports = state.stream_index[ssrc]
   local st = by_ports and by_ports[key]
   if st == nil then
-    st = add_stream(state, ssrc, key, src, src_port, dst, dst_port, ep.frame)
+    st = add_stream(state, ssrc, key, src, src_port, dst, dst_port)
     if st == nil then
       state.rtp_dropped = state.rtp_dropped + 1
       return
@@ -317,21 +358,30 @@ end
 
 -- While no SIP has been decoded: UDP whose payload starts like SIP on a port
 -- tshark gave to another dissector (CAP001 names the port).
-local function look_for_sip(pinfo, tvb)
-  local layers = { f_udp() }
-  local udp = layers[#layers]
+local function look_for_sip(pinfo, tvb, layers)
+  local udp = layers and layers[#layers]
   if udp == nil then return end
   local offset = udp.offset + 8
   if offset + 12 > tvb:len() then return end
   note_sip_candidate(state, pinfo.number, tvb:raw(offset, 12), pinfo.src_port, pinfo.dst_port)
 end
 
-local function read_rtcp(pinfo)
+-- Whether RTCP between these address:ports belongs to SRTP (RTP/SAVP in the
+-- SDP that advertised the RTP port below, or the port itself with rtcp-mux).
+local function srtcp(src, src_port, dst, dst_port)
+  local eps = state.sdp_endpoints
+  for _, key in ipairs({ dst .. "|" .. (dst_port - 1), src .. "|" .. (src_port - 1), dst .. "|" .. dst_port,
+                         src .. "|" .. src_port }) do
+    local ep = eps[key]
+    if ep then return ep.secure end
+  end
+  return false
+end
+
+local function read_rtcp(pinfo, items)
   local t = pinfo.abs_ts - state.base
-  local items = { f_rtcp() }
-  local encrypted = f_srtcp_e()
-  -- SRTCP with the E flag: only the first 8 bytes (header, sender SSRC) are in clear
-  local clear = encrypted and encrypted.value and 8 or nil
+  -- SRTCP (encrypted, as SRTP's usually is): only the first 8 bytes (header, sender SSRC) are in clear
+  local clear = srtcp(tostring(pinfo.src), pinfo.src_port, tostring(pinfo.dst), pinfo.dst_port) and 8 or nil
   for i = 1, #items do
     local raw = items[i].range:raw()
     local packet = parse_rtcp(clear and raw:sub(1, clear) or raw)
@@ -342,18 +392,60 @@ local function read_rtcp(pinfo)
   end
 end
 
--- The PDML document of what the taps collected.
+local function header()
+  return { creator = "sipdiag/" .. TAP_VERSION, wireshark = (get_version and get_version()) or "unknown",
+           lua = _VERSION, start_epoch = state.first_abs }
+end
+
+-- The PDML document of what the taps collected (the Tools menu: no call written before).
 local function render_document()
   local cap, calls = finish(state)
-  local header = {
-    creator = "sipdiag/" .. TAP_VERSION,
-    wireshark = (get_version and get_version()) or "unknown",
-    lua = _VERSION,
-  }
-  return render_pdml(header, cap, calls, function(frame, err)
+  return render_pdml(header(), cap, calls, function(frame, err)
     note_error(state, frame, err)
     cap.tap_errors = state.tap_errors
   end), cap, calls
+end
+
+-- tshark runs: the document is written as the capture is read. Each call is
+-- written (and forgotten) once it is over, so memory follows the calls in
+-- progress, and a reader can follow the file while tshark runs.
+local streaming = false  -- true when the tap writes out= or stdout (not in the Tools menu's retaps)
+local output = nil       -- the document being written: a file or io.stdout; false once it failed
+
+local function open_output()
+  if output == nil then
+    if out_path == nil then
+      output = io.stdout
+    else
+      local fh, err = io.open(out_path, "wb")
+      if not fh then
+        io.stderr:write("sipdiag: cannot write " .. out_path .. ": " .. tostring(err) .. "\n")
+        output = false
+        return false
+      end
+      output = fh
+    end
+    output:write(pdml_opening(header()))
+  end
+  return output
+end
+
+-- The calls over at capture time `abs`, written now.
+sweep = function(abs)
+  local done = take_over_calls(state, abs - state.base)
+  sweep_abs = state.base + state.next_sweep
+  if #done == 0 then return end
+  local fh = open_output()
+  for _, call in ipairs(done) do
+    local text, err = pdml_call_text(call, state)
+    if text == nil then
+      note_error(state, call.first_frame, "rendering call: " .. tostring(err))
+    elseif fh then
+      fh:write(text)
+    end
+    forget_rtcp(state, call)
+  end
+  if fh then fh:flush() end
 end
 
 -- Write a document (its chunks) to path, replacing it only once complete; true or nil, error.
@@ -376,21 +468,31 @@ local function write_document(doc, path)
   return true
 end
 
--- tshark's end of the capture: the document to out= or stdout.
+-- tshark's end of the capture: the calls still open, the streams of no
+-- call and the capture record end the document begun by the first call written.
 local function write_output()
-  local doc = render_document()
-  if out_path == nil then
-    for _, chunk in ipairs(doc) do io.write(chunk) end
-    return
+  local fh = open_output()
+  local cap, calls = finish(state)
+  local chunks = pdml_closing(cap, calls, function(frame, err)
+    note_error(state, frame, err)
+    cap.tap_errors = state.tap_errors
+  end)
+  if not fh then return end
+  for _, chunk in ipairs(chunks) do
+    local ok, err = fh:write(chunk)
+    if not ok then
+      io.stderr:write("sipdiag: cannot write " .. (out_path or "stdout") .. ": " .. tostring(err) .. "\n")
+      return
+    end
   end
-  local ok, err = write_document(doc, out_path)
-  if not ok then io.stderr:write("sipdiag: cannot write " .. out_path .. ": " .. tostring(err) .. "\n") end
+  if fh ~= io.stdout then fh:close() else fh:flush() end
 end
 
 local last_rtp_frame = -1  -- the rtp tap runs once per RTP PDU; a frame is counted once
 
 local function reset_state()
-  state = new_state()
+  state = fresh_state()
+  sweep_abs = streaming and -math.huge or math.huge
   last_sip_frame = -1
   last_rtp_frame = -1
   header_offset = {}
@@ -399,16 +501,38 @@ end
 
 -- Everything in a frame that is not RTP: RTCP, TLS that no dissector turned
 -- into SIP, and UDP to SDP endpoints that tshark left undecoded.
+local OTHER_PROTOCOLS = { icmp = true, icmpv6 = true, rtcp = true, sip = true, tls = true, udp = true }
+
+-- Whether TLS records carry application data (record type 23): the first
+-- record's header, as tshark's tls.app_data would show it.
+-- True when any TLS record in the items is application data (content type 23):
+-- each item may hold several records (a TLS 1.3 server flight puts its
+-- handshake and its first encrypted records in one segment), so walk them.
+local function tls_app_data(items)
+  for _, fi in ipairs(items) do
+    local range = fi.range
+    local raw = range and range:raw() or ""
+    local pos = 1
+    while pos + 4 <= #raw do
+      if raw:byte(pos) == 23 then return true end
+      local length = raw:byte(pos + 3) * 256 + raw:byte(pos + 4)
+      pos = pos + 5 + length
+    end
+  end
+  return false
+end
+
 local function read_other(pinfo, tvb)
-  if f_icmp() or f_icmpv6() then return end  -- packets quoted in ICMP errors are not traffic
-  if f_rtcp() then
-    read_rtcp(pinfo)
-  elseif f_sip() == nil then
-    if state.sip_messages == 0 then look_for_sip(pinfo, tvb) end
-    if f_tls_app_data() then
+  local found = protocols(OTHER_PROTOCOLS)
+  if found.icmp or found.icmpv6 then return end  -- packets quoted in ICMP errors are not traffic
+  if found.rtcp then
+    read_rtcp(pinfo, found.rtcp)
+  elseif found.sip == nil then
+    if state.sip_messages == 0 then look_for_sip(pinfo, tvb, found.udp) end
+    if found.tls and tls_app_data(found.tls) then
       note_tls(state, pinfo.number, pinfo.src_port, pinfo.dst_port)
     elseif state.sdp_endpoint_count > 0 then
-      read_sdp_udp(pinfo, tvb)
+      read_sdp_udp(pinfo, tvb, found.udp)
     end
   end
 end
@@ -425,9 +549,13 @@ local function register_taps(draw)
 
   local function on_frame(pinfo, tvb)
     state.packets = state.packets + 1
-    note_time(pinfo)
+    local abs = note_time(pinfo)
     local ok, err = pcall(read_other, pinfo, tvb)
     if not ok then note_error(state, pinfo.number, err) end
+    if abs >= sweep_abs then
+      ok, err = pcall(sweep, abs)
+      if not ok then note_error(state, pinfo.number, err) end
+    end
   end
 
   local function on_sip(pinfo, tvb)
@@ -439,6 +567,7 @@ local function register_taps(draw)
   end
 
   local function on_rtp(pinfo, tvb)
+    if tvb_raw == nil then tvb_raw = tvb.raw end
     local number = pinfo.number
     if number ~= last_rtp_frame then
       last_rtp_frame = number
@@ -554,5 +683,6 @@ if gui_enabled() then
   register_menu("SIP Diagnostics/Export per-call PDML...", export_pdml, group)
   register_menu("SIP Diagnostics/Filter a call...", filter_call, group)
 else
+  streaming, sweep_abs = true, -math.huge
   register_taps(write_output)
 end

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from .analysis import CallAnalysis, analyse
+from .analysis.flow import analyse as analyse_flow
 from .analysis.media import CALLEE, CALLER
-from .model import Call, Summary
+from .model import Call, CaptureFacts, Summary
 from .report import CallReport, CaptureReport
 from .rules import CALL_RULES, CAPTURE_RULES, EXPLAINED_STATUS, FINAL_RULES, VERDICT_ORDER, YIELDS
 from .rules.base import CallContext, CaptureContext, Rule, Settings
@@ -156,3 +157,86 @@ def analyses(summary: Summary, settings: Settings,
     """Each wanted call's analysis and the Call-IDs of its other legs, without running rules (the ladder)."""
     return tuple((ctx.analysis, tuple(leg.call_id for leg in ctx.capture.legs.get(ctx.call.call_id, ())))
                  for ctx in contexts(summary, settings, call_ids)[1])
+
+
+def judge_call(summary: Summary, call_id: str, settings: Settings,
+               selected: Sequence[Rule] | None = None) -> CallReport:
+    """One call's report, judged with the other calls of summary as its capture."""
+    call_rules = [r for r in CALL_RULES if selected is None or r in selected]
+    capture = analyse(summary, settings.local_nets, lambda call: call.call_id == call_id)
+    ctx = CallContext(analysis=capture.calls[0], capture=capture, settings=settings, final_rules=FINAL_RULES)
+    return _call_report(ctx, call_rules)
+
+
+def _last_time(call: Call) -> float:
+    return max((m.time for m in call.messages), default=0.0)
+
+
+def _first_time(call: Call) -> float:
+    return min((m.time for m in call.messages), default=0.0)
+
+
+def finished(call: Call) -> bool:
+    """Whether a call's signalling ended it: a BYE after the answer, or a final response without one.
+    The tap also writes a call that stayed silent for its idle time; such a call is not finished."""
+    flow = analyse_flow(call)
+    if flow.answer is not None:
+        return bool(flow.requests("BYE"))
+    return flow.decisive is not None and flow.decisive.final is not None
+
+
+class LiveJudge:
+    """Calls judged as the tap writes them (when each is over), for streamed output and live capture.
+
+    A call is judged once the tap has written a call that ended `hold_s` after it (or at the end),
+    with the calls written so far that overlap it in time as its capture: a B2BUA's other leg, a
+    transfer's new call or a stream two calls share end about when it does, so it is seen. A call
+    the tap wrote because it went idle, not because it finished, waits for the end when
+    unfinished_at_end (reading a file: "the capture ended while it was ringing" needs the end). The
+    capture-wide facts a call rule reads are those known then: the capture's end is the latest time
+    written, media was captured when any call written so far has a stream. `finish` judges the rest
+    with the capture's real facts."""
+
+    def __init__(self, settings: Settings, selected: Sequence[Rule] | None = None, hold_s: float = 64.0,
+                 unfinished_at_end: bool = True) -> None:
+        self._settings, self._selected, self._hold = settings, selected, hold_s
+        self._unfinished_at_end = unfinished_at_end  # a file: the capture's end judges a call still going
+        self._pending: list[Call] = []  # written, not yet judged
+        self._recent: list[Call] = []  # written, still within reach of a pending call
+        self._latest = 0.0  # the latest message time of any call written
+        self._streams = 0  # streams of the calls written
+
+    def add(self, call: Call) -> list[CallReport]:
+        """A call the tap wrote; the reports of the calls judged now, in the order they were written."""
+        self._pending.append(call)
+        self._recent.append(call)
+        self._latest = max(self._latest, _last_time(call))
+        self._streams += len(call.streams)
+        ready = [c for c in self._pending if _last_time(c) + self._hold <= self._latest
+                 and (not self._unfinished_at_end or finished(c))]
+        return self._judge(ready, None)
+
+    def finish(self, facts: CaptureFacts) -> list[CallReport]:
+        """The reports of the calls still held, judged with the capture's facts."""
+        return self._judge(list(self._pending), facts)
+
+    def _judge(self, ready: list[Call], facts: CaptureFacts | None) -> list[CallReport]:
+        if not ready:
+            return []
+        if facts is None:
+            facts = CaptureFacts(packets=0, duration=self._latest, sip_messages=0, calls=len(self._recent),
+                                 rtp_streams=self._streams)
+        reports = []
+        for call in ready:
+            start, end = _first_time(call), _last_time(call)
+            overlapping = tuple(sorted((c for c in self._recent if _first_time(c) <= end + self._hold
+                                        and _last_time(c) + self._hold >= start), key=lambda c: c.first_frame))
+            summary = Summary(facts=facts, calls=overlapping)
+            reports.append(judge_call(summary, call.call_id, self._settings, self._selected))
+        judged = {id(c) for c in ready}
+        self._pending = [c for c in self._pending if id(c) not in judged]
+        # calls no pending call can reach any more are forgotten: memory follows the calls in progress
+        horizon = min((_first_time(c) for c in self._pending), default=self._latest) - self._hold
+        held = {id(c) for c in self._pending}
+        self._recent = [c for c in self._recent if _last_time(c) >= horizon or id(c) in held]
+        return reports

@@ -304,7 +304,7 @@ class RtpStream:
     # (buffer ms, packets): packets that arrived later than that behind the fastest one (of the last
     # 2-4 s); () when none was 20 ms late, or in summaries before 1.6
     late: tuple[tuple[int, int], ...] = ()
-    gaps: tuple[Gap, ...] = ()  # the longest silences (up to 3), longest first; () in summaries before 1.6
+    gaps: tuple[Gap, ...] = ()  # the longest silences of 100 ms or more (up to 3), longest first; () before 1.6
     events: tuple[TelephoneEvent, ...] = ()  # RFC 4733 events on a payload type the SDP maps, in order
     events_dropped: int = 0  # events past the tap's bound of 256 per stream (count)
 
@@ -384,6 +384,8 @@ class CaptureFacts:
     duration: float  # s from the first to the last packet
     sip_messages: int  # SIP messages of any kind (count)
     calls: int  # calls written by the tap (count)
+    late_sip_messages: int = 0  # SIP messages of calls the tap had already written (their Call-ID; count)
+    late_rtp_packets: int = 0  # RTP packets of streams of calls the tap had already written (count)
     calls_dropped: int = 0  # Call-IDs of INVITE dialogs past the tap's bound on calls, not written (count)
     calls_dropped_messages: int = 0  # their SIP messages (count)
     calls_dropped_at_least: bool = False  # calls_dropped stopped counting at its own bound: it is a lower bound

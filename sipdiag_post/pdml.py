@@ -17,10 +17,12 @@ See docs/pdml-schema.md for the contract.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -72,18 +74,29 @@ class PdmlError(Exception):
 
 
 class SummaryReader:
-    """A PDML summary read one packet at a time: the capture's facts at once, then its calls as iterated
-    (once); the RTP streams of no call, which the tap writes last, once the calls are all read."""
+    """A PDML summary read one packet at a time. Iterate it for the calls (once; each read and forgotten in
+    turn, in document order); the capture's facts are known at once when its record comes first (schema
+    1.7 and before), else once the calls are all read (1.8: the tap writes each call when it is over, the
+    capture record last); the RTP streams of no call once the calls are all read."""
 
     def __init__(self, source: BinaryIO, name: str) -> None:
         self._name = name
         self._source = source
+        self.start_epoch: float | None = None  # the first packet's time (s since 1970), from the root
         self._events = etree.iterparse(source, events=("start", "end"), **_PARSER_OPTIONS)
         self._pending: tuple[str, etree._Element] | None = None
         self._root = self._open()
         self._unlinked: list[RtpStream] = []
         self._done = False
-        self.facts = self._first_facts()
+        self._facts: CaptureFacts | None = None
+        self._stream = self._records()
+        self._held: tuple[str | None, etree._Element] | None = None
+        for kind, proto in self._stream:
+            if kind == "sipdiag.capture":
+                self._facts = self._capture(proto)
+            else:
+                self._held = (kind, proto)
+            break
 
     def _next(self) -> tuple[str, etree._Element] | None:
         if self._pending is not None:
@@ -109,6 +122,7 @@ class SummaryReader:
         if root.tag != "pdml":
             raise PdmlError(f"{self._name}: root element is <{_one_line(str(root.tag))[:40]}>, expected <pdml>")
         _check_schema(root.get("sipdiag_schema"), self._name)
+        self.start_epoch = _root_epoch(root.get("start_epoch"))
         return root
 
     def _packets(self) -> Iterator[etree._Element]:
@@ -134,14 +148,10 @@ class SummaryReader:
             for proto in packet.iterchildren("proto"):
                 yield proto.get("name"), proto
 
-    def _first_facts(self) -> CaptureFacts:
-        self._stream = self._records()
-        for kind, proto in self._stream:
-            if kind == "sipdiag.capture":
-                return self._read(kind, lambda p=proto: _capture_facts(p, self._root))  # type: ignore[return-value]
-            if kind in ("sipdiag.call", "sipdiag.unlinked"):
-                break
-        raise PdmlError(f"{self._name}: no sipdiag.capture record first; not written by the sipdiag tap")
+    def _capture(self, proto: etree._Element) -> CaptureFacts:
+        if self._facts is not None:
+            raise PdmlError(f"{self._name}: more than one sipdiag.capture record")
+        return self._read("sipdiag.capture", lambda: _capture_facts(proto, self._root))  # type: ignore[return-value]
 
     def _read(self, kind: str, read: Callable[[], object]) -> object:
         try:
@@ -152,14 +162,30 @@ class SummaryReader:
     def __iter__(self) -> Iterator[Call]:
         if self._done:
             return
-        for kind, proto in self._stream:
+        held, self._held = self._held, None
+        for kind, proto in itertools.chain((held,) if held else (), self._stream):
             if kind == "sipdiag.call":
                 yield self._read(kind, lambda p=proto: _call(p))  # type: ignore[misc]
             elif kind == "sipdiag.unlinked":
                 self._unlinked.extend(self._read(kind, lambda p=proto: [  # type: ignore[arg-type]
                     _stream(g) for g in _Fields(p, "sipdiag.").groups("stream")]))
+            elif kind == "sipdiag.capture":
+                self._facts = self._capture(proto)
         self._done = True
         self._source.close()
+        if self._facts is None:
+            raise PdmlError(f"{self._name}: no sipdiag.capture record; not written by the sipdiag tap")
+
+    @property
+    def facts(self) -> CaptureFacts:
+        """The capture record; in a document that writes it last, known once the calls are all read."""
+        if self._facts is None:
+            raise RuntimeError("facts of a capture-last document before its calls were read")
+        return self._facts
+
+    @property
+    def facts_known(self) -> bool:
+        return self._facts is not None
 
     @property
     def unlinked_streams(self) -> tuple[RtpStream, ...]:
@@ -170,6 +196,16 @@ class SummaryReader:
 
     def close(self) -> None:
         self._source.close()
+
+
+def _root_epoch(text: str | None) -> float | None:
+    """The root's start_epoch (1.8: the first packet's time, for a reader that cannot wait for the
+    capture record); None when absent or not a finite number."""
+    try:
+        value = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _open_file(path: Path) -> BinaryIO:
@@ -183,8 +219,9 @@ def _open_file(path: Path) -> BinaryIO:
 
 
 def iter_summary(path: Path) -> SummaryReader:
-    """A PDML file written by the sipdiag tap, read incrementally: `.facts` at once, then iterate for the
-    calls (each read and forgotten in turn), then `.unlinked_streams`."""
+    """A PDML file written by the sipdiag tap, read incrementally: iterate for the calls (each read and
+    forgotten in turn), then `.facts` and `.unlinked_streams` (`.facts` at once for documents that write
+    the capture record first)."""
     source = _open_file(path)
     try:
         return SummaryReader(source, str(path))
@@ -193,20 +230,121 @@ def iter_summary(path: Path) -> SummaryReader:
         raise
 
 
+class GrowingFile(io.RawIOBase):
+    """A file another process is writing, read as it grows: a read waits (polling) for more bytes
+    while `writing()` says the writer runs, and ends at the file's end once it has stopped. The file
+    may not exist yet. At most `limit` bytes are read (the size bound of a whole read)."""
+
+    def __init__(self, path: Path, writing: Callable[[], bool], limit: int = MAX_PDML_BYTES,
+                 poll: float = 0.02) -> None:
+        super().__init__()
+        self._path, self._writing, self._limit, self._poll = path, writing, limit, poll
+        self._file: BinaryIO | None = None
+        self._read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _open(self) -> BinaryIO | None:
+        if self._file is None:
+            try:
+                self._file = open(self._path, "rb")  # noqa: SIM115 - closed with this reader
+            except FileNotFoundError:
+                return None
+        return self._file
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while True:
+            running = self._writing()  # asked before reading: bytes written before it stopped are read
+            source = self._open()
+            count = source.readinto(buffer) if source is not None else 0
+            if count:
+                self._read += count
+                if self._read > self._limit:
+                    raise PdmlError(f"{self._path}: larger than the {self._limit} bytes allowed")
+                return count
+            if not running:
+                return 0
+            time.sleep(self._poll)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        super().close()
+
+
+def follow_summary(path: Path, writing: Callable[[], bool]) -> SummaryReader:
+    """A PDML file the tap is still writing, read incrementally as it grows (see iter_summary)."""
+    source = GrowingFile(path, writing)
+    try:
+        return SummaryReader(source, str(path))  # type: ignore[arg-type]
+    except BaseException:
+        source.close()
+        raise
+
+
+_CAPTURE_START = b'<proto name="sipdiag.capture"'
+_CAPTURE_END = b"</proto>"
+_PACKET_START = b"<packet>"
+_PACKET_END = b"</packet>"
+_MAX_RECORD = 16 << 20  # the capture record is a few kilobytes; a document whose record is not is refused
+_MAX_ROOT = 4096  # the <pdml ...> start tag
+
+
+def _capture_span(path: Path) -> tuple[int, int, int, bytes]:
+    """Where a PDML file's capture record is, without reading the file whole: (start of its <packet>,
+    start of its <proto>, start of the line of its </proto>, the document's opening up to its root's
+    start tag). The record is the first packet (schema 1.7 and before) or the last one (1.8)."""
+    size = path.stat().st_size
+    with open(path, "rb") as source:
+        head = source.read(min(size, _MAX_RECORD))
+        root_end = head.find(b">", head.find(b"<pdml"))
+        opening = head[:root_end + 1] if 0 <= root_end < _MAX_ROOT else b""
+        first_packet = head.find(_PACKET_START)
+        first_record = head.find(b"<proto ", first_packet)
+        if first_packet >= 0 and head.startswith(_CAPTURE_START, first_record):
+            base, chunk = 0, head
+            proto = first_record
+        else:
+            base = max(0, size - _MAX_RECORD)
+            source.seek(base)
+            chunk = source.read()
+            proto = chunk.rfind(_CAPTURE_START)
+    if not opening or proto < 0:
+        raise PdmlError(f"{path}: no sipdiag.capture record; not written by the sipdiag tap")
+    packet = chunk.rfind(_PACKET_START, 0, proto)
+    end = chunk.find(_CAPTURE_END, proto)
+    if packet < 0 or end < 0:
+        raise PdmlError(f"{path}: no end to its capture record")
+    lines_end = chunk.rfind(b"\n", 0, end) + 1
+    return base + packet, base + proto, base + lines_end, opening
+
+
 def read_facts(path: Path) -> CaptureFacts:
-    """Only the capture record of a PDML file (the first packet): nothing else is read."""
-    reader = iter_summary(path)
-    reader.close()
+    """Only the capture record of a PDML file (its first or its last packet): nothing else is read."""
+    _open_file(path).close()  # the size bound and readability, said as for a whole read
+    packet, _, _, opening = _capture_span(path)
+    with open(path, "rb") as source:
+        source.seek(packet)
+        record = source.read(_MAX_RECORD)
+    end = record.find(_PACKET_END)
+    if end < 0:
+        raise PdmlError(f"{path}: no end to its capture record")
+    reader = SummaryReader(io.BytesIO(opening + b"\n" + record[:end + len(_PACKET_END)] + b"\n</pdml>\n"),
+                           str(path))
+    for _ in reader:
+        pass
     return reader.facts
 
 
 def _whole(reader: SummaryReader) -> Summary:
-    calls = tuple(reader)
+    # first-frame order, whatever order the tap wrote the calls in (1.8: as they ended)
+    calls = tuple(sorted(reader, key=lambda call: call.first_frame))
     return Summary(facts=reader.facts, calls=calls, unlinked_streams=reader.unlinked_streams)
 
 
 def read_summary(path: Path) -> Summary:
-    """Read a PDML file written by the sipdiag tap (all its calls)."""
+    """Read a PDML file written by the sipdiag tap (all its calls, in first-frame order)."""
     return _whole(iter_summary(path))
 
 
@@ -228,45 +366,40 @@ _TAP_ERRORS = re.compile(rb'(<field name="sipdiag\.capture\.tap_errors" show=")(
 
 def add_tap_errors(path: Path, messages: list[str]) -> None:
     """Count Lua errors tshark reported outside the tap's guards as tap errors at frame 0."""
-    def edit(head: bytes) -> bytes:
-        head = _TAP_ERRORS.sub(lambda m: m[1] + str(int(m[2] or b"0") + len(messages)).encode() + m[3], head)
+    def edit(record: bytes) -> bytes:
+        record = _TAP_ERRORS.sub(lambda m: m[1] + str(int(m[2] or b"0") + len(messages)).encode() + m[3], record)
         for message in messages[:10]:
             group = etree.Element("field", name="sipdiag.capture.tap_error", show=xml_text(message))
             etree.SubElement(group, "field", name="sipdiag.capture.tap_error.frame", show="0")
             etree.SubElement(group, "field", name="sipdiag.capture.tap_error.message", show=xml_text(message))
-            head += b"    " + etree.tostring(group) + b"\n"
-        return head
+            record += b"    " + etree.tostring(group) + b"\n"
+        return record
     _edit_capture(path, edit)
 
 
-_CAPTURE_END = b"</proto>"
-_MAX_HEAD = 64 << 20  # the capture record is a few kilobytes; a document whose first record is not ends here
+def _copy(source: BinaryIO, out: BinaryIO, count: int) -> None:
+    while count > 0 and (chunk := source.read(min(_CHUNK, count))):
+        out.write(chunk)
+        count -= len(chunk)
 
 
 def _edit_capture(path: Path, edit: Callable[[bytes], bytes]) -> None:
-    """Rewrite a PDML file with edit applied to its capture record (its lines before the line of the
-    record's </proto>; edit appends lines), copying the rest as it is: the file is never read whole.
-    The file is replaced only once the new one is written."""
-    read_facts(path)  # a sipdiag summary, its capture record first
-    with open(path, "rb") as source:
-        head = b""
-        while (end := head.find(_CAPTURE_END)) < 0:
-            chunk = source.read(_CHUNK)
-            if not chunk or len(head) > _MAX_HEAD:
-                raise PdmlError(f"{path}: no end to its capture record")
-            head += chunk
-        lines_end = head.rfind(b"\n", 0, end) + 1
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(edit(head[:lines_end]))
-                out.write(head[lines_end:])
-                while chunk := source.read(_CHUNK):
-                    out.write(chunk)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+    """Rewrite a PDML file with edit applied to its capture record (from its <proto> to the line of its
+    </proto>; edit appends lines), copying the rest as it is: the file is never read whole. The file is
+    replaced only once the new one is written."""
+    read_facts(path)  # a sipdiag summary with a readable capture record
+    _, proto, lines_end, _ = _capture_span(path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with open(path, "rb") as source, os.fdopen(fd, "wb") as out:
+            _copy(source, out, proto)
+            out.write(edit(source.read(lines_end - proto)))
+            while chunk := source.read(_CHUNK):
+                out.write(chunk)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _check_schema(version: str | None, name: str) -> None:
@@ -376,6 +509,8 @@ def _capture_facts(proto: etree._Element, root: etree._Element) -> CaptureFacts:
         tls_undecoded=tuple(TlsSighting(port=g.count("port"), frames=g.count("frames"),
                                         first_frame=g.count("first_frame"))
                             for g in f.groups("tls_undecoded")),
+        late_sip_messages=f.count("late_sip_messages"),
+        late_rtp_packets=f.count("late_rtp_packets"),
         calls_dropped=f.count("calls_dropped"),
         calls_dropped_messages=f.count("calls_dropped_messages"),
         calls_dropped_at_least=f.flag("calls_dropped_at_least"),

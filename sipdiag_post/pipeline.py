@@ -12,7 +12,7 @@ from typing import TypeVar
 from . import pdml
 from .engine import evaluate
 from .inputs import PACKET_LIMIT_REACHED, Limits, decompressed, packet_limit_message
-from .model import Summary
+from .model import Call, Summary
 from .output import OutputError, write_file
 from .remote import expand_url, fetch, is_url
 from .report import CaptureReport
@@ -75,15 +75,18 @@ def expand_inputs(paths: Iterable[Source]) -> list[Source]:
     return out
 
 
-def _summarise(tap: TapOptions, capture: Path, workdir: Path) -> Path:
+def _summarise(tap: TapOptions, capture: Path, workdir: Path,
+               follow: Callable[[Path, Callable[[], bool]], None] | None = None) -> Path:
     """Run the tap over a capture; the PDML it wrote, with what the runner learnt added to its capture
-    record. Only the capture record is read here (pdml.read_facts): the calls are left to the caller."""
+    record. Only the capture record is read here (pdml.read_facts): the calls are left to the caller,
+    who may read them while tshark writes them (follow: given the file and whether tshark still runs)."""
     check_capture_file(capture)
     readable = decompressed(capture, workdir, tap.limits)
     max_packets = tap.limits.max_packets if readable.compression else 0
     out = workdir / "summary.pdml"
     run = run_tap(tap.tshark, capture, out, decode_as=tap.decode_as, tls_keylog=tap.tls_keylog, options=tap.options,
-                  source=readable.path, max_packets=max_packets)
+                  source=readable.path, max_packets=max_packets,
+                  follow=None if follow is None else functools.partial(follow, out))
     if run.lua_errors:
         pdml.add_tap_errors(out, list(run.lua_errors))
     facts = pdml.read_facts(out)
@@ -107,13 +110,36 @@ def _summarise(tap: TapOptions, capture: Path, workdir: Path) -> Path:
     return out
 
 
-def summarise(tap: TapOptions, capture: Path, workdir: Path | None = None) -> Summary:
-    """Run the tap over a capture and read its summary back; temporary files (made in workdir, else the
-    system's temporary folder) are removed."""
+def summarise(tap: TapOptions, capture: Path, workdir: Path | None = None,
+              on_call: Callable[[Call], None] | None = None) -> Summary:
+    """Run the tap over a capture and read its summary back, each call as soon as the tap writes it
+    (given to on_call then); temporary files (made in workdir, else the system's temporary folder)
+    are removed."""
     if capture.is_dir():
         raise CaptureError(f"{capture}: no captures (*.pcap, *.pcapng, *.cap) in this folder")
     with tempfile.TemporaryDirectory(prefix="sipdiag-", dir=workdir) as tmp:
-        return pdml.read_summary(_summarise(tap, capture, Path(tmp)))
+        return _follow_and_read(tap, capture, Path(tmp), on_call)
+
+
+def _follow_and_read(tap: TapOptions, capture: Path, workdir: Path,
+                     on_call: Callable[[Call], None] | None = None) -> Summary:
+    """The tap's summary of a capture, its calls read while tshark writes them (each given to on_call as
+    it arrives, in the order the tap wrote them: as they ended), the capture record once tshark is done."""
+    calls: list[Call] = []
+    readers: list[pdml.SummaryReader] = []
+
+    def follow(out: Path, writing: Callable[[], bool]) -> None:
+        reader = pdml.follow_summary(out, writing)
+        readers.append(reader)
+        for call in reader:
+            calls.append(call)
+            if on_call is not None:
+                on_call(call)
+
+    out = _summarise(tap, capture, workdir, follow)
+    facts = pdml.read_facts(out)  # with what the runner added once tshark was done
+    return Summary(facts=facts, calls=tuple(sorted(calls, key=lambda call: call.first_frame)),
+                   unlinked_streams=readers[0].unlinked_streams)
 
 
 def export(tap: TapOptions, capture: Path, output: Path) -> Summary:

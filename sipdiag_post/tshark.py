@@ -6,7 +6,8 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -205,38 +206,63 @@ def tap_command(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[st
 
 def run_tap(tshark: Tshark, capture: Path, out: Path, *, decode_as: tuple[str, ...] = (),
             tls_keylog: Path | None = None, source: Path | None = None, max_packets: int = 0,
-            options: tuple[str, ...] = ()) -> TapRun:
+            options: tuple[str, ...] = (), follow: Callable[[Callable[[], bool]], None] | None = None) -> TapRun:
     """Run the tap over one capture, writing PDML to out.
 
     tshark reads source when given (a decompressed copy), and messages name capture;
-    with max_packets it stops after that many packets. tshark is killed if the
-    process that runs it dies, and stopped when this call is interrupted."""
+    with max_packets it stops after that many packets. While tshark runs, follow (when
+    given) is called with a function that tells whether tshark still runs: it may read
+    out as the tap writes it (each call once it is over). tshark is killed if the
+    process that runs it dies, and stopped when this call is interrupted. An error
+    follow raises is raised after tshark's own (which say more)."""
     check_capture_file(capture)
     read = source or capture
     env = dict(os.environ, LC_ALL="C", TZ="UTC")
     command = tap_command(tshark, read, out, decode_as=decode_as, tls_keylog=tls_keylog, max_packets=max_packets,
                           options=options)
-    try:
-        done = subprocess.run(command, capture_output=True, env=env, check=False, stdin=subprocess.DEVNULL,
-                              preexec_fn=child_setup(os.getpid()))
-    except OSError as exc:
-        raise TsharkError(f"cannot run tshark: {exc}") from None
-    lines = _tshark_lines(done.stderr.decode("utf-8", "replace"))
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env,
+                                       stdin=subprocess.DEVNULL, preexec_fn=child_setup(os.getpid()))
+        except OSError as exc:
+            raise TsharkError(f"cannot run tshark: {exc}") from None
+        followed: Exception | None = None
+        try:
+            if follow is not None:
+                try:
+                    follow(lambda: process.poll() is None)
+                except Exception as exc:  # judged once tshark's own messages are known
+                    followed = exc
+            returncode = process.wait()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        stderr.seek(0)
+        lines = _tshark_lines(stderr.read().decode("utf-8", "replace"))
+    run = _judge_run(tshark, capture, read, out, returncode, lines)
+    if followed is not None:
+        raise followed
+    return run
+
+
+def _judge_run(tshark: Tshark, capture: Path, read: Path, out: Path, returncode: int, lines: list[str]) -> TapRun:
+    """What a finished tshark run says: an error (raised), or what it could not read and the Lua errors."""
     lowered = " ".join(lines).lower()
     if any(p in lowered for p in ("lua_script", "lua: error", "error loading")) and not out.exists():
         raise TsharkError(f"tshark could not run the Lua tap: {lines[0] if lines else 'no message'}")
-    if not out.exists() and done.returncode == 0 and not lines and os.geteuid() == 0:
+    if not out.exists() and returncode == 0 and not lines and os.geteuid() == 0:
         raise TsharkError(f"tshark {tshark.version_text} ran but the Lua tap wrote nothing: Wireshark 4.2 and later "
                           "skip Lua scripts when run as root; run sipdiag as an ordinary user")
     if not out.exists():
-        message = lines[0] if lines else f"tshark exited with status {done.returncode}"
-        if any(p in lowered for p in _NOT_A_CAPTURE) or done.returncode == 2:
+        message = lines[0] if lines else f"tshark exited with status {returncode}"
+        if any(p in lowered for p in _NOT_A_CAPTURE) or returncode == 2:
             raise CaptureError(f"{capture}: {_strip_path(message, read)}")
         raise TsharkError(f"tshark failed on {capture}: {message}")
     read_error = None
-    if done.returncode != 0 or any(p in lowered for p in _READ_ERRORS):
+    if returncode != 0 or any(p in lowered for p in _READ_ERRORS):
         relevant = [line for line in lines if any(p in line.lower() for p in _READ_ERRORS)]
-        read_error = _strip_path((relevant or lines or [f"tshark exited with {done.returncode}"])[0], read)
+        read_error = _strip_path((relevant or lines or [f"tshark exited with {returncode}"])[0], read)
     lua_errors = tuple(line for line in lines if _LUA_ERROR.search(line))
     return TapRun(read_error=read_error, lua_errors=lua_errors)
 

@@ -228,11 +228,14 @@ def test_calls_past_the_bound_are_counted_and_the_report_says_how_many(tshark, f
 
 
 def _pdml_with_calls(count: int) -> bytes:
-    call = (ROOT / "fixtures" / "486-busy-inbound" / "expected.pdml").read_bytes()
-    head, _, rest = call.partition(b"</packet>\n")
-    body, _, _ = rest.rpartition(b"</pdml>")
-    calls = b"".join(body.replace(b"486-busy-inbound-1@sipdiag.test", b"call-%d@x" % n) for n in range(count))
-    return head + b"</packet>\n" + calls + b"</pdml>\n"
+    """The 486 fixture's summary with its call packet repeated under `count` Call-IDs (capture record last)."""
+    document = (ROOT / "fixtures" / "486-busy-inbound" / "expected.pdml").read_bytes()
+    opening_end = document.index(b"<packet>")
+    capture_start = document.index(b'<proto name="sipdiag.capture"')
+    capture_start = document.rindex(b"<packet>", 0, capture_start)
+    call = document[opening_end:capture_start]
+    calls = b"".join(call.replace(b"486-busy-inbound-1@sipdiag.test", b"call-%d@x" % n) for n in range(count))
+    return document[:opening_end] + calls + document[capture_start:]
 
 
 def test_the_pdml_reader_holds_one_call_at_a_time(tmp_path):
@@ -256,10 +259,12 @@ def test_the_pdml_reader_holds_one_call_at_a_time(tmp_path):
 def test_read_summary_is_the_incremental_reader_kept_whole():
     path = ROOT / "fixtures" / "concurrent-calls" / "expected.pdml"
     reader = pdml.iter_summary(path)
-    assert reader.facts.calls == 2
     with pytest.raises(RuntimeError):
         reader.unlinked_streams  # noqa: B018 (known only once the calls are read)
-    calls = list(reader)
+    with pytest.raises(RuntimeError):
+        reader.facts  # noqa: B018 (the capture record comes last since schema 1.8)
+    calls = sorted(reader, key=lambda c: c.first_frame)
+    assert reader.facts.calls == 2
     whole = pdml.read_summary(path)
     assert tuple(calls) == whole.calls and reader.unlinked_streams == whole.unlinked_streams
     assert pdml.read_facts(path) == whole.facts

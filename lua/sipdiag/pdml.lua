@@ -16,7 +16,7 @@ local expected, pps_text, event_key, LATE_BUFFERS = rtp.expected, rtp.pps_text, 
 local M = {}
 
 -- The version of docs/pdml-schema.md this module writes (the root's sipdiag_schema).
-M.SCHEMA_VERSION = "1.7"
+M.SCHEMA_VERSION = "1.8"
 local SCHEMA_VERSION = M.SCHEMA_VERSION
 
 local function fmt_time(t)
@@ -88,6 +88,13 @@ local function render_capture(w, cap)
   w.value("sipdiag.capture.duration", fmt_time(cap.duration or 0))
   w.value("sipdiag.capture.sip_messages", fmt_int(cap.sip_messages))
   w.value("sipdiag.capture.calls", fmt_int(cap.calls))
+  -- traffic for calls already written (1.8): written only when there was some
+  if (cap.late_sip_messages or 0) > 0 then
+    w.value("sipdiag.capture.late_sip_messages", fmt_int(cap.late_sip_messages))
+  end
+  if (cap.late_rtp_packets or 0) > 0 then
+    w.value("sipdiag.capture.late_rtp_packets", fmt_int(cap.late_rtp_packets))
+  end
   -- what the bounds kept out (1.5): written only when something was
   if (cap.calls_dropped_messages or 0) > 0 then
     w.value("sipdiag.capture.calls_dropped", fmt_int(cap.calls_dropped))
@@ -383,30 +390,38 @@ local function render_call(w, call, cap)
   w.line("</packet>")
 end
 
--- The whole PDML document for a collected state, as one string.
--- header: { creator=, wireshark=, lua= }. A call that cannot be rendered is
--- left out and counted as a tap error, so the document stays well-formed.
-function M.render(header, cap, calls, on_error)
-  local rendered = {}
+-- The document's opening: the XML declaration and the <pdml> root.
+-- header: { creator=, wireshark=, lua= }.
+function M.opening(header)
+  return '<?xml version="1.0" encoding="utf-8"?>\n<pdml version="0" creator="' .. xml_attr(header.creator)
+         .. '" sipdiag_schema="' .. SCHEMA_VERSION .. '" wireshark="' .. xml_attr(header.wireshark)
+         .. '" lua="' .. xml_attr(header.lua) .. '"'
+         .. (header.start_epoch and (' start_epoch="' .. fmt_time(header.start_epoch) .. '"') or "") .. '>\n'
+end
+
+-- One call's <packet> as text (its streams' RTCP looked up in `rtcp`, the
+-- capture or the tap's state); nil and the error when it cannot be rendered.
+function M.call_text(call, rtcp)
+  local w = new_writer()
+  local ok, err = pcall(render_call, w, call, rtcp)
+  if not ok then return nil, err end
+  return table.concat(w.out, "\n") .. "\n"
+end
+
+-- The rest of a document after the calls already written: the calls given,
+-- the streams of no call, the capture record, the root's end, as chunks.
+-- A call that cannot be rendered is left out and counted as a tap error
+-- (on_error), so the document stays well-formed.
+function M.closing(cap, calls, on_error)
+  local chunks = {}
   for _, call in ipairs(calls) do
-    local w = new_writer()
-    local ok, err = pcall(render_call, w, call, cap)
-    if ok then
-      rendered[#rendered + 1] = table.concat(w.out, "\n")
+    local text, err = M.call_text(call, cap)
+    if text then
+      chunks[#chunks + 1] = text
     elseif on_error then
       on_error(call.first_frame, "rendering call: " .. tostring(err))
     end
   end
-  local w = new_writer()
-  w.line('<?xml version="1.0" encoding="utf-8"?>')
-  w.line('<pdml version="0" creator="' .. xml_attr(header.creator)
-         .. '" sipdiag_schema="' .. SCHEMA_VERSION
-         .. '" wireshark="' .. xml_attr(header.wireshark)
-         .. '" lua="' .. xml_attr(header.lua) .. '">')
-  render_capture(w, cap)
-  -- the document as chunks, written one by one: no copy of the whole document
-  local chunks = { table.concat(w.out, "\n") .. "\n" }
-  for _, text in ipairs(rendered) do chunks[#chunks + 1] = text .. "\n" end
   if cap.unlinked and #cap.unlinked > 0 then
     local u = new_writer()
     local ok, err = pcall(function()
@@ -426,7 +441,19 @@ function M.render(header, cap, calls, on_error)
       on_error(0, "rendering unlinked streams: " .. tostring(err))
     end
   end
+  local w = new_writer()
+  render_capture(w, cap)  -- last: its counts are known only at the end
+  chunks[#chunks + 1] = table.concat(w.out, "\n") .. "\n"
   chunks[#chunks + 1] = "</pdml>\n"
+  return chunks
+end
+
+-- The whole PDML document for a collected state, as chunks (written one by
+-- one: no copy of the whole document): the opening, the calls, the streams of
+-- no call, the capture record last (schema 1.8).
+function M.render(header, cap, calls, on_error)
+  local chunks = M.closing(cap, calls, on_error)
+  table.insert(chunks, 1, M.opening(header))
   return chunks
 end
 

@@ -50,7 +50,8 @@ end
 
 M.COPY_WINDOW_MS = 50  -- a packet repeated within this many ms is a capture copy, not traffic
 M.MAX_LOSS_RUN = 256  -- loss runs longer than this are counted as this long
-M.GAPS_KEPT = 3  -- the longest silences kept per stream
+M.GAPS_KEPT = 3  -- the longest silences kept per stream ...
+M.GAP_MIN_MS = 100  -- ... of at least this long (shorter ones are ordinary packet spacing)
 M.MAX_EVENTS = 256  -- telephone-events (DTMF digits) kept per stream
 -- jitter buffer sizes (ms) a packet can arrive too late for: counted per size, for the E-model
 M.LATE_BUFFERS = { 20, 40, 60, 80, 100, 150, 200, 300, 500 }
@@ -59,6 +60,13 @@ M.TRANSIT_WINDOW_MS = 2000  -- the fastest transit is taken over this window and
 local COPY_WINDOW_MS, MAX_LOSS_RUN, GAPS_KEPT = M.COPY_WINDOW_MS, M.MAX_LOSS_RUN, M.GAPS_KEPT
 local LATE_BUFFERS, LATE_FIRST, LATE_RESET_MS = M.LATE_BUFFERS, M.LATE_BUFFERS[1], M.LATE_RESET_MS
 local TRANSIT_WINDOW_MS = M.TRANSIT_WINDOW_MS
+
+-- map from a clock rate to its whole kHz (tshark divides by these), filled as rates are met
+local KHZ = setmetatable({}, { __index = function(t, clock)
+  local khz = floor(clock / 1000)
+  rawset(t, clock, khz)
+  return khz
+end })
 
 -- A fresh stream record.
 function M.new_stream(ssrc)
@@ -71,14 +79,14 @@ function M.new_stream(ssrc)
     ext_max = 0, first_ext = 0, missing = nil, duplicates = 0, out_of_order = 0,
     -- copies of the previous packet captured twice (within COPY_WINDOW_MS): set aside, not counted
     copies = 0, first_copy = nil,
-    ts_ext = 0, gap_max = 0, gap_start = 0, gap_frame = 0, last_time = 0,
+    ts_ext = 0, ts_raw = 0, max_seq = 0, gap_max = 0, gap_start = 0, gap_frame = 0, last_time = 0,
     -- for the E-model: loss runs (map from run length to runs, nil until the first loss), the longest
     -- silences ({length, start, end frame}, longest first; gap_kept is the shortest of them), and
     -- packets too late for each of LATE_BUFFERS (against the fastest packet's transit time lately)
-    loss_runs = nil, gaps = {}, gap_kept = 0, late = nil,
+    loss_runs = nil, gaps = {}, gap_kept = M.GAP_MIN_MS, late = nil,
     transit_cur = nil, transit_prev = 0, transit_until = 0,
     -- packets per second: pps[i] counts second pps_start + i - 1 of the capture
-    pps = {}, pps_start = 0, pps_n = 0, pps_over = 0,
+    pps = {}, pps_start = 0, pps_n = 0, pps_over = 0, pps_lo = 0, pps_hi = 0, pps_i = 0,
   }
 end
 
@@ -91,39 +99,37 @@ end
 -- not every sequence number received.
 function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
   local packets = st.packets
-  if seq == st.stop_seq and packets > 0 and t_ms - st.last_time <= COPY_WINDOW_MS then
+  local stop_seq = st.stop_seq
+  if seq == stop_seq and packets > 0 and t_ms - st.last_time <= COPY_WINDOW_MS then
     -- the same packet captured twice (two interfaces, SPAN): not a packet, a duplicate or a loss
     st.copies = st.copies + 1
     if st.first_copy == nil then st.first_copy = frame end
     return
   end
-  st.packets = packets + 1
-  local count = st.pts[pt]
+  packets = packets + 1
+  st.packets = packets
+  local pts = st.pts
+  local count = pts[pt]
   if count == nil then
     st.pt_order[#st.pt_order + 1] = pt
-    st.pts[pt] = 1
+    pts[pt] = 1
     st.pt_first[pt] = frame
   else
-    st.pts[pt] = count + 1
+    pts[pt] = count + 1
   end
   if marker then st.markers = st.markers + 1 end
 
-  -- packets per second, for the RTP graph: bounded by MAX_PPS_SECONDS
-  local pps = st.pps
-  if packets == 0 then st.pps_start = floor(t_ms / 1000) end
-  local second = floor(t_ms / 1000) - st.pps_start + 1
-  local in_second = pps[second]
-  if in_second then
-    pps[second] = in_second + 1
-  elseif second >= 1 and second <= MAX_PPS_SECONDS then
-    pps[second] = 1
-    if second > st.pps_n then st.pps_n = second end
+  -- packets per second, for the RTP graph: the second the last packet fell in is a window [pps_lo,
+  -- pps_hi) of ms, so most packets count without working out their second (count_second does)
+  if t_ms < st.pps_hi and t_ms >= st.pps_lo then
+    local pps, i = st.pps, st.pps_i
+    pps[i] = pps[i] + 1
   else
-    st.pps_over = st.pps_over + 1
+    M.count_second(st, t_ms, packets == 1)
   end
 
-  if packets == 0 then
-    st.ts_ext, st.ext_max, st.first_ext = ts, seq, seq
+  if packets == 1 then
+    st.ts_ext, st.ts_raw, st.ext_max, st.max_seq, st.first_ext = ts, ts, seq, seq, seq
     st.first_time, st.first_frame, st.last_time, st.last_frame = t_ms, frame, t_ms, frame
     -- tshark's analysis starts here
     st.start_seq, st.stop_seq, st.seq_num = seq, seq, seq
@@ -131,49 +137,24 @@ function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
     return
   end
 
-  -- the timestamp extended to the value nearest the previous one
-  local ts_ext = st.ts_ext
-  local diff = ts - ts_ext % 4294967296
+  -- the timestamp extended to the value nearest the previous one (no modulo: Lua's is slow)
+  local diff = ts - st.ts_raw
   if diff > 2147483648 then diff = diff - 4294967296 elseif diff < -2147483648 then diff = diff + 4294967296 end
-  local ext_ts = ts_ext + diff
-  st.ts_ext = ext_ts
+  local ext_ts = st.ts_ext + diff
+  st.ts_ext, st.ts_raw = ext_ts, ts
 
-  -- own accounting: RFC 3550 A.1 extended sequence numbers, duplicates, reordering, gaps
+  -- own accounting: RFC 3550 A.1 extended sequence numbers (the one nearest the highest so far),
+  -- duplicates, reordering, loss runs
+  local step = seq - st.max_seq
+  if step > 32768 then step = step - 65536 elseif step < -32768 then step = step + 65536 end
   local ext_max = st.ext_max
-  local ext = ext_max - ext_max % 65536 + seq
-  if ext - ext_max > 32768 then ext = ext - 65536 elseif ext_max - ext > 32768 then ext = ext + 65536 end
-  if ext > ext_max then
-    if ext > ext_max + 1 then  -- a jump: remember the holes, to tell late packets from duplicates
-      local run = ext - ext_max - 1
-      if run > MAX_LOSS_RUN then run = MAX_LOSS_RUN end
-      local runs = st.loss_runs
-      if runs == nil then
-        runs = {}
-        st.loss_runs = runs
-      end
-      runs[run] = (runs[run] or 0) + 1
-      local missing = st.missing
-      if missing == nil then
-        missing = {}
-        st.missing = missing
-      end
-      local from = ext - DUP_WINDOW + 1
-      if from <= ext_max then from = ext_max + 1 end
-      for hole = from, ext - 1 do missing[hole % DUP_WINDOW] = hole end
-    end
-    st.ext_max = ext
+  if step == 1 then
+    st.ext_max, st.max_seq = ext_max + 1, seq
+  elseif step > 1 then
+    M.note_jump(st, ext_max, ext_max + step)
+    st.ext_max, st.max_seq = ext_max + step, seq
   else
-    local missing = st.missing
-    local slot = ext % DUP_WINDOW
-    if missing and missing[slot] == ext then
-      missing[slot] = nil  -- a late packet filling its hole
-      st.out_of_order = st.out_of_order + 1
-    elseif ext > ext_max - DUP_WINDOW and ext >= st.first_ext then
-      st.duplicates = st.duplicates + 1
-    else
-      st.out_of_order = st.out_of_order + 1
-      if ext < st.first_ext then st.first_ext = ext end
-    end
+    M.note_behind(st, ext_max, ext_max + step)
   end
   local last_time = st.last_time
   local gap = t_ms - last_time
@@ -185,21 +166,20 @@ function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
   local seq_ts, time, seq_num = st.seq_ts, st.time, st.seq_num
   local in_time = seq_ts <= ext_ts
   if in_time then
-    if seq < st.start_seq and not st.under then
-      st.cycles, st.under = st.cycles + 1, true
-    elseif seq == 0 and st.stop_seq == 65535 and not st.under then
-      st.cycles, st.under = st.cycles + 1, true
-    elseif st.under and seq > st.start_seq then
+    local under = st.under
+    if not under then
+      if seq < st.start_seq or (seq == 0 and stop_seq == 65535) then st.cycles, st.under = st.cycles + 1, true end
+    elseif seq > st.start_seq then
       st.under = false
     end
-  end
-  if in_time and seq_num + 1 == seq then
-    st.seq_num = seq
-  elseif in_time and seq_num == 65535 and seq == 0 then
-    st.seq_num = seq
-  elseif in_time and (seq_num + 1 < seq or seq_num - seq > 0xFF00) then
-    st.seq_num = seq
-    st.seq_errors = st.seq_errors + 1
+    if seq_num + 1 == seq or (seq_num == 65535 and seq == 0) then
+      st.seq_num = seq
+    elseif seq_num + 1 < seq or seq_num - seq > 0xFF00 then
+      st.seq_num = seq
+      st.seq_errors = st.seq_errors + 1
+    elseif seq_num + 1 > seq then
+      st.seq_errors = st.seq_errors + 1
+    end
   elseif seq_num + 1 > seq then
     st.seq_errors = st.seq_errors + 1
   end
@@ -207,11 +187,11 @@ function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
   if pt ~= last_pt then st.last_pt = pt end
   local jitter = st.jitter
   if clock ~= 0 then
-    local skew = t_ms - (time + (ext_ts - seq_ts) / floor(clock / 1000))
+    local skew = t_ms - (time + (ext_ts - seq_ts) / KHZ[clock])
     if skew < 0 then skew = -skew end
     jitter = (15 * jitter + skew) / 16
     st.jitter = jitter
-    -- how late against the fastest packet so far: beyond a jitter buffer, a packet is as good as lost
+    -- how late against the fastest packet lately: beyond a jitter buffer, a packet is as good as lost
     -- (the fastest of this window and the last: a drifting sender clock is followed, not accumulated)
     local transit = t_ms - ext_ts * 1000 / clock
     local fastest = st.transit_cur
@@ -226,23 +206,82 @@ function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
     if transit - fastest > LATE_FIRST then M.note_late(st, transit - fastest, transit) end
   end
   -- "regular" packets: no marker, no comfort noise (or right after it), in timestamp order
-  if not marker and in_time and pt ~= 13 and pt ~= 19 and last_pt ~= 13 and last_pt ~= 19 then
-    local delta = t_ms - time
-    if delta > st.max_delta then st.max_delta = delta end
-    if clock ~= 0 then
-      if jitter > st.max_jitter then st.max_jitter = jitter end
-      -- tshark divides by every packet before this one, regular or not
-      st.mean_jitter = (st.mean_jitter * (packets - 1) + jitter) / packets
-    end
-  end
-  -- tshark 4.0 moves its reference arrival time on every in-order packet but
-  -- keeps the last timestamp of a packet it could measure (not of a
-  -- telephone-event); 4.2+ moves both (see docs/pdml-schema.md)
   if in_time then
+    if not marker and pt ~= 13 and pt ~= 19 and last_pt ~= 13 and last_pt ~= 19 then
+      local delta = t_ms - time
+      if delta > st.max_delta then st.max_delta = delta end
+      if clock ~= 0 then
+        if jitter > st.max_jitter then st.max_jitter = jitter end
+        -- tshark divides by every packet before this one, regular or not
+        st.mean_jitter = (st.mean_jitter * (packets - 2) + jitter) / (packets - 1)
+      end
+    end
+    -- tshark 4.0 moves its reference arrival time on every in-order packet but
+    -- keeps the last timestamp of a packet it could measure (not of a
+    -- telephone-event); 4.2+ moves both (see docs/pdml-schema.md)
     st.time = t_ms
     if clock ~= 0 then st.seq_ts = ext_ts end
   end
   st.stop_seq = seq
+end
+
+-- A jump forward from extended sequence number ext_max to ext: its loss run
+-- counted, its holes remembered (the last DUP_WINDOW), to tell late packets
+-- from duplicates.
+function M.note_jump(st, ext_max, ext)
+  local run = ext - ext_max - 1
+  if run > MAX_LOSS_RUN then run = MAX_LOSS_RUN end
+  local runs = st.loss_runs
+  if runs == nil then
+    runs = {}
+    st.loss_runs = runs
+  end
+  runs[run] = (runs[run] or 0) + 1
+  local missing = st.missing
+  if missing == nil then
+    missing = {}
+    st.missing = missing
+  end
+  local from = ext - DUP_WINDOW + 1
+  if from <= ext_max then from = ext_max + 1 end
+  for hole = from, ext - 1 do missing[hole % DUP_WINDOW] = hole end
+end
+
+-- A packet at or behind the highest sequence number so far: a late one
+-- filling its hole, a duplicate, or one older than the window.
+function M.note_behind(st, ext_max, ext)
+  local missing = st.missing
+  local slot = ext % DUP_WINDOW
+  if missing and missing[slot] == ext then
+    missing[slot] = nil
+    st.out_of_order = st.out_of_order + 1
+  elseif ext > ext_max - DUP_WINDOW and ext >= st.first_ext then
+    st.duplicates = st.duplicates + 1
+  else
+    st.out_of_order = st.out_of_order + 1
+    if ext < st.first_ext then st.first_ext = ext end
+  end
+end
+
+-- Count a packet in its second (bounded by MAX_PPS_SECONDS; others are
+-- counted apart) and make that second the window the next packets are
+-- counted in directly.
+function M.count_second(st, t_ms, first)
+  local pps = st.pps
+  if first then st.pps_start = floor(t_ms / 1000) end
+  local second = floor(t_ms / 1000) - st.pps_start + 1
+  local in_second = pps[second]
+  if in_second then
+    pps[second] = in_second + 1
+  elseif second >= 1 and second <= MAX_PPS_SECONDS then
+    pps[second] = 1
+    if second > st.pps_n then st.pps_n = second end
+  else
+    st.pps_over = st.pps_over + 1
+    return
+  end
+  local lo = (st.pps_start + second - 1) * 1000
+  st.pps_lo, st.pps_hi, st.pps_i = lo, lo + 1000, second
 end
 
 -- Keep a silence among the stream's GAPS_KEPT longest (rare: called only when
@@ -255,7 +294,7 @@ function M.keep_gap(st, length, start, frame)
   end
   table.insert(gaps, at, { length, start, frame })
   if #gaps > GAPS_KEPT then gaps[#gaps] = nil end
-  st.gap_kept = #gaps < GAPS_KEPT and 0 or gaps[#gaps][1]
+  st.gap_kept = #gaps < GAPS_KEPT and M.GAP_MIN_MS or gaps[#gaps][1]
 end
 
 -- Count a packet `late` ms behind the fastest one against each jitter buffer

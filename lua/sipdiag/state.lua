@@ -32,6 +32,11 @@ M.MAX_TLS_PORTS = 32         -- distinct TLS server ports tracked
 M.MAX_OTHER_METHODS = 64     -- distinct non-call method names counted by name
 M.MAX_STREAMS = 20000        -- RTP streams tracked (a hostile capture can vary SSRCs per packet)
 M.MAX_SDP_ENDPOINTS = 20000  -- SDP media address:ports remembered for RTP tshark did not decode
+M.MAX_WRITTEN_IDS = 1000000  -- Call-IDs of calls already written remembered (their late messages are counted)
+-- Calls leave the tap when they are over (written at once, their memory freed), in capture time:
+M.LINGER_S = 32    -- after its end (BYE answered, the INVITE failed) with no new message: SIP's 64*T1
+M.IDLE_S = 600     -- with no SIP message and no RTP packet at all, a call in any state
+M.SWEEP_S = 1      -- how often calls are looked at
 local MAX_MSGS_PER_CALL, MAX_TAP_ERRORS_KEPT, MAX_TLS_PORTS = M.MAX_MSGS_PER_CALL, M.MAX_TAP_ERRORS_KEPT,
                                                               M.MAX_TLS_PORTS
 local MAX_OTHER_METHODS, MAX_STREAMS, MAX_SDP_ENDPOINTS = M.MAX_OTHER_METHODS, M.MAX_STREAMS, M.MAX_SDP_ENDPOINTS
@@ -59,11 +64,11 @@ function M.new()
     other_first = {},         -- map from non-call method to the first frame it was seen in
     tls = {},                 -- map from TLS server port to {port, frames, first_frame}
     tls_count = 0,            -- number of keys in tls
+    tls_decoded = {},         -- set of TLS server ports on which SIP was decrypted (keys given)
     tls_ports_dropped = 0,    -- TLS frames on ports beyond MAX_TLS_PORTS
     snapped_sip_frames = 0,   -- SIP frames cut by the capture's snap length
     tap_errors = 0,
     tap_error_samples = {},   -- first MAX_TAP_ERRORS_KEPT {frame, message}
-    frame_call = {},          -- map from frame number to the call of a SIP message in it
     streams = {},             -- array of RTP streams in order of their first packet
     stream_index = {},        -- map from SSRC to map from src_port*65536+dst_port to stream
     streams_dropped = 0,      -- streams past MAX_STREAMS
@@ -83,6 +88,18 @@ function M.new()
     candidate_count = 0,      -- number of keys in sip_candidates
     sip_copies = 0,           -- SIP frames that were copies of one seen within COPY_WINDOW_S
     first_sip_copy = nil,     -- the first of them
+    -- calls written before the end (streaming), and what came for them afterwards
+    written = 0,              -- calls written (and freed) before the end of the capture
+    written_ids = {},         -- map from a written call's Call-ID to true (at most MAX_WRITTEN_IDS)
+    written_id_count = 0,
+    late_sip_messages = 0,    -- SIP messages of written calls (their Call-ID) that came later
+    late_rtp_packets = 0,     -- RTP packets of written calls' streams that came later
+    late_streams = {},        -- stand-in records for written calls' streams, counting their late packets
+    stream_total = 0,         -- streams ever tracked
+    written_copies = 0,       -- RTP capture copies counted in written streams
+    written_first_copy = nil,
+    next_sweep = nil,         -- capture time (s) of the next look at calls that may be over
+    linger = M.LINGER_S, idle = M.IDLE_S,
   }
 end
 
@@ -128,20 +145,38 @@ local function count_other(state, method, count, frame)
   if frame < state.other_first[key] then state.other_first[key] = frame end
 end
 
--- Remember the RTP address:ports a message's SDP advertises, with the payload
--- types it lists, so that RTP tshark leaves undecoded can still be read.
-local function note_sdp_endpoints(state, msg)
+-- A request and its responses share the top Via's branch and the CSeq.
+local function transaction_key(msg)
+  return (msg.branch or "") .. "\0" .. (msg.cseq_raw or "")
+end
+
+-- Remember the RTP address:ports a message's SDP advertises: the call, the
+-- payload types it lists (so that RTP tshark leaves undecoded can still be
+-- read), whether it is SRTP (its RTCP is encrypted), and the frame that set
+-- it up: a request's own frame, and for a response the frame of the request it
+-- answers when that request carried SDP (the offer), else its own frame.
+local function note_sdp_endpoints(state, msg, call)
+  local frame = msg.frame
+  if call and msg.kind ~= "request" and call.requests then
+    frame = call.requests[transaction_key(msg)] or frame
+  end
   for _, media in ipairs(msg.sdp.media) do
     local addr = media.connection or msg.sdp.connection
-    if addr and media.port and media.port > 0 and (media.proto or ""):find("RTP", 1, true) then
+    local proto = media.proto or ""
+    if addr and media.port and media.port > 0 and proto:find("RTP", 1, true) then
       local key = addr .. "|" .. media.port
       local known = state.sdp_endpoints[key]
       if known == nil and state.sdp_endpoint_count >= MAX_SDP_ENDPOINTS then return end
       if known == nil then state.sdp_endpoint_count = state.sdp_endpoint_count + 1 end
-      local formats = {}
-      for pt in (media.formats or ""):gmatch("%d+") do formats[tonumber(pt)] = true end
-      state.sdp_endpoints[key] = { frame = msg.frame, formats = formats }
-      state.sdp_ports[media.port] = true
+      -- as in tshark, the endpoint set up by the latest frame wins, not the latest message:
+      -- an answer to an earlier re-INVITE leaves a later offer's setup in place
+      if known == nil or known.frame <= frame then
+        local formats = {}
+        for pt in (media.formats or ""):gmatch("%d+") do formats[tonumber(pt)] = true end
+        state.sdp_endpoints[key] = { frame = frame, formats = formats, call = call,
+                                     secure = proto:find("SAVP", 1, true) ~= nil }
+        state.sdp_ports[media.port] = true
+      end
     end
   end
 end
@@ -225,6 +260,32 @@ local function compact(msg)
   msg.from, msg.to, msg.cseq_raw, msg.body_len, msg.head = nil, nil, nil, nil, nil
 end
 
+-- Final responses that invite a new INVITE rather than end the call: a
+-- challenge (the retry may wait for a person to type a password), session
+-- timer and registration interval refusals, glare.
+local RETRIED = { [401] = true, [407] = true, [422] = true, [423] = true, [491] = true }
+
+-- A call's last message and whether it is over: a BYE answered, or the
+-- INVITE failing before any 2xx (a CANCEL's 487 included; not a challenge
+-- or another RETRIED answer). A new request (not an ACK, not a
+-- retransmission) means it goes on: another attempt, a re-INVITE.
+local function note_activity(call, msg)
+  if msg.time > call.last_time then call.last_time = msg.time end
+  if msg.kind == "request" then
+    if msg.method ~= "ACK" and not msg.retransmission then call.ended_at = nil end
+  elseif msg.status and msg.status >= 200 then
+    if msg.cseq_method == "BYE" then
+      call.ended_at = msg.time
+    elseif msg.cseq_method == "INVITE" then
+      if msg.status < 300 then
+        call.answered = true
+      elseif not call.answered and not RETRIED[msg.status] then
+        call.ended_at = msg.time
+      end
+    end
+  end
+end
+
 -- Add one parsed SIP message (with frame, time, addresses filled in).
 function M.add_message(state, msg)
   state.xheaders_dropped = state.xheaders_dropped + (msg.xheaders_dropped or 0)
@@ -237,6 +298,11 @@ function M.add_message(state, msg)
     return
   end
   local call = state.call_by_id[id]
+  if call == nil and state.written_ids[id] then
+    state.sip_messages = state.sip_messages + 1
+    state.late_sip_messages = state.late_sip_messages + 1
+    return
+  end
   local key = retransmission_key(msg, msg.src .. "\0" .. msg.src_port, msg.dst .. "\0" .. msg.dst_port)
   local seen = call and call.seen[key]
   if seen and msg.size ~= nil and seen.size == msg.size and msg.time >= seen.time
@@ -254,13 +320,14 @@ function M.add_message(state, msg)
       return
     end
     call = { id = id, first_frame = msg.frame, msgs = {}, seen = {}, total = 0,
-             retransmissions = 0, dropped = 0, is_call = false, methods = {} }
+             retransmissions = 0, dropped = 0, is_call = false, methods = {}, live_streams = {},
+             last_time = msg.time, ended_at = nil, answered = false }
     state.call_by_id[id] = call
     state.call_count = state.call_count + 1
     state.calls[#state.calls + 1] = call
   end
   if method and CALL_METHODS[method] then call.is_call = true end
-  if state.frame_call[msg.frame] == nil then state.frame_call[msg.frame] = call end
+  note_activity(call, msg)
   if method then call.methods[method] = (call.methods[method] or 0) + 1 end
   call.total = call.total + 1
   if seen then
@@ -270,17 +337,27 @@ function M.add_message(state, msg)
   else
     call.seen[key] = { time = msg.time, size = msg.size, head = msg.head }
   end
-  if msg.sdp then note_sdp_endpoints(state, msg) end
+  if msg.kind == "request" and msg.sdp and not seen and msg.method ~= "ACK" then
+    local requests = call.requests
+    if requests == nil then
+      requests = {}
+      call.requests = requests
+    end
+    local key = transaction_key(msg)
+    if requests[key] == nil then requests[key] = msg.frame end
+  end
+  -- a retransmission repeats its original's SDP: the original set the streams up
+  if msg.sdp and not seen then note_sdp_endpoints(state, msg, call) end
   compact(msg)
   keep(state, call, msg)
 end
 
--- The SDP endpoint a UDP datagram is sent to (or, failing that, from), when
+-- The SDP endpoint a UDP datagram is sent from (or, failing that, to), when
 -- its first bytes are an RTP version 2 header with a payload type that SDP
 -- lists: {frame, formats}, or nil.
 function M.sdp_rtp_endpoint(state, src, src_port, dst, dst_port, b1, b2)
   if b1 < 128 or b1 >= 192 then return nil end
-  local ep = state.sdp_endpoints[dst .. "|" .. dst_port] or state.sdp_endpoints[src .. "|" .. src_port]
+  local ep = state.sdp_endpoints[src .. "|" .. src_port] or state.sdp_endpoints[dst .. "|" .. dst_port]
   if ep and ep.formats[b2 % 128] then return ep end
   return nil
 end
@@ -309,8 +386,13 @@ function M.note_sip_candidate(state, frame, head, src_port, dst_port)
   c.frames = c.frames + 1
 end
 
+local function tls_port(src_port, dst_port)
+  return (src_port == 5061 or dst_port == 5061) and 5061 or math.min(src_port, dst_port)
+end
+
 function M.note_tls(state, frame, src_port, dst_port)
-  local port = (src_port == 5061 or dst_port == 5061) and 5061 or math.min(src_port, dst_port)
+  local port = tls_port(src_port, dst_port)
+  if state.tls_decoded[port] then return end  -- decrypted: its other records (tickets, alerts) are not SIP
   local t = state.tls[port]
   if t == nil then
     if state.tls_count >= MAX_TLS_PORTS then
@@ -324,17 +406,36 @@ function M.note_tls(state, frame, src_port, dst_port)
   t.frames = t.frames + 1
 end
 
--- A new stream for (ssrc, ports key), or nil past the bound.
-function M.add_stream(state, ssrc, key, src, src_port, dst, dst_port, setup_frame)
+-- SIP decrypted from TLS between these ports: the TLS on that server port was
+-- readable after all (its encrypted handshake records counted before are not a sign).
+function M.note_tls_decoded(state, src_port, dst_port)
+  local port = tls_port(src_port, dst_port)
+  if state.tls_decoded[port] then return end
+  state.tls_decoded[port] = true
+  if state.tls[port] then
+    state.tls[port] = nil
+    state.tls_count = state.tls_count - 1
+  end
+end
+
+-- A new stream for (ssrc, ports key), or nil past the bound. Its setup frame
+-- and call are those of the SDP with the latest setup frame that advertised its
+-- source (else its destination) address:port: tshark's conversation lookup.
+function M.add_stream(state, ssrc, key, src, src_port, dst, dst_port)
   if #state.streams >= MAX_STREAMS then
     state.streams_dropped = state.streams_dropped + 1
     return nil
   end
   local st = new_stream(ssrc)
-  st.src, st.src_port, st.dst, st.dst_port, st.setup_frame = src, src_port, dst, dst_port, setup_frame
+  local ep = state.sdp_endpoints[src .. "|" .. src_port] or state.sdp_endpoints[dst .. "|" .. dst_port]
+  st.src, st.src_port, st.dst, st.dst_port, st.setup_frame = src, src_port, dst, dst_port, ep and ep.frame
   st.clocks = {}
-  local call = setup_frame and state.frame_call[setup_frame]
-  if call and call.is_call then st.call, st.link = call, "setup-frame" end
+  local call = ep and ep.call
+  if call and call.is_call then
+    st.call, st.link = call, "setup-frame"
+    call.live_streams[#call.live_streams + 1] = st
+  end
+  state.stream_total = state.stream_total + 1
   local by_ports = state.stream_index[ssrc]
   if by_ports == nil then
     by_ports = {}
@@ -407,21 +508,36 @@ local function place_stream(st)
   end
 end
 
+-- The set of "address|port" a call's SDPs advertised for media.
+local function call_endpoints(call)
+  local endpoints = {}
+  for _, m in ipairs(call.msgs) do
+    for _, media in ipairs(m.sdp and m.sdp.media or {}) do
+      local addr = media.connection or m.sdp.connection
+      if addr and media.port and media.port > 0 then endpoints[addr .. "|" .. media.port] = true end
+    end
+  end
+  return endpoints
+end
+
+-- A stream joins its call's list, placed on its m= line.
+local function attach(st)
+  local call = st.call
+  call.endpoints = call.endpoints or call_endpoints(call)
+  place_stream(st)
+  st.src_in_sdp = call.endpoints[st.src .. "|" .. st.src_port] == true
+  call.streams = call.streams or {}
+  call.streams[#call.streams + 1] = st
+end
+
 -- Streams without a setup frame go to the call whose SDP advertised their
 -- destination (or, failing that, their source) address:port.
 local function link_streams(state, calls)
   local by_endpoint = {}
   for _, call in ipairs(calls) do
-    call.endpoints = {}  -- set of "address|port" its SDPs advertised
-    for _, m in ipairs(call.msgs) do
-      for _, media in ipairs(m.sdp and m.sdp.media or {}) do
-        local addr = media.connection or m.sdp.connection
-        if addr and media.port and media.port > 0 then
-          local key = addr .. "|" .. media.port
-          call.endpoints[key] = true
-          if by_endpoint[key] == nil then by_endpoint[key] = call end
-        end
-      end
+    call.endpoints = call_endpoints(call)
+    for key in pairs(call.endpoints) do
+      if by_endpoint[key] == nil or by_endpoint[key].first_frame > call.first_frame then by_endpoint[key] = call end
     end
   end
   local unlinked = {}
@@ -430,16 +546,99 @@ local function link_streams(state, calls)
       local call = by_endpoint[st.dst .. "|" .. st.dst_port] or by_endpoint[st.src .. "|" .. st.src_port]
       if call then st.call, st.link = call, "sdp-address" end
     end
-    if st.call then
-      place_stream(st)
-      st.src_in_sdp = st.call.endpoints[st.src .. "|" .. st.src_port] == true
-      st.call.streams = st.call.streams or {}
-      st.call.streams[#st.call.streams + 1] = st
-    else
-      unlinked[#unlinked + 1] = st
-    end
+    if st.call then attach(st) else unlinked[#unlinked + 1] = st end
   end
   return unlinked
+end
+
+-- Whether a call may be written now (capture time `now`, s): over for
+-- `linger` s with no message since, or silent (no SIP, no RTP of its
+-- streams) for `idle` s.
+local function over(state, call, now)
+  local quiet = now - call.last_time
+  if call.ended_at and quiet >= state.linger and now - call.ended_at >= state.linger then return true end
+  if quiet < state.idle then return false end
+  for _, st in ipairs(call.live_streams) do
+    if now - st.last_time / 1000 < state.idle then return false end
+  end
+  return true
+end
+
+-- The calls that are over at capture time `now` (s), in first-frame order,
+-- taken out of the tap's tracking: each gets its streams (by setup frame,
+-- and the streams of no call its SDP addresses), ready to render. A
+-- Call-ID that never carried a call method is counted as other SIP.
+-- Called once per SWEEP_S of capture time.
+function M.take_over_calls(state, now)
+  state.next_sweep = now + M.SWEEP_S
+  local done, keep_calls = {}, {}
+  for _, call in ipairs(state.calls) do
+    if over(state, call, now) then
+      done[#done + 1] = call
+    else
+      keep_calls[#keep_calls + 1] = call
+    end
+  end
+  if #done == 0 then return done end
+  state.calls = keep_calls
+  local written = {}
+  for _, call in ipairs(done) do
+    state.call_by_id[call.id] = nil
+    state.call_count = state.call_count - 1
+    if state.written_id_count < M.MAX_WRITTEN_IDS then
+      state.written_ids[call.id] = true
+      state.written_id_count = state.written_id_count + 1
+    end
+    call.endpoints = call_endpoints(call)
+    for key in pairs(call.endpoints) do  -- its addresses no longer hold the call in memory
+      local ep = state.sdp_endpoints[key]
+      if ep and ep.call == call then ep.call = nil end
+    end
+    if call.is_call then
+      written[#written + 1] = call
+      state.written = state.written + 1
+    else
+      for method, count in pairs(call.methods) do count_other(state, method, count, call.first_frame) end
+    end
+  end
+  -- their streams leave the tracked list; a stand-in counts what still comes
+  local remaining = {}
+  for _, st in ipairs(state.streams) do
+    local call = st.call
+    if call == nil then
+      for _, c in ipairs(written) do
+        if c.endpoints[st.dst .. "|" .. st.dst_port] or c.endpoints[st.src .. "|" .. st.src_port] then
+          st.call, st.link = c, "sdp-address"
+          break
+        end
+      end
+      call = st.call
+    end
+    if call and call.endpoints and state.call_by_id[call.id] == nil then
+      attach(st)
+      state.written_copies = state.written_copies + st.copies
+      if st.first_copy and (state.written_first_copy == nil or st.first_copy < state.written_first_copy) then
+        state.written_first_copy = st.first_copy
+      end
+      local stand_in = new_stream(st.ssrc)
+      stand_in.offset, stand_in.clocks, stand_in.late = st.offset, st.clocks, true
+      local key = st.src_port * 65536 + st.dst_port
+      local by_ports = state.stream_index[st.ssrc]
+      if by_ports and by_ports[key] == st then by_ports[key] = stand_in end
+      state.late_streams[#state.late_streams + 1] = stand_in
+    else
+      remaining[#remaining + 1] = st
+    end
+  end
+  state.streams = remaining
+  return written
+end
+
+-- After a written call's streams were rendered: what RTCP said about them is forgotten.
+function M.forget_rtcp(state, call)
+  for _, st in ipairs(call.streams or {}) do
+    state.rtcp_sender[st.ssrc], state.rtcp_about[st.ssrc], state.rtcp_xr[st.ssrc] = nil, nil, nil
+  end
 end
 
 -- Capture facts and the calls to write, in a deterministic order.
@@ -460,7 +659,12 @@ function M.finish(state)
   local tls = {}
   for _, t in pairs(state.tls) do tls[#tls + 1] = t end
   table.sort(tls, function(a, b) return a.port < b.port end)
-  local copies, first_copy = state.sip_copies, state.first_sip_copy
+  local copies, first_copy = state.sip_copies + state.written_copies, state.first_sip_copy
+  if state.written_first_copy and (first_copy == nil or state.written_first_copy < first_copy) then
+    first_copy = state.written_first_copy
+  end
+  local late_rtp = state.late_rtp_packets
+  for _, st in ipairs(state.late_streams) do late_rtp = late_rtp + st.packets end
   for _, st in ipairs(state.streams) do
     copies = copies + st.copies
     if st.first_copy and (first_copy == nil or st.first_copy < first_copy) then first_copy = st.first_copy end
@@ -480,7 +684,9 @@ function M.finish(state)
     start_epoch = state.first_abs,
     duration = (state.base and state.last_abs) and (state.last_abs - state.base) or 0,
     sip_messages = state.sip_messages,
-    calls = ncalls,
+    calls = ncalls + state.written,
+    late_sip_messages = state.late_sip_messages,
+    late_rtp_packets = late_rtp,
     calls_dropped = state.calls_dropped,
     calls_dropped_messages = state.calls_dropped_messages,
     calls_dropped_at_least = state.dropped_id_count >= MAX_DROPPED_IDS,
@@ -494,7 +700,7 @@ function M.finish(state)
     snapped_sip_frames = state.snapped_sip_frames,
     tap_errors = state.tap_errors,
     tap_error_samples = state.tap_error_samples,
-    rtp_streams = #state.streams,
+    rtp_streams = state.stream_total,
     streams_dropped = state.streams_dropped,
     rtp_dropped = state.rtp_dropped,
     rtcp_packets = state.rtcp_packets,

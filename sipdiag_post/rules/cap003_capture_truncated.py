@@ -106,7 +106,12 @@ def _check(facts: CaptureFacts) -> Outcome:
     if facts.bounds_reached:
         return warned("the tap's bounds kept repeats out; every call is analysed with what its verdict needs",
                       remedy=REMEDY["bounds"])
-    return passed(f"all {facts.packets} packets read")
+    late = []
+    if facts.late_sip_messages or facts.late_rtp_packets:
+        late.append(Evidence("traffic of calls already over", f"{facts.late_sip_messages} SIP message(s), "
+                             f"{facts.late_rtp_packets} RTP packet(s) after their call was written (counted, "
+                             "not analysed; see the tap's linger and idle timers)"))
+    return passed(f"all {facts.packets} packets read", evidence=late)
 
 
 def check(ctx: CaptureContext) -> Outcome:
