@@ -5,7 +5,7 @@
 #   make fixtures   regenerate fixture captures with real sipp peers (root)
 #   make golden     regenerate the goldens from the fixture captures
 #   make docs       regenerate docs/rules.md and docs/cli.md
-#   make bench      time the tap against tshark's C taps on a 600k-packet capture; adversarial memory
+#   make bench      time the tap against tshark's C taps on a 600k-packet capture; the big HTML report; adversarial memory
 #   make bench-cluster   the fixtures on 1 and 2 Dask workers: speed-up and per-task overhead
 #   make install-plugin   put the tap in Wireshark's personal Lua plugins (Tools menu)
 #   make compat     the tap under tshark 4.4 and 4.6 from Debian trixie/sid roots (root)
@@ -25,7 +25,7 @@ APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 LUAS := lua5.1 lua5.2 lua5.3 lua5.4
 DEMO_CAPTURE := fixtures/486-busy-inbound/capture.pcap
 
-.PHONY: bench-cluster bench-adversarial realworld browser-deps fuzz compat gui-deps gui-test install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
+.PHONY: bench-cluster bench-adversarial bench-html realworld browser-deps fuzz compat gui-deps gui-test install-plugin uninstall-plugin help demo test lint unit tshark-deps lua-deps fixture-deps venv fixtures golden docs bench clean
 
 help:
 	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
@@ -117,7 +117,7 @@ BENCH_CAPTURES := build/bench/600k.pcap build/bench/600calls-40s.pcap build/benc
 # adversarial: 200,000 calls of one INVITE each (without and with SDP), for the bounded-memory line
 ADVERSARIAL_CAPTURES := build/bench/invites-200k.pcap build/bench/invites-sdp-200k.pcap
 
-bench: fixture-deps venv $(BENCH_CAPTURES) $(ADVERSARIAL_CAPTURES)
+bench: fixture-deps browser-deps venv $(BENCH_CAPTURES) $(ADVERSARIAL_CAPTURES)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/cluster.py
 
@@ -130,6 +130,10 @@ bench-cluster: tshark-deps venv
 # the adversarial lines alone (rewrites their section of bench/results.md)
 bench-adversarial: fixture-deps venv $(ADVERSARIAL_CAPTURES)
 	$(BIN)/python bench/run.py --adversarial-only
+
+# the HTML line alone: the 2,400-call report's size and headless Chromium's time to show it
+bench-html: browser-deps venv build/bench/2400calls-2.5s.pcap
+	$(BIN)/python bench/run.py --html-only
 
 $(ADVERSARIAL_CAPTURES): | venv
 	@[ "$$(id -u)" = 0 ] || { echo "building the bench captures needs root: sudo make bench"; exit 1; }

@@ -15,6 +15,12 @@ the calls (same packets), beside tshark's own (a) on the same capture, and a bat
 and --jobs 2 (identical reports required). Prints the tables and the targets;
 writes them with the machine's facts to bench/results.md.
 
+The HTML line (also alone: --html-only, which rewrites only that line of
+results.md): `sipdiag analyze --format html` of the 2,400-call capture, the
+page's size and the wall time of headless Chromium loading, laying out and
+painting it (a --screenshot, median of --runs), beside the same browser on a
+blank page (its start-up); the targets are under 4 MB and under 5 s.
+
 The adversarial lines (also alone: --adversarial-only, which rewrites only that
 section of results.md): 200,000 calls of one INVITE each, `sipdiag analyze
 --format json` end to end, its peak RSS summed over the whole process tree
@@ -46,6 +52,8 @@ INVITES = BUILD / "invites-200k.pcap"  # 200,000 calls of one INVITE each, no SD
 INVITES_SDP = BUILD / "invites-sdp-200k.pcap"  # the same, each INVITE with an SDP offer
 ADVERSARIAL_TARGET_MIB = 1536
 ADVERSARIAL_HEADING = "## Adversarial: 200,000 calls of one INVITE each"
+HTML_LINE = "HTML report of "  # how the HTML line starts (--html-only replaces it in results.md)
+HTML_TARGET_BYTES, HTML_TARGET_S = 4_000_000, 5.0
 PYTHON = sys.executable
 
 
@@ -129,6 +137,55 @@ def adversarial(sipdiag: str, tshark: str) -> list[str]:
     ]
 
 
+def chromium() -> str:
+    """Headless Chromium, as tests/test_html.py finds it (make browser-deps installs Debian's)."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise SystemExit("bench: no Chromium; install it with: make browser-deps")
+
+
+def render_seconds(browser: str, page: Path, tmp: Path) -> float:
+    """Wall seconds of headless Chromium loading, laying out and painting a page (a screenshot of it)."""
+    start = time.perf_counter()
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+                    f"--user-data-dir={tmp / 'profile'}", "--window-size=1500,1250",
+                    f"--screenshot={tmp / 'shot.png'}", page.as_uri()],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=900)
+    return time.perf_counter() - start
+
+
+def html_line(sipdiag: str, runs: int) -> str:
+    """The HTML report of the 2,400-call capture: its size and how long headless Chromium takes to show it."""
+    browser = chromium()
+    print(f"[bench] html: {MORE_CALLS.name}", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="sipdiag-bench-") as tmp:
+        page, blank = Path(tmp) / "report.html", Path(tmp) / "blank.html"
+        subprocess.run([sipdiag, "analyze", str(MORE_CALLS), "--format", "html", "-o", str(page)],
+                       stdout=subprocess.DEVNULL, check=False)
+        blank.write_text("<!DOCTYPE html><title>blank</title>")
+        size = page.stat().st_size
+        shown = statistics.median(render_seconds(browser, page, Path(tmp)) for _ in range(runs))
+        start_up = statistics.median(render_seconds(browser, blank, Path(tmp)) for _ in range(runs))
+        calls_shown = page.read_text().count('class="call-row"')
+    met = "met" if size < HTML_TARGET_BYTES and shown < HTML_TARGET_S else "MISSED"
+    return (f"{HTML_LINE}{MORE_CALLS.name} (`sipdiag analyze --format html`, {calls_shown:,} calls): "
+            f"{size / 1e6:.2f} MB; headless Chromium shows it (load, layout, paint: --screenshot) in {shown:.2f} s, "
+            f"of which {start_up:.2f} s is the browser starting (a blank page); targets under "
+            f"{HTML_TARGET_BYTES / 1e6:.0f} MB and {HTML_TARGET_S:.0f} s {met}.")
+
+
+def write_html_line(line: str) -> None:
+    """Replace the HTML line of results.md, or put it before the adversarial section (the rest is kept)."""
+    results = ROOT / "bench" / "results.md"
+    text = results.read_text() if results.exists() else ""
+    kept = "\n".join(old for old in text.splitlines() if not old.startswith(HTML_LINE))
+    before, heading, after = kept.partition(ADVERSARIAL_HEADING)
+    before, after = before.rstrip("\n"), heading + after.rstrip("\n")
+    results.write_text("\n\n".join(part for part in (before, line, after) if part) + "\n")
+
+
 def write_adversarial(lines: list[str]) -> None:
     """Replace the adversarial section of results.md (the rest of the file is kept)."""
     results = ROOT / "bench" / "results.md"
@@ -179,9 +236,11 @@ def main() -> None:
     parser.add_argument("--pyshark-packets", type=int, default=5000)
     parser.add_argument("--adversarial-only", action="store_true",
                         help="only the adversarial lines (their section of results.md is rewritten)")
+    parser.add_argument("--html-only", action="store_true",
+                        help="only the HTML report line (that line of results.md is rewritten)")
     args = parser.parse_args()
-    needed = (INVITES, INVITES_SDP) if args.adversarial_only else (BASE, MORE_PACKETS, MORE_CALLS, INVITES,
-                                                                   INVITES_SDP)
+    needed = (INVITES, INVITES_SDP) if args.adversarial_only else (MORE_CALLS,) if args.html_only else (
+        BASE, MORE_PACKETS, MORE_CALLS, INVITES, INVITES_SDP)
     for capture in needed:
         if not capture.exists():
             raise SystemExit(f"bench: {capture} is missing; build it with: sudo make bench")
@@ -191,6 +250,11 @@ def main() -> None:
         lines = adversarial(sipdiag, tshark)
         print("\n".join(lines))
         write_adversarial(lines)
+        return
+    if args.html_only:
+        line = html_line(sipdiag, args.runs)
+        print(line)
+        write_html_line(line)
         return
     count = packets(BASE)
     with tempfile.TemporaryDirectory(prefix="sipdiag-bench-") as tmp:
@@ -222,6 +286,7 @@ def main() -> None:
             scaling[label] = (capture, packets(capture), calls(capture), statistics.median(w for w, _, _ in runs),
                               max(m for _, m, _ in runs), alone)
     batch = batch_speedup(sipdiag, args.runs)
+    html = html_line(sipdiag, args.runs)
 
     wall = {name: statistics.median(w for w, _, _ in runs) for name, runs in results.items()}
     rss = {name: max(m for _, m, _ in runs) for name, runs in results.items()}
@@ -275,7 +340,7 @@ def main() -> None:
     ]
     for label, (capture, n, k, w, m, a) in scaling.items():
         lines.append(f"| {capture.name} ({label}) | {n:,} | {k:,} | {w:.2f} | {m:.0f} | {a:.0f} | {m - a:.0f} |")
-    lines += ["", batch, "", *adversarial(sipdiag, tshark)]
+    lines += ["", batch, "", html, "", *adversarial(sipdiag, tshark)]
     text = "\n".join(lines) + "\n"
     print(text, end="")
     (ROOT / "bench" / "results.md").write_text(text)
