@@ -7,7 +7,8 @@ Exit codes (the CLI contract):
     3  unreadable or invalid input (capture, PDML)
     4  tshark missing, too old, or built without Lua; for --cluster: Dask not installed, the scheduler
        unreachable, no worker, or none with a usable tshark; for --format parquet: no pyarrow
-  130  interrupted (Ctrl-C or SIGTERM): workers and tshark stopped, temporary files removed
+  130  interrupted (Ctrl-C or SIGTERM): workers and tshark stopped, temporary files removed; `watch` stopped
+       this way (its usual end) prints its summary first
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from .config import Config, ConfigError, load, user_config_path
 from .continuous import DEFAULT_OVERLAP_S, analyse_continuous
 from .engine import analyses
 from .inputs import ENV_MAX_DECOMPRESSED, ENV_MAX_PACKETS, Limits, limits_from
-from .output import OutputError, encoded, shown_name, write_file, write_output
+from .metrics import Metrics, MetricsPortError, MetricsUnavailable
+from .output import OutputError, encoded, shown_name, write_file, write_output, write_stdout
 from .pipeline import (
     RuleOptions,
     TapOptions,
@@ -63,6 +65,18 @@ from .sink import Sink
 from .text import display_text
 from .tshark import CaptureError, OptionError, TsharkError, check_options, find_tshark, tap_files
 from .verdict import Status
+from .watch import (
+    DEFAULT_IDLE_S,
+    DEFAULT_LINGER_S,
+    DEFAULT_RTP_PORTS,
+    DEFAULT_SIP_PORTS,
+    LiveOptions,
+    OnFail,
+    Printer,
+    capture_filter,
+    parse_port_range,
+    watch,
+)
 from .workers import child_setup, stop_once
 
 
@@ -72,6 +86,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     INPUT = 3
     TSHARK = 4
+    INTERRUPTED = 130
 
 
 class Format(StrEnum):
@@ -584,6 +599,88 @@ def streams(
         raise typer.Exit(int(ExitCode.INPUT))
 
 
+class WatchFormat(StrEnum):
+    LINE = "line"
+    JSONL = "jsonl"
+
+
+@app.command("watch")
+def watch_command(
+    interface: Annotated[list[str], typer.Option(
+        "--interface", "-i", metavar="IFACE", help="Capture on this interface (repeatable); needs capture rights.")],
+    fmt: Annotated[WatchFormat, typer.Option(
+        "--format", "-f", metavar="line|jsonl",
+        help="line: one line per call (TIME STATUS CALL-ID FROM -> TO RULE SUMMARY); jsonl: the call objects of "
+        "--format jsonl, then a summary object.")] = WatchFormat.LINE,
+    sip_port: Annotated[list[int] | None, typer.Option(
+        "--sip-port", metavar="PORT", min=1, max=65535,
+        help="SIP port to capture, UDP and TCP (repeatable; default 5060 and 5061).")] = None,
+    rtp_ports: Annotated[str, typer.Option(
+        "--rtp-ports", metavar="LOW-HIGH", help="UDP port range of RTP and RTCP to capture.")]
+        = f"{DEFAULT_RTP_PORTS[0]}-{DEFAULT_RTP_PORTS[1]}",
+    bpf: Annotated[str | None, typer.Option(
+        "--capture-filter", metavar="BPF",
+        help="A capture filter (tcpdump syntax) to use instead of the one --sip-port and --rtp-ports make.")] = None,
+    linger: Annotated[float, typer.Option(
+        "--linger", metavar="SECONDS", min=0,
+        help="How long a finished call waits for stragglers (retransmissions, late answers) before it is "
+        "judged; the wait ends with the next packet captured after it.")] = DEFAULT_LINGER_S,
+    idle: Annotated[float, typer.Option(
+        "--idle", metavar="SECONDS", min=1, help="A call silent this long is judged as it stands.")]
+        = DEFAULT_IDLE_S,
+    duration: Annotated[float | None, typer.Option(
+        "--duration", metavar="SECONDS", min=1,
+        help="Stop after this long, as Ctrl-C would; the exit code is then 0 or 1 by the verdicts.")] = None,
+    on_fail: Annotated[str | None, typer.Option(
+        "--on-fail", metavar="CMD",
+        help="Run this shell command for each call whose verdict is fail, with the call's JSON object (as "
+        "--format jsonl writes it) on its standard input; its output goes to standard error.")] = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", metavar="N", min=1, max=65535,
+        help="Serve Prometheus metrics on this port: calls by verdict status and rule, RTP streams, a MOS "
+        "histogram. Needs sipdiag[metrics].")] = None,
+    metrics_address: Annotated[str, typer.Option(
+        "--metrics-address", metavar="ADDR", help="Address the metrics port listens on.")] = "0.0.0.0",
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
+    local: LocalOpt = None,
+    threshold: ThresholdOpt = None,
+    fail_on: FailOnOpt = None,
+    tshark: TsharkOpt = None,
+    decode_as: DecodeAsOpt = None,
+    tshark_option: TsharkOptionOpt = None,
+) -> None:
+    """Capture live and judge each call as soon as it is over: a line per call, until Ctrl-C (exit code 130)
+    or --duration. Ctrl-C or SIGTERM stops tshark so the calls still open are written: those over are
+    judged, the others listed as in progress, then a summary."""
+    config = _config()
+    how = _reporting(config, Format.TABLE, None, select, ignore, local, threshold, fail_on, False, False, None)
+    try:
+        bpf = bpf or capture_filter(sip_port or DEFAULT_SIP_PORTS, parse_port_range(rtp_ports))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    tap = _tap_options(config, tshark, decode_as, None, tshark_option=tshark_option)
+    metrics = Metrics() if metrics_port is not None else None
+    if metrics is not None and metrics_port is not None:
+        metrics.serve(metrics_port, metrics_address)
+    live = LiveOptions(tshark=tap.tshark, interfaces=tuple(interface), capture_filter=bpf, linger_s=linger,
+                       idle_s=idle, duration_s=duration, decode_as=tap.decode_as, options=tap.options)
+    hook = OnFail(on_fail) if on_fail else None
+    printer = Printer(live.source, lambda text: write_stdout(encoded(text, json=fmt is WatchFormat.JSONL)),
+                      jsonl=fmt is WatchFormat.JSONL, on_fail=hook, metrics=metrics)
+    outcome = watch(live, how.rules, printer)
+    printer.finish(outcome)
+    if hook is not None:
+        hook.wait()
+        for problem in hook.failures:
+            _say(problem)
+    for warning in outcome.warnings:
+        _say(warning)
+    if outcome.interrupted:
+        raise typer.Exit(int(ExitCode.INTERRUPTED))
+    raise typer.Exit(int(ExitCode.FAIL if printer.failed(how.fail_on is FailOn.WARN) else ExitCode.OK))
+
+
 @app.command("rules")
 def rules_command(fmt: Annotated[Format, typer.Option("--format", "-f", metavar="table|json",
                                                      help="table or json.")] = Format.TABLE) -> None:
@@ -751,6 +848,8 @@ _ERRORS: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (TsharkError, ExitCode.TSHARK),
     (ClusterError, ExitCode.TSHARK),
     (ParquetUnavailable, ExitCode.TSHARK),
+    (MetricsUnavailable, ExitCode.TSHARK),
+    (MetricsPortError, ExitCode.USAGE),
     (CaptureError, ExitCode.INPUT),
     (pdml.PdmlError, ExitCode.INPUT),
     (UsageError, ExitCode.USAGE),
