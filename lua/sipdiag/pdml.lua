@@ -88,25 +88,20 @@ local function render_capture(w, cap)
   w.value("sipdiag.capture.duration", fmt_time(cap.duration or 0))
   w.value("sipdiag.capture.sip_messages", fmt_int(cap.sip_messages))
   w.value("sipdiag.capture.calls", fmt_int(cap.calls))
-  -- traffic for calls already written (1.8): written only when there was some
-  if (cap.late_sip_messages or 0) > 0 then
-    w.value("sipdiag.capture.late_sip_messages", fmt_int(cap.late_sip_messages))
+  -- counts written only when not zero
+  local function count_if_any(key)
+    if (cap[key] or 0) > 0 then w.value("sipdiag.capture." .. key, fmt_int(cap[key])) end
   end
-  if (cap.late_rtp_packets or 0) > 0 then
-    w.value("sipdiag.capture.late_rtp_packets", fmt_int(cap.late_rtp_packets))
-  end
-  -- what the bounds kept out (1.5): written only when something was
+  count_if_any("late_sip_messages")  -- traffic for calls already written (1.8)
+  count_if_any("late_rtp_packets")
+  -- what the bounds kept out (1.5)
   if (cap.calls_dropped_messages or 0) > 0 then
     w.value("sipdiag.capture.calls_dropped", fmt_int(cap.calls_dropped))
     w.value("sipdiag.capture.calls_dropped_messages", fmt_int(cap.calls_dropped_messages))
     if cap.calls_dropped_at_least then w.value("sipdiag.capture.calls_dropped_at_least", "1") end
   end
-  if (cap.messages_dropped or 0) > 0 then
-    w.value("sipdiag.capture.messages_dropped", fmt_int(cap.messages_dropped))
-  end
-  if (cap.xheaders_dropped or 0) > 0 then
-    w.value("sipdiag.capture.xheaders_dropped", fmt_int(cap.xheaders_dropped))
-  end
+  count_if_any("messages_dropped")
+  count_if_any("xheaders_dropped")
   for _, method in ipairs(cap.other_methods) do
     w.open("sipdiag.capture.other_sip", method)
     w.field("sipdiag.capture.other_sip.method", method)
