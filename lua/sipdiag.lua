@@ -13,7 +13,7 @@ Without "out=" the PDML goes to stdout. Extra tshark options work as usual, e.g.
 Sample output (abridged; the full contract is docs/pdml-schema.md):
 
     <?xml version="1.0" encoding="utf-8"?>
-    <pdml version="0" creator="sipdiag/0.1.0" sipdiag_schema="1.8" wireshark="4.0.17" lua="Lua 5.2">
+    <pdml version="0" creator="sipdiag/0.1.0" sipdiag_schema="1.9" wireshark="4.0.17" lua="Lua 5.2">
     <packet>
       <proto name="sipdiag.call" showname="sipdiag call busy-1@sipdiag.test">
         <field name="sipdiag.call.id" show="busy-1@sipdiag.test"/>
@@ -37,11 +37,12 @@ Sample output (abridged; the full contract is docs/pdml-schema.md):
     </packet>
     </pdml>
 
-Each call is written as soon as it is over (its BYE answered or its INVITE
-failed, then 32 s without a message; or 600 s without SIP or RTP), so
+Each call is written as soon as it is over (its BYE answered or its failed
+INVITE acknowledged, then 5 s without a message or RTP; a failure never
+acknowledged, 32 s without a message; or 600 s without SIP or RTP), so
 memory follows the calls in progress and the file can be read while tshark
 writes it; the capture record comes last. The timers are arguments:
-"-X lua_script1:linger=SECONDS -X lua_script1:idle=SECONDS".
+"-X lua_script1:settle=SECONDS -X lua_script1:linger=SECONDS -X lua_script1:idle=SECONDS".
 
 This file holds what needs Wireshark: the field extractors, the listeners and
 their hot path, and the Tools menu. The rest lives in the sipdiag/ folder
@@ -148,7 +149,7 @@ for _, arg in ipairs(script_args) do
   local v = arg:match("^out=(.+)$")
   if v then out_path = v end
   local name, seconds = arg:match("^(%a+)=(%d+%.?%d*)$")
-  if name == "linger" or name == "idle" then timers[name] = tonumber(seconds) end
+  if name == "linger" or name == "idle" or name == "settle" then timers[name] = tonumber(seconds) end
 end
 
 -- map from pinfo.port_type to transport name (epan/address.h, stable since 1.x)
@@ -157,7 +158,7 @@ local PORT_TYPES = { [1] = "SCTP", [2] = "TCP", [3] = "UDP" }
 -- A fresh state with the timers the script was given.
 local function fresh_state()
   local st = new_state()
-  st.linger, st.idle = timers.linger or st.linger, timers.idle or st.idle
+  st.linger, st.idle, st.settle = timers.linger or st.linger, timers.idle or st.idle, timers.settle or st.settle
   return st
 end
 

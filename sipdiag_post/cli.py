@@ -45,7 +45,9 @@ from .metrics import Metrics, MetricsPortError, MetricsUnavailable
 from .output import OutputError, encoded, shown_name, write_file, write_output, write_stdout
 from .pipeline import (
     RuleOptions,
+    Source,
     TapOptions,
+    analyse_capture,
     analyse_many,
     check_pdml,
     expand_inputs,
@@ -477,6 +479,12 @@ def analyze(
             for report in reports:
                 if sink:
                     sink.add(report)
+        elif sink is not None and sink.streams_calls and not how.rules.call_ids and (workers == 1 or len(paths) == 1):
+            # each call's line as soon as it is judged, while tshark reads its capture
+            def streamed(tap: TapOptions, rules: RuleOptions, capture: Source) -> CaptureReport:
+                return analyse_capture(tap, rules, capture, on_report=sink.on_call(str(capture)))
+
+            reports = analyse_many(tap, how.rules, paths, jobs=1, on_done=_each(advance, sink.add), work=streamed)
         else:
             reports = analyse_many(tap, how.rules, paths, jobs=workers, on_done=_each(advance, sink and sink.add))
     _emit(reports, how, sink)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from .analysis import CallAnalysis, analyse
+from .analysis.flow import CallFlow
 from .analysis.flow import analyse as analyse_flow
 from .analysis.media import CALLEE, CALLER
 from .model import Call, CaptureFacts, Summary
@@ -139,15 +140,21 @@ def _call_report(ctx: CallContext, rules: Sequence[Rule]) -> CallReport:
 def evaluate(path: str, summary: Summary, settings: Settings, *,
              selected: Sequence[Rule] | None = None, call_ids: Sequence[str] = ()) -> CaptureReport:
     """Every selected rule over the capture and each of its calls (or the named calls)."""
-    capture_rules = [r for r in CAPTURE_RULES if selected is None or r in selected]
     call_rules = [r for r in CALL_RULES if selected is None or r in selected]
     capture_ctx, call_ctxs = contexts(summary, settings, call_ids)
+    return _capture_report(path, summary, capture_ctx, selected,
+                           tuple(_call_report(ctx, call_rules) for ctx in call_ctxs))
+
+
+def _capture_report(path: str, summary: Summary, capture_ctx: CaptureContext, selected: Sequence[Rule] | None,
+                    calls: tuple[CallReport, ...]) -> CaptureReport:
+    capture_rules = [r for r in CAPTURE_RULES if selected is None or r in selected]
     return CaptureReport(
         path=path,
         status="truncated" if summary.facts.read_error else "ok",
         error=summary.facts.read_error,
         capture_checks=explain([_stamp(rule, capture_ctx) for rule in capture_rules]),
-        calls=tuple(_call_report(ctx, call_rules) for ctx in call_ctxs),
+        calls=calls,
         start_epoch=summary.facts.start_epoch,
     )
 
@@ -157,15 +164,6 @@ def analyses(summary: Summary, settings: Settings,
     """Each wanted call's analysis and the Call-IDs of its other legs, without running rules (the ladder)."""
     return tuple((ctx.analysis, tuple(leg.call_id for leg in ctx.capture.legs.get(ctx.call.call_id, ())))
                  for ctx in contexts(summary, settings, call_ids)[1])
-
-
-def judge_call(summary: Summary, call_id: str, settings: Settings,
-               selected: Sequence[Rule] | None = None) -> CallReport:
-    """One call's report, judged with the other calls of summary as its capture."""
-    call_rules = [r for r in CALL_RULES if selected is None or r in selected]
-    capture = analyse(summary, settings.local_nets, lambda call: call.call_id == call_id)
-    ctx = CallContext(analysis=capture.calls[0], capture=capture, settings=settings, final_rules=FINAL_RULES)
-    return _call_report(ctx, call_rules)
 
 
 def _last_time(call: Call) -> float:
@@ -179,64 +177,129 @@ def _first_time(call: Call) -> float:
 def finished(call: Call) -> bool:
     """Whether a call's signalling ended it: a BYE after the answer, or a final response without one.
     The tap also writes a call that stayed silent for its idle time; such a call is not finished."""
-    flow = analyse_flow(call)
+    return _finished(analyse_flow(call))
+
+
+def _finished(flow: CallFlow) -> bool:
     if flow.answer is not None:
         return bool(flow.requests("BYE"))
     return flow.decisive is not None and flow.decisive.final is not None
 
 
+@dataclass(frozen=True)
+class _Held:
+    """A call the judge holds, with what it reads of it more than once."""
+
+    call: Call
+    first: float  # its first message's time
+    last: float  # its last message's time
+    finished: bool
+
+
 class LiveJudge:
     """Calls judged as the tap writes them (when each is over), for streamed output and live capture.
 
-    A call is judged once the tap has written a call that ended `hold_s` after it (or at the end),
-    with the calls written so far that overlap it in time as its capture: a B2BUA's other leg, a
-    transfer's new call or a stream two calls share end about when it does, so it is seen. A call
-    the tap wrote because it went idle, not because it finished, waits for the end when
+    A call is judged once its context is in hand, with the calls written so far that overlap it
+    (within `hold_s` before its first message and after its last) as its capture: a B2BUA's other
+    leg, a transfer's new call or a stream two calls share. When is that?
+
+    - wait_for_overlap (reading a file): once the tap says every call that began before `hold_s`
+      after its last message is written (the PDML's complete_before, schema 1.9), so a long call
+      overlapping it is in its context however late it ends; a document that does not say (older
+      schemas, calls written at the end) is judged at `finish`.
+    - otherwise (live capture): once the tap has written a call that ended `hold_s` after it
+      (at once with hold 0).
+
+    A call the tap wrote because it went idle, not because it finished, waits for the end when
     unfinished_at_end (reading a file: "the capture ended while it was ringing" needs the end). The
     capture-wide facts a call rule reads are those known then: the capture's end is the latest time
     written, media was captured when any call written so far has a stream. `finish` judges the rest
-    with the capture's real facts."""
+    with the capture's real facts. Calls ready together are judged together, on one analysis of
+    their contexts; each call's flow is computed once (keep_flows: remembered for the capture's
+    checks at the end, `capture_report`)."""
 
     def __init__(self, settings: Settings, selected: Sequence[Rule] | None = None, hold_s: float = 64.0,
-                 unfinished_at_end: bool = True) -> None:
+                 unfinished_at_end: bool = True, wait_for_overlap: bool = False, keep_flows: bool = False) -> None:
         self._settings, self._selected, self._hold = settings, selected, hold_s
         self._unfinished_at_end = unfinished_at_end  # a file: the capture's end judges a call still going
-        self._pending: list[Call] = []  # written, not yet judged
-        self._recent: list[Call] = []  # written, still within reach of a pending call
+        self._wait_for_overlap, self._keep_flows = wait_for_overlap, keep_flows
+        self._pending: list[_Held] = []  # written, not yet judged
+        self._recent: list[_Held] = []  # written, still within reach of a pending call
+        self._flows: dict[int, CallFlow] = {}  # id(call) -> its flow (the calls held, or all with keep_flows)
         self._latest = 0.0  # the latest message time of any call written
+        self._complete: float | None = None  # every call that began before this is written (the tap says)
         self._streams = 0  # streams of the calls written
+        self._calls = 0  # calls written
 
-    def add(self, call: Call) -> list[CallReport]:
-        """A call the tap wrote; the reports of the calls judged now, in the order they were written."""
-        self._pending.append(call)
-        self._recent.append(call)
-        self._latest = max(self._latest, _last_time(call))
+    def flow_of(self, call: Call) -> CallFlow:
+        """A call's flow, computed once."""
+        found = self._flows.get(id(call))
+        if found is None or found.call is not call:
+            found = self._flows[id(call)] = analyse_flow(call)
+        return found
+
+    def add(self, call: Call, complete_before: float | None = None) -> list[CallReport]:
+        """A call the tap wrote (and, when the tap says it, the time before which every call is written);
+        the reports of the calls judged now, in the order they were written."""
+        held = _Held(call=call, first=_first_time(call), last=_last_time(call),
+                     finished=_finished(self.flow_of(call)))
+        self._pending.append(held)
+        self._recent.append(held)
+        self._latest = max(self._latest, held.last)
+        if complete_before is not None:
+            self._complete = max(self._complete or 0.0, complete_before)
         self._streams += len(call.streams)
-        ready = [c for c in self._pending if _last_time(c) + self._hold <= self._latest
-                 and (not self._unfinished_at_end or finished(c))]
-        return self._judge(ready, None)
+        self._calls += 1
+        return self._judge([h for h in self._pending if self._ready(h)], None)
+
+    def _ready(self, held: _Held) -> bool:
+        if self._unfinished_at_end and not held.finished:
+            return False
+        if self._wait_for_overlap:
+            return self._complete is not None and held.last + self._hold <= self._complete
+        return held.last + self._hold <= self._latest
 
     def finish(self, facts: CaptureFacts) -> list[CallReport]:
         """The reports of the calls still held, judged with the capture's facts."""
         return self._judge(list(self._pending), facts)
 
-    def _judge(self, ready: list[Call], facts: CaptureFacts | None) -> list[CallReport]:
+    def capture_report(self, path: str, summary: Summary, calls: Sequence[CallReport]) -> CaptureReport:
+        """The capture's report once every call is judged: its checks over the whole summary (the flows
+        remembered reused), the calls' reports in first-frame order."""
+        capture = analyse(summary, self._settings.local_nets, lambda call: False, self.flow_of)
+        ctx = CaptureContext(summary=capture.summary, settings=self._settings)
+        return _capture_report(path, summary, ctx, self._selected,
+                               tuple(sorted(calls, key=lambda report: report.first_frame)))
+
+    def _judge(self, ready: list[_Held], facts: CaptureFacts | None) -> list[CallReport]:
         if not ready:
             return []
         if facts is None:
-            facts = CaptureFacts(packets=0, duration=self._latest, sip_messages=0, calls=len(self._recent),
+            facts = CaptureFacts(packets=0, duration=self._latest, sip_messages=0, calls=self._calls,
                                  rtp_streams=self._streams)
+        start, end = min(h.first for h in ready), max(h.last for h in ready)
+        context = tuple(h.call for h in sorted(
+            (h for h in self._recent if h.first <= end + self._hold and h.last + self._hold >= start),
+            key=lambda h: h.call.first_frame))
+        # by Call-ID and first frame: an analysed call is a copy when it shares another call's streams
+        judged = {(h.call.call_id, h.call.first_frame) for h in ready}
+        call_rules = [r for r in CALL_RULES if self._selected is None or r in self._selected]
+        capture = analyse(Summary(facts=facts, calls=context), self._settings.local_nets,
+                          lambda call: (call.call_id, call.first_frame) in judged, self.flow_of)
+        by_call = {(a.call.call_id, a.call.first_frame): a for a in capture.calls}
         reports = []
-        for call in ready:
-            start, end = _first_time(call), _last_time(call)
-            overlapping = tuple(sorted((c for c in self._recent if _first_time(c) <= end + self._hold
-                                        and _last_time(c) + self._hold >= start), key=lambda c: c.first_frame))
-            summary = Summary(facts=facts, calls=overlapping)
-            reports.append(judge_call(summary, call.call_id, self._settings, self._selected))
-        judged = {id(c) for c in ready}
-        self._pending = [c for c in self._pending if id(c) not in judged]
+        for held in ready:  # in the order they were written
+            analysis = by_call[(held.call.call_id, held.call.first_frame)]
+            ctx = CallContext(analysis=analysis, capture=capture, settings=self._settings, final_rules=FINAL_RULES)
+            reports.append(_call_report(ctx, call_rules))
+        judged_ids = {id(h.call) for h in ready}
+        self._pending = [h for h in self._pending if id(h.call) not in judged_ids]
         # calls no pending call can reach any more are forgotten: memory follows the calls in progress
-        horizon = min((_first_time(c) for c in self._pending), default=self._latest) - self._hold
-        held = {id(c) for c in self._pending}
-        self._recent = [c for c in self._recent if _last_time(c) >= horizon or id(c) in held]
+        horizon = min((h.first for h in self._pending), default=self._latest) - self._hold
+        kept = {id(h.call) for h in self._pending}
+        forgotten = [h for h in self._recent if not (h.last >= horizon or id(h.call) in kept)]
+        self._recent = [h for h in self._recent if h.last >= horizon or id(h.call) in kept]
+        if not self._keep_flows:
+            for held in forgotten:
+                self._flows.pop(id(held.call), None)
         return reports

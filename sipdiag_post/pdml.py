@@ -83,7 +83,11 @@ class SummaryReader:
         self._name = name
         self._source = source
         self.start_epoch: float | None = None  # the first packet's time (s since 1970), from the root
-        self._events = etree.iterparse(source, events=("start", "end"), **_PARSER_OPTIONS)
+        # 1.9: with the call just read, the capture time before which every call has been written (None:
+        # not said, e.g. a call written at the end)
+        self.complete_before: float | None = None
+        # only the root's and the packets' events reach Python (lxml filters the rest in C: a field is no event)
+        self._events = etree.iterparse(source, events=("start", "end"), tag=("pdml", "packet"), **_PARSER_OPTIONS)
         self._pending: tuple[str, etree._Element] | None = None
         self._root = self._open()
         self._unlinked: list[RtpStream] = []
@@ -111,11 +115,15 @@ class SummaryReader:
 
     def _open(self) -> etree._Element:
         first = self._next()
-        if first is None:
-            raise PdmlError(f"{self._name}: empty document")
-        _, root = first
-        # one event more before judging the root: a document cut inside its first tag is reported as such
-        self._pending = self._next()
+        if first is not None and first[0] == "start" and first[1].tag == "pdml":
+            root = first[1]
+            # one event more before judging the root: a document cut inside its first tag is reported as such
+            self._pending = self._next()
+        else:  # the root is not <pdml> (its events were filtered out): the parser knows it
+            self._pending = first
+            root = self._events.root
+            if root is None:
+                raise PdmlError(f"{self._name}: empty document")
         info = root.getroottree().docinfo
         if info.internalDTD is not None or info.externalDTD is not None or info.doctype:
             raise PdmlError(f"{self._name}: DTDs and entity declarations are not allowed in sipdiag PDML")
@@ -141,7 +149,11 @@ class SummaryReader:
             if element.tag == "packet":
                 yield element
             element.clear()
-            self._root.remove(element)
+            # the packet and any other element before it (not a packet: never an event) leave the tree
+            while (before := element.getprevious()) is not None:
+                self._root.remove(before)
+            if element.getparent() is self._root:
+                self._root.remove(element)
 
     def _records(self) -> Iterator[tuple[str | None, etree._Element]]:
         for packet in self._packets():
@@ -165,7 +177,10 @@ class SummaryReader:
         held, self._held = self._held, None
         for kind, proto in itertools.chain((held,) if held else (), self._stream):
             if kind == "sipdiag.call":
-                yield self._read(kind, lambda p=proto: _call(p))  # type: ignore[misc]
+                call = self._read(kind, lambda p=proto: _call(p))
+                self.complete_before = self._read(kind, lambda p=proto: _Fields(p, "sipdiag.call.").float(
+                    "complete_before"))  # type: ignore[assignment]
+                yield call  # type: ignore[misc]
             elif kind == "sipdiag.unlinked":
                 self._unlinked.extend(self._read(kind, lambda p=proto: [  # type: ignore[arg-type]
                     _stream(g) for g in _Fields(p, "sipdiag.").groups("stream")]))

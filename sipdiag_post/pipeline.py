@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import pdml
-from .engine import evaluate
+from .engine import LiveJudge, evaluate
 from .inputs import PACKET_LIMIT_REACHED, Limits, decompressed, packet_limit_message
 from .model import Call, Summary
 from .output import OutputError, write_file
 from .remote import expand_url, fetch, is_url
-from .report import CaptureReport
+from .report import CallReport, CaptureReport
 from .rules.base import Rule, Settings
 from .tshark import CaptureError, Tshark, capture_format, check_capture_file, packet_count, run_tap
 from .workers import Lost, run_all
@@ -25,6 +25,9 @@ __all__ = ["OutputError"]  # raised by export; defined beside the writer
 T = TypeVar("T")
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
+
+# what a call's report is given to as soon as it is judged: the report, the capture's start (s since 1970)
+OnReport = Callable[[CallReport, float | None], None]
 
 # What a capture argument names: a local path (a shared filesystem's, on a cluster), or a URL (str)
 # read through fsspec by whoever analyses it (sipdiag_post/remote.py).
@@ -110,19 +113,28 @@ def _summarise(tap: TapOptions, capture: Path, workdir: Path,
     return out
 
 
+# Reading a file, a call is judged once every call that began up to this long after its last message
+# is written (the tap says when: schema 1.9's complete_before): SIP's T4, the time the network takes
+# to clear a transaction's messages. A B2BUA's other leg, a transfer's new call and a shared stream
+# overlap the call in time, so they are in its context however long they last.
+STREAM_HOLD_S = 5.0
+
+# what a call is given to, as the tap writes it: the call, and what the reader knows then
+OnCall = Callable[[Call, "pdml.SummaryReader"], None]
+
+
 def summarise(tap: TapOptions, capture: Path, workdir: Path | None = None,
-              on_call: Callable[[Call], None] | None = None) -> Summary:
+              on_call: OnCall | None = None) -> Summary:
     """Run the tap over a capture and read its summary back, each call as soon as the tap writes it
-    (given to on_call then); temporary files (made in workdir, else the system's temporary folder)
-    are removed."""
+    (given to on_call then, with the reader: its start_epoch, complete_before); temporary files
+    (made in workdir, else the system's temporary folder) are removed."""
     if capture.is_dir():
         raise CaptureError(f"{capture}: no captures (*.pcap, *.pcapng, *.cap) in this folder")
     with tempfile.TemporaryDirectory(prefix="sipdiag-", dir=workdir) as tmp:
         return _follow_and_read(tap, capture, Path(tmp), on_call)
 
 
-def _follow_and_read(tap: TapOptions, capture: Path, workdir: Path,
-                     on_call: Callable[[Call], None] | None = None) -> Summary:
+def _follow_and_read(tap: TapOptions, capture: Path, workdir: Path, on_call: OnCall | None = None) -> Summary:
     """The tap's summary of a capture, its calls read while tshark writes them (each given to on_call as
     it arrives, in the order the tap wrote them: as they ended), the capture record once tshark is done."""
     calls: list[Call] = []
@@ -134,7 +146,7 @@ def _follow_and_read(tap: TapOptions, capture: Path, workdir: Path,
         for call in reader:
             calls.append(call)
             if on_call is not None:
-                on_call(call)
+                on_call(call, reader)
 
     out = _summarise(tap, capture, workdir, follow)
     facts = pdml.read_facts(out)  # with what the runner added once tshark was done
@@ -160,24 +172,53 @@ def error_report(path: str, message: str) -> CaptureReport:
     return CaptureReport(path=path, status="error", error=message)
 
 
-def analyse_capture(tap: TapOptions, rules: RuleOptions, capture: Source, workdir: Path | None = None) -> \
-        CaptureReport:
+def analyse_capture(tap: TapOptions, rules: RuleOptions, capture: Source, workdir: Path | None = None,
+                    on_report: OnReport | None = None) -> CaptureReport:
     """A report for one capture (a path, or a URL copied here first); unreadable input becomes a report with
-    status error. Temporary files are made in workdir (else the system's temporary folder) and removed."""
+    status error. Each call's report is given to on_report as soon as it is judged (while tshark runs),
+    unless --call names calls. Temporary files are made in workdir (else the system's temporary folder)
+    and removed."""
     if isinstance(capture, str):
         with tempfile.TemporaryDirectory(prefix="sipdiag-", dir=workdir) as tmp:
             try:
                 local = fetch(capture, Path(tmp))
             except CaptureError as exc:
                 return error_report(capture, str(exc))
-            report = analyse_capture(tap, rules, local, Path(tmp))
+            report = analyse_capture(tap, rules, local, Path(tmp), on_report)
         # messages name the copy: name the URL instead
         return replace(report, path=capture, error=report.error.replace(str(local), capture) if report.error else None)
     try:
-        summary = summarise(tap, capture, workdir)
+        if rules.call_ids:  # which calls are wanted is known once all are read
+            summary = summarise(tap, capture, workdir)
+            return evaluate(str(capture), summary, rules.settings, selected=rules.selected, call_ids=rules.call_ids)
+        return judged_while_read(tap, rules, capture, workdir, on_report)
     except (CaptureError, pdml.PdmlError) as exc:
         return error_report(str(capture), str(exc))
-    return evaluate(str(capture), summary, rules.settings, selected=rules.selected, call_ids=rules.call_ids)
+
+
+def judged_while_read(tap: TapOptions, rules: RuleOptions, capture: Path, workdir: Path | None = None,
+                      on_report: OnReport | None = None) -> CaptureReport:
+    """A capture's report, each call judged while tshark still runs, as soon as its context is written
+    (engine.LiveJudge; the same report as judging the whole summary at the end), and given to on_report
+    then (with the capture's start time); the capture's checks once tshark is done."""
+    judge = LiveJudge(rules.settings, rules.selected, hold_s=STREAM_HOLD_S, wait_for_overlap=True, keep_flows=True)
+    reports: list[CallReport] = []
+    epoch: list[float | None] = [None]
+
+    def judged(done: list[CallReport]) -> None:
+        reports.extend(done)
+        if on_report is not None:
+            for report in done:
+                on_report(report, epoch[0])
+
+    def arrived(call: Call, reader: pdml.SummaryReader) -> None:
+        epoch[0] = reader.start_epoch
+        judged(judge.add(call, reader.complete_before))
+
+    summary = summarise(tap, capture, workdir, on_call=arrived)
+    epoch[0] = summary.facts.start_epoch if epoch[0] is None else epoch[0]
+    judged(judge.finish(summary.facts))
+    return judge.capture_report(str(capture), summary, reports)
 
 
 def lost_report(capture: object, message: str) -> CaptureReport:

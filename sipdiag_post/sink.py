@@ -1,7 +1,9 @@
 """Where the formats that scale go: JSON lines and Parquet, a capture at a time, as its report is ready.
 
-`--format jsonl` without `-o` writes each capture's lines to standard output
-as soon as the capture is done, and a summary line last. With `-o DIR` (and
+`--format jsonl` without `-o` writes each call's line to standard output as
+soon as the call is judged, while tshark still reads the capture (on_call;
+the capture analysed in this process), else each capture's lines as soon as
+the capture is done; then the capture's line, and a summary line last. With `-o DIR` (and
 always for `--format parquet`) each capture gets files of its own in DIR,
 written whole or not at all (sipdiag_post/output.py), named after the
 capture's path below the folder all inputs share: `a/b/x.pcap` and
@@ -12,14 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .output import OutputError, encoded, shown_name, write_file, write_stdout
-from .render.jsonl import capture_lines, summary_line
+from .render.jsonl import call_line, capture_line, capture_lines, summary_line
 from .render.parquet import report_parquet
-from .report import CaptureReport
+from .report import CallReport, CaptureReport
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=@-]")
 
@@ -54,6 +56,7 @@ class Sink:
     fmt: str  # jsonl or parquet
     folder: Path | None  # None: JSON lines on standard output
     stems: dict[str, str] = field(default_factory=dict)
+    streamed: set[str] = field(default_factory=set)  # captures whose call lines went out one by one
 
     @classmethod
     def open(cls, fmt: str, folder: Path | None, paths: Sequence[str]) -> Sink:
@@ -67,11 +70,29 @@ class Sink:
                 raise OutputError(f"{folder}: cannot write: {exc.strerror or exc}") from None
         return cls(fmt, folder, file_stems(paths))
 
+    @property
+    def streams_calls(self) -> bool:
+        """Whether call lines can go out one by one (JSON lines on standard output)."""
+        return self.folder is None and self.fmt == "jsonl"
+
+    def on_call(self, path: str) -> Callable[[CallReport, float | None], None]:
+        """What writes a capture's call lines one by one as they are judged (given the capture's start
+        time); the capture's line then comes alone (add)."""
+        self.streamed.add(path)
+        shown_path = shown_name(path)
+
+        def write(call: CallReport, start_epoch: float | None) -> None:
+            capture = CaptureReport(path=shown_path, status="ok", error=None, start_epoch=start_epoch)
+            write_stdout(encoded(call_line(capture, call), json=True))
+
+        return write
+
     def add(self, report: CaptureReport) -> None:
         stem = self.stems.get(report.path) or file_stems([report.path])[report.path]
+        streamed = report.path in self.streamed
         report = shown(report)
         if self.folder is None:
-            write_stdout(encoded(capture_lines(report), json=True))
+            write_stdout(encoded(capture_line(report) if streamed else capture_lines(report), json=True))
         elif self.fmt == "jsonl":
             write_file(self.folder / f"{stem}.jsonl", encoded(capture_lines(report) + summary_line([report]),
                                                               json=True))

@@ -82,3 +82,20 @@ def test_file_names_below_the_shared_folder_and_unique():
     clash = file_stems(["/d/a b.pcap", "/d/a_b.pcap"])  # the same once made safe: told apart by a hash
     assert len(set(clash.values())) == 2 and all(v.startswith("a_b.pcap-") for v in clash.values())
     assert file_stems(["/d/..hidden\\xff.pcap"])["/d/..hidden\\xff.pcap"] == "hidden_xff.pcap"
+
+
+def test_call_lines_go_out_as_each_call_is_judged_and_match_the_json_report(tmp_path):
+    from tests.test_streaming_tap import one_after_the_other
+
+    # a busy call, then a healthy call a minute later: the busy call is judged while tshark reads on
+    merged = one_after_the_other(ROOT / "fixtures/486-busy-inbound/capture.pcap",
+                                 ROOT / "fixtures/healthy-call/capture.pcap", 60, tmp_path / "merged.pcap")
+    lines = [json.loads(line) for line in sipdiag("analyze", str(merged), "--format", "jsonl").stdout.splitlines()]
+    document = json.loads(sipdiag("analyze", str(merged), "--format", "json").stdout)
+    assert [line["type"] for line in lines] == ["call", "call", "capture", "summary"]
+    calls = [{k: v for k, v in line.items() if k not in ("type", "capture", "start_time", "duration_s")}
+             for line in lines[:2]]
+    capture = document["captures"][0]
+    assert calls == capture["calls"]  # here the order they ended is also first-frame order
+    assert {k: v for k, v in lines[2].items() if k not in ("type", "start_time")} == \
+        {k: v for k, v in capture.items() if k != "calls"}

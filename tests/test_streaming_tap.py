@@ -108,3 +108,63 @@ def test_a_document_with_no_capture_record_or_two_is_refused(tmp_path):
         pdml.parse_summary(whole.replace(capture[0], b""))
     with pytest.raises(pdml.PdmlError, match=r"more than one sipdiag\.capture record"):
         pdml.parse_summary(whole.replace(capture[0], capture[0] * 2))
+
+
+def one_after_the_other(first: Path, then: Path, gap_s: float, out: Path) -> Path:
+    """Two captures merged into one, the second starting gap_s after the first starts (editcap -t, mergecap)."""
+    def start(capture: Path) -> float:
+        done = subprocess.run(["capinfos", "-a", "-S", "-T", "-r", str(capture)], capture_output=True, text=True,
+                              check=True)
+        return float(done.stdout.split("\t")[-1])
+
+    later = out.with_suffix(".later.pcap")
+    subprocess.run(["editcap", "-t", f"{start(first) - start(then) + gap_s:.6f}", str(then), str(later)], check=True)
+    subprocess.run(["mergecap", "-F", "pcap", "-w", str(out), str(first), str(later)], check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_calls_a_minute_apart(tmp_path_factory) -> Path:
+    """A busy call (486, acknowledged), then a healthy call a minute later: real fixture captures merged."""
+    return one_after_the_other(FIXTURES / "486-busy-inbound" / "capture.pcap",
+                               FIXTURES / "healthy-call" / "capture.pcap", 60,
+                               tmp_path_factory.mktemp("apart") / "merged.pcap")
+
+
+def test_a_call_written_while_the_capture_is_read_says_every_earlier_call_is_written(
+        tshark, tmp_path, two_calls_a_minute_apart):
+    out = tmp_path / "out.pdml"
+    command = [tshark, "-q", "-n", "-r", str(two_calls_a_minute_apart), "-X", f"lua_script:{tap_script()}",
+               "-X", f"lua_script1:out={out}"]
+    subprocess.run(command, capture_output=True, check=True)
+    reader = pdml.iter_summary(out)
+    said = [(call.call_id, reader.complete_before) for call in reader]
+    # the busy call is over 5 s (settle) after its ACK; the tap looks when the next packet comes, the
+    # healthy call's first, a minute in: nothing else had begun before then. The healthy call is written
+    # at the end, where nothing needs saying
+    assert [c for c, _ in said] == [c.call_id for c in pdml.read_summary(out).calls]
+    assert said[0][1] is not None and 5 < said[0][1] <= 60
+    assert said[1][1] is None
+
+
+def test_each_call_is_judged_as_soon_as_its_context_is_written(tshark, tmp_path, two_calls_a_minute_apart):
+    from sipdiag_post import render
+    from sipdiag_post.engine import LiveJudge, evaluate
+    from sipdiag_post.pipeline import STREAM_HOLD_S
+    from sipdiag_post.rules.base import Settings
+
+    out = tmp_path / "out.pdml"
+    subprocess.run([tshark, "-q", "-n", "-r", str(two_calls_a_minute_apart), "-X", f"lua_script:{tap_script()}",
+                    "-X", f"lua_script1:out={out}"], capture_output=True, check=True)
+    judge = LiveJudge(Settings(), hold_s=STREAM_HOLD_S, wait_for_overlap=True, keep_flows=True)
+    reader = pdml.iter_summary(out)
+    released = [judge.add(call, reader.complete_before) for call in reader]
+    summary = pdml.read_summary(out)
+    busy, healthy = (c.call_id for c in summary.calls)
+    assert [[r.call_id for r in got] for got in released] == [[busy], []]  # the busy call at once, not at the end
+    at_end = judge.finish(reader.facts)
+    assert [r.call_id for r in at_end] == [healthy]
+    streamed = judge.capture_report("x", summary, [*released[0], *at_end])
+    # the same report as judging the whole capture at the end
+    assert render.report_json([streamed], with_summary=False) == \
+        render.report_json([evaluate("x", summary, Settings())], with_summary=False)

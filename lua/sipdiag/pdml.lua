@@ -16,7 +16,7 @@ local expected, pps_text, event_key, LATE_BUFFERS = rtp.expected, rtp.pps_text, 
 local M = {}
 
 -- The version of docs/pdml-schema.md this module writes (the root's sipdiag_schema).
-M.SCHEMA_VERSION = "1.8"
+M.SCHEMA_VERSION = "1.9"
 local SCHEMA_VERSION = M.SCHEMA_VERSION
 
 local function fmt_time(t)
@@ -372,6 +372,7 @@ local function render_call(w, call, cap)
   w.value("sipdiag.call.messages", fmt_int(call.total))
   w.value("sipdiag.call.retransmissions", fmt_int(call.retransmissions))
   w.value("sipdiag.call.messages_dropped", fmt_int(call.dropped))
+  if call.complete_before then w.value("sipdiag.call.complete_before", fmt_time(call.complete_before)) end
   local first = call.msgs[1]
   if first then
     render_name_addr(w, "sipdiag.call.from", first.from_addr)

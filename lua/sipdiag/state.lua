@@ -35,6 +35,8 @@ M.MAX_SDP_ENDPOINTS = 20000  -- SDP media address:ports remembered for RTP tshar
 M.MAX_WRITTEN_IDS = 1000000  -- Call-IDs of calls already written remembered (their late messages are counted)
 -- Calls leave the tap when they are over (written at once, their memory freed), in capture time:
 M.LINGER_S = 32    -- after its end (BYE answered, the INVITE failed) with no new message: SIP's 64*T1
+M.SETTLE_S = 5     -- after a clean end (BYE answered; a failed INVITE's final response acknowledged), with no
+                   -- new message and no RTP of its streams: SIP's T4 (retransmissions come at most T2 = 4 s apart)
 M.IDLE_S = 600     -- with no SIP message and no RTP packet at all, a call in any state
 M.SWEEP_S = 1      -- how often calls are looked at
 local MAX_MSGS_PER_CALL, MAX_TAP_ERRORS_KEPT, MAX_TLS_PORTS = M.MAX_MSGS_PER_CALL, M.MAX_TAP_ERRORS_KEPT,
@@ -99,7 +101,7 @@ function M.new()
     written_copies = 0,       -- RTP capture copies counted in written streams
     written_first_copy = nil,
     next_sweep = nil,         -- capture time (s) of the next look at calls that may be over
-    linger = M.LINGER_S, idle = M.IDLE_S,
+    linger = M.LINGER_S, idle = M.IDLE_S, settle = M.SETTLE_S,
   }
 end
 
@@ -268,19 +270,25 @@ local RETRIED = { [401] = true, [407] = true, [422] = true, [423] = true, [491] 
 -- A call's last message and whether it is over: a BYE answered, or the
 -- INVITE failing before any 2xx (a CANCEL's 487 included; not a challenge
 -- or another RETRIED answer). A new request (not an ACK, not a
--- retransmission) means it goes on: another attempt, a re-INVITE.
+-- retransmission) means it goes on: another attempt, a re-INVITE. The end
+-- is clean when nothing is owed any more: the BYE answered, or the failure
+-- acknowledged (its ACK seen); an unacknowledged failure may be resent.
 local function note_activity(call, msg)
   if msg.time > call.last_time then call.last_time = msg.time end
   if msg.kind == "request" then
-    if msg.method ~= "ACK" and not msg.retransmission then call.ended_at = nil end
+    if msg.method == "ACK" then
+      if call.ended_at then call.clean_end = true end
+    elseif not msg.retransmission then
+      call.ended_at, call.clean_end = nil, false
+    end
   elseif msg.status and msg.status >= 200 then
     if msg.cseq_method == "BYE" then
-      call.ended_at = msg.time
+      call.ended_at, call.clean_end = msg.time, true
     elseif msg.cseq_method == "INVITE" then
       if msg.status < 300 then
         call.answered = true
       elseif not call.answered and not RETRIED[msg.status] then
-        call.ended_at = msg.time
+        call.ended_at, call.clean_end = msg.time, false
       end
     end
   end
@@ -321,7 +329,7 @@ function M.add_message(state, msg)
     end
     call = { id = id, first_frame = msg.frame, msgs = {}, seen = {}, total = 0,
              retransmissions = 0, dropped = 0, is_call = false, methods = {}, live_streams = {},
-             last_time = msg.time, ended_at = nil, answered = false }
+             first_time = msg.time, last_time = msg.time, ended_at = nil, clean_end = false, answered = false }
     state.call_by_id[id] = call
     state.call_count = state.call_count + 1
     state.calls[#state.calls + 1] = call
@@ -551,17 +559,27 @@ local function link_streams(state, calls)
   return unlinked
 end
 
--- Whether a call may be written now (capture time `now`, s): over for
--- `linger` s with no message since, or silent (no SIP, no RTP of its
+-- Whether none of a call's streams carried a packet in the last `quiet` s (capture time `now`, s).
+local function media_quiet(call, now, quiet)
+  for _, st in ipairs(call.live_streams) do
+    if now - st.last_time / 1000 < quiet then return false end
+  end
+  return true
+end
+
+-- Whether a call may be written now (capture time `now`, s): over cleanly
+-- with no message and no RTP for `settle` s; over (an unacknowledged
+-- failure) with no message for `linger` s; or silent (no SIP, no RTP of its
 -- streams) for `idle` s.
 local function over(state, call, now)
   local quiet = now - call.last_time
-  if call.ended_at and quiet >= state.linger and now - call.ended_at >= state.linger then return true end
-  if quiet < state.idle then return false end
-  for _, st in ipairs(call.live_streams) do
-    if now - st.last_time / 1000 < state.idle then return false end
+  if call.ended_at then
+    local wait = call.clean_end and state.settle or state.linger
+    if quiet >= wait and now - call.ended_at >= wait and (not call.clean_end or media_quiet(call, now, wait)) then
+      return true
+    end
   end
-  return true
+  return quiet >= state.idle and media_quiet(call, now, state.idle)
 end
 
 -- The calls that are over at capture time `now` (s), in first-frame order,
@@ -581,6 +599,12 @@ function M.take_over_calls(state, now)
   end
   if #done == 0 then return done end
   state.calls = keep_calls
+  -- every call that began before this time is written now or was before: the calls still held began
+  -- later (a Call-ID with no call method yet is not waited for), and calls not seen yet begin after now
+  local complete_before = now
+  for _, call in ipairs(keep_calls) do
+    if call.is_call and call.first_time < complete_before then complete_before = call.first_time end
+  end
   local written = {}
   for _, call in ipairs(done) do
     state.call_by_id[call.id] = nil
@@ -631,6 +655,8 @@ function M.take_over_calls(state, now)
     end
   end
   state.streams = remaining
+  -- said with the last call written now: a reader has every call written before it then
+  if #written > 0 then written[#written].complete_before = complete_before end
   return written
 end
 

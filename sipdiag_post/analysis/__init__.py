@@ -69,9 +69,11 @@ def _call_analysis(flow: CallFlow, local_nets: Sequence[IPNetwork]) -> CallAnaly
 
 
 def analyse(summary: Summary, local_nets: Sequence[IPNetwork] = (),
-            wanted: Callable[[Call], bool] | None = None) -> CaptureAnalysis:
-    """The capture's analysis: each wanted call's (every call's when `wanted` is None)."""
-    flows = [analyse_flow(call) for call in summary.calls]
+            wanted: Callable[[Call], bool] | None = None,
+            flow_of: Callable[[Call], CallFlow] = analyse_flow) -> CaptureAnalysis:
+    """The capture's analysis: each wanted call's (every call's when `wanted` is None). flow_of gives a
+    call's flow (a caller that analyses the same calls again may remember them)."""
+    flows = [flow_of(call) for call in summary.calls]
     shared = share_streams(summary, flows)
     flows = [flow if call is flow.call else replace(flow, call=call) for call, flow in zip(shared.calls, flows,
                                                                                           strict=True)]

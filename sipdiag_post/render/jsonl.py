@@ -4,6 +4,12 @@
     {"type": "capture", ...capture object without calls...}     when the capture is done
     {"type": "summary", ...}                                    last: the captures so rendered
 
+On standard output a capture's call lines go out one by one as each call is
+judged, while tshark still reads the capture (in the order the calls were
+judged: about the order they ended); written to files, or for a capture
+analysed in another process, a capture's lines come together in first-frame
+order.
+
 Lines add two keys to the contract's objects, for queries over many captures:
 `start_time` (the call's first message, or the capture's first packet, as
 ISO 8601 UTC; null when the capture has no usable time) and, on call lines,
@@ -57,9 +63,19 @@ def _line(record: dict[str, object]) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
+def call_line(capture: CaptureReport, call: CallReport) -> str:
+    """One call's line (capture: the call's capture, its calls not needed)."""
+    return _line(call_record(capture, call))
+
+
+def capture_line(capture: CaptureReport) -> str:
+    """The capture's own line, for a capture whose call lines went out as each call was judged."""
+    return _line(capture_record(capture))
+
+
 def capture_lines(capture: CaptureReport) -> str:
     """A capture's lines: each call, then the capture."""
-    return "".join(_line(call_record(capture, call)) for call in capture.calls) + _line(capture_record(capture))
+    return "".join(call_line(capture, call) for call in capture.calls) + capture_line(capture)
 
 
 def summary_line(captures: Sequence[CaptureReport]) -> str:

@@ -18,7 +18,7 @@ local t = testlib.plan({
   { "sdp", 18 },
   { "rtp", 33 },
   { "rtcp", 9 },
-  { "state", 44 },
+  { "state", 49 },
   { "pdml", 6 },
   { "brief", 13 },
 })
@@ -340,7 +340,8 @@ local function collector()
 end
 
 t:group("state", function()
-  -- streaming: a call leaves the tap once it is over (linger s after its end, with no message since)
+  -- streaming: a call leaves the tap once it is over (settle s after a clean end, linger s after an
+  -- unacknowledged failure, with no message since)
   do
     local sst, sadd = collector()  -- message times are frame / 10 s
     local function msg(start, id, cseq)
@@ -354,27 +355,42 @@ t:group("state", function()
     sadd(msg("INVITE sip:a@b SIP/2.0", "retried", "1 INVITE"), 30)
     sadd(msg("SIP/2.0 401 Unauthorized", "retried", "1 INVITE"), 40)
     sadd(msg("INVITE sip:a@b SIP/2.0", "retried", "2 INVITE"), 70)  -- a new attempt: not over
-    t:eq("not before the linger", #state_m.take_over_calls(sst, 6 + sst.linger - 1), 0)
-    local written = state_m.take_over_calls(sst, 6 + sst.linger + 1)
+    t:eq("a BYE answered: not before the settle", #state_m.take_over_calls(sst, 6 + sst.settle - 1), 0)
+    local written = state_m.take_over_calls(sst, 6 + sst.settle + 1)
     t:eq("the ended call is taken, the retried one stays", #written .. " " .. written[1].id .. " " .. #sst.calls,
          "1 ended 1")
+    t:eq("with the time before which every call is written: the open call's start",
+         written[#written].complete_before, 3)
+    sadd(msg("SIP/2.0 486 Busy Here", "retried", "2 INVITE"), 80)  -- failed, no ACK yet: may be resent
+    t:eq("an unacknowledged failure waits past the settle", #state_m.take_over_calls(sst, 8 + sst.settle + 1), 0)
+    t:eq("for the linger", #state_m.take_over_calls(sst, 8 + sst.linger + 1), 1)
+    local ast, aadd = collector()
+    aadd(msg("INVITE sip:a@b SIP/2.0", "acked", "1 INVITE"), 10)
+    aadd(msg("SIP/2.0 486 Busy Here", "acked", "1 INVITE"), 20)
+    aadd(msg("ACK sip:a@b SIP/2.0", "acked", "1 ACK"), 21)
+    t:eq("an acknowledged failure leaves after the settle", #state_m.take_over_calls(ast, 2.1 + ast.settle + 1), 1)
     sadd(msg("BYE sip:a@b SIP/2.0", "ended", "3 BYE"), 400)
     t:eq("a later message of a written call is late traffic", sst.late_sip_messages, 1)
-    t:eq("and makes no new call", #sst.calls, 1)
-    t:eq("silent calls stay until idle", #state_m.take_over_calls(sst, 7 + sst.idle - 1), 0)
-    t:eq("then go too", #state_m.take_over_calls(sst, 7 + sst.idle + 1), 1)
+    t:eq("and makes no new call", #sst.calls, 0)
+    sadd(msg("INVITE sip:a@b SIP/2.0", "silent", "1 INVITE"), 450)
+    t:eq("silent calls stay until idle", #state_m.take_over_calls(sst, 45 + sst.idle - 1), 0)
+    t:eq("then go too", #state_m.take_over_calls(sst, 45 + sst.idle + 1), 1)
     -- a stream of a call still open leaves with it; its later packets are counted on a stand-in
     local rst, radd = collector()
     radd("INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nCall-ID: r\r\nCSeq: 1 INVITE\r\n"
          .. "Content-Type: application/sdp\r\n\r\nv=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\n", 1)
     local stream = state_m.add_stream(rst, 7, 4000 * 65536 + 5000, "10.0.0.1", 4000, "10.0.0.2", 5000, 1)
     for i = 1, 5 do rtp.packet(stream, 100 + i * 20, i, i * 160, 0, false, 8000, 10 + i) end
+    radd("SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nCall-ID: r\r\nCSeq: 1 INVITE\r\n\r\n", 2)
+    radd("ACK sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nCall-ID: r\r\nCSeq: 1 ACK\r\n\r\n", 3)
+    for i = 1, 5 do rtp.packet(stream, 300 + i * 20, 5 + i, (5 + i) * 160, 0, false, 8000, 30 + i) end
+    t:eq("over cleanly but its RTP still flowing: kept", #state_m.take_over_calls(rst, 0.4 + rst.settle - 1), 0)
     t:eq("written with its stream", #state_m.take_over_calls(rst, rst.idle + 1)[1].streams, 1)
     local stand_in = rst.stream_index[7][4000 * 65536 + 5000]
-    for i = 6, 8 do rtp.packet(stand_in, rst.idle * 1000 + 2000 + i * 20, i, i * 160, 0, false, 8000, 20 + i) end
+    for i = 11, 13 do rtp.packet(stand_in, rst.idle * 1000 + 2000 + i * 20, i, i * 160, 0, false, 8000, 40 + i) end
     t:eq("its later packets are late traffic", state_m.finish(rst).late_rtp_packets, 3)
     local cap, left = state_m.finish(sst)
-    t:eq("written calls are counted in the capture", cap.calls .. "/" .. #left, "2/0")
+    t:eq("written calls are counted in the capture", cap.calls .. "/" .. #left, "3/0")
     t:eq("late messages in the capture record", cap.late_sip_messages, 1)
   end
 
