@@ -40,6 +40,7 @@ from .cluster import (
 from .config import Config, ConfigError, load, user_config_path
 from .continuous import DEFAULT_OVERLAP_S, analyse_continuous
 from .engine import analyses
+from .follow import check_folder
 from .inputs import ENV_MAX_DECOMPRESSED, ENV_MAX_PACKETS, Limits, limits_from
 from .metrics import Metrics, MetricsPortError, MetricsUnavailable
 from .output import OutputError, encoded, shown_name, write_file, write_output, write_stdout
@@ -607,6 +608,23 @@ def streams(
         raise typer.Exit(int(ExitCode.INPUT))
 
 
+_DEFAULT_RTP_RANGE = f"{DEFAULT_RTP_PORTS[0]}-{DEFAULT_RTP_PORTS[1]}"
+
+
+def _check_watch_source(interface: list[str] | None, follow: Path | None, from_newest: bool,
+                        idle_exit: float | None, filtering: bool) -> None:
+    """-i or --follow, one of them; the options of the other refused."""
+    if interface and follow is not None:
+        raise UsageError("-i and --follow exclude each other: capture on interfaces, or follow dumpcap's files")
+    if not interface and follow is None:
+        raise UsageError("watch needs -i IFACE (capture) or --follow DIR (dumpcap's ring buffer)")
+    if follow is None and (from_newest or idle_exit is not None):
+        raise UsageError("--from-newest and --idle-exit go with --follow")
+    if follow is not None and filtering:
+        raise UsageError("--capture-filter, --sip-port and --rtp-ports go with -i; with --follow, dumpcap's "
+                         "capture filter decides what the files hold")
+
+
 class WatchFormat(StrEnum):
     LINE = "line"
     JSONL = "jsonl"
@@ -614,8 +632,21 @@ class WatchFormat(StrEnum):
 
 @app.command("watch")
 def watch_command(
-    interface: Annotated[list[str], typer.Option(
-        "--interface", "-i", metavar="IFACE", help="Capture on this interface (repeatable); needs capture rights.")],
+    interface: Annotated[list[str] | None, typer.Option(
+        "--interface", "-i", metavar="IFACE",
+        help="Capture on this interface (repeatable); needs capture rights. Or --follow.")] = None,
+    follow: Annotated[Path | None, typer.Option(
+        "--follow", metavar="DIR",
+        help="Instead of -i: follow the capture files dumpcap -b writes in DIR (a ring buffer), oldest first, "
+        "the newest read as it grows, all as one capture (a call spanning two files is one call). pcapng, or "
+        "pcap files with the same link type. No capture file in DIR, or a file that cannot be joined: exit "
+        "code 3.")] = None,
+    from_newest: Annotated[bool, typer.Option(
+        "--from-newest", help="With --follow: begin at the newest file, not the oldest.")] = False,
+    idle_exit: Annotated[float | None, typer.Option(
+        "--idle-exit", metavar="SECONDS", min=0.1,
+        help="With --follow: stop once no new packet came for this long, as --duration would (the exit code is "
+        "then 0 or 1 by the verdicts); for scripts.")] = None,
     fmt: Annotated[WatchFormat, typer.Option(
         "--format", "-f", metavar="line|jsonl",
         help="line: one line per call (TIME STATUS CALL-ID FROM -> TO RULE SUMMARY); jsonl: the call objects of "
@@ -625,7 +656,7 @@ def watch_command(
         help="SIP port to capture, UDP and TCP (repeatable; default 5060 and 5061).")] = None,
     rtp_ports: Annotated[str, typer.Option(
         "--rtp-ports", metavar="LOW-HIGH", help="UDP port range of RTP and RTCP to capture.")]
-        = f"{DEFAULT_RTP_PORTS[0]}-{DEFAULT_RTP_PORTS[1]}",
+        = _DEFAULT_RTP_RANGE,
     bpf: Annotated[str | None, typer.Option(
         "--capture-filter", metavar="BPF",
         help="A capture filter (tcpdump syntax) to use instead of the one --sip-port and --rtp-ports make.")] = None,
@@ -658,25 +689,30 @@ def watch_command(
     decode_as: DecodeAsOpt = None,
     tshark_option: TsharkOptionOpt = None,
 ) -> None:
-    """Capture live and judge each call as soon as it is over: a line per call, until Ctrl-C (exit code 130)
-    or --duration. Ctrl-C or SIGTERM stops tshark so the calls still open are written: those over are
-    judged, the others listed as in progress, then a summary."""
+    """Capture live (or follow a dumpcap ring buffer) and judge each call as soon as it is over: a line per
+    call, until Ctrl-C (exit code 130) or --duration. Ctrl-C or SIGTERM stops tshark so the calls still
+    open are written: those over are judged, the others listed as in progress, then a summary."""
     config = _config()
     how = _reporting(config, Format.TABLE, None, select, ignore, local, threshold, fail_on, False, False, None)
+    _check_watch_source(interface, follow, from_newest, idle_exit,
+                        bpf is not None or sip_port is not None or rtp_ports != _DEFAULT_RTP_RANGE)
     try:
         bpf = bpf or capture_filter(sip_port or DEFAULT_SIP_PORTS, parse_port_range(rtp_ports))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if follow is not None:
+        check_folder(follow)
     tap = _tap_options(config, tshark, decode_as, None, tshark_option=tshark_option)
     metrics = Metrics() if metrics_port is not None else None
     if metrics is not None and metrics_port is not None:
         metrics.serve(metrics_port, metrics_address)
-    live = LiveOptions(tshark=tap.tshark, interfaces=tuple(interface), capture_filter=bpf, linger_s=linger,
-                       idle_s=idle, duration_s=duration, decode_as=tap.decode_as, options=tap.options)
+    live = LiveOptions(tshark=tap.tshark, interfaces=tuple(interface or ()), capture_filter=bpf, linger_s=linger,
+                       idle_s=idle, duration_s=duration, decode_as=tap.decode_as, options=tap.options,
+                       follow=follow, from_newest=from_newest, idle_exit_s=idle_exit)
     hook = OnFail(on_fail) if on_fail else None
     printer = Printer(live.source, lambda text: write_stdout(encoded(text, json=fmt is WatchFormat.JSONL)),
                       jsonl=fmt is WatchFormat.JSONL, on_fail=hook, metrics=metrics)
-    outcome = watch(live, how.rules, printer)
+    outcome = watch(live, how.rules, printer, warn=_say)
     printer.finish(outcome)
     if hook is not None:
         hook.wait()
@@ -684,6 +720,9 @@ def watch_command(
             _say(problem)
     for warning in outcome.warnings:
         _say(warning)
+    if outcome.input_error is not None:
+        _say(f"error: {outcome.input_error}")
+        raise typer.Exit(int(ExitCode.INPUT))
     if outcome.interrupted:
         raise typer.Exit(int(ExitCode.INTERRUPTED))
     raise typer.Exit(int(ExitCode.FAIL if printer.failed(how.fail_on is FailOn.WARN) else ExitCode.OK))

@@ -8,10 +8,17 @@ packet). SummaryReader reads the PDML from the pipe as it comes; LiveJudge judge
 when it arrives (hold 0: the tap's linger is the wait; the calls written so far that overlap it
 are its capture).
 
-Stopping (SIGINT or SIGTERM, once): tshark is sent SIGINT, so the tap writes the calls still
+With --follow DIR, tshark reads its standard input (`-r -`) instead of capturing: a feeder thread
+(follow.Feeder) writes the files of dumpcap's ring buffer in DIR into it, oldest first, the newest as
+it grows, whole records only, as one stream (see follow.py); the tap and the judging are the same.
+
+Stopping (SIGINT or SIGTERM, once; --duration; --follow's --idle-exit): tshark is sent SIGINT (with
+--follow: the feeder stops and closes tshark's standard input), so the tap writes the calls still
 open and closes the document; those whose signalling is over are judged, the others listed as
-in progress. A second signal kills tshark. tshark runs in its own process group, so a terminal's
-Ctrl-C reaches it only through sipdiag, once.
+in progress (a call the tap wrote for going idle just before is judged: the capture's last packet
+time tells them apart). A second signal kills tshark. tshark runs in its own process group, so a
+terminal's Ctrl-C reaches it only through sipdiag, once. A --follow file that cannot be joined to
+the stream ends the watch the same way, then Outcome.input_error says why (exit code 3).
 """
 
 from __future__ import annotations
@@ -26,9 +33,11 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 from .engine import LiveJudge, finished
+from .follow import Feeder, FollowError
 from .metrics import Metrics
 from .model import Call
 from .pdml import PdmlError, SummaryReader
@@ -88,19 +97,27 @@ class LiveOptions:
     duration_s: float | None = None  # stop after this long (wall clock), as a first signal does
     decode_as: tuple[str, ...] = ()
     options: tuple[str, ...] = ()  # tshark -o preferences
+    follow: Path | None = None  # a dumpcap ring buffer's folder, read instead of the interfaces
+    from_newest: bool = False  # --follow: begin at the newest file, not the oldest
+    idle_exit_s: float | None = None  # --follow: stop once no new packet came for this long
 
     @property
     def source(self) -> str:
-        """What the reports name as their capture: the interfaces."""
-        return ",".join(self.interfaces)
+        """What the reports name as their capture: the interfaces, or the folder followed."""
+        return str(self.follow) if self.follow is not None else ",".join(self.interfaces)
 
 
 def live_command(live: LiveOptions) -> list[str]:
-    """tshark capturing with the tap writing to its standard output (-l: flushed as it goes)."""
+    """tshark capturing (or reading its standard input, for --follow) with the tap writing to its standard
+    output (-l: flushed as it goes)."""
     command = [live.tshark.path]
-    for interface in live.interfaces:
-        command += ["-i", interface]
-    command += ["-f", live.capture_filter, "-l", "-q", "-n", "-X", f"lua_script:{tap_script()}",
+    if live.follow is not None:
+        command += ["-r", "-"]
+    else:
+        for interface in live.interfaces:
+            command += ["-i", interface]
+        command += ["-f", live.capture_filter]
+    command += ["-l", "-q", "-n", "-X", f"lua_script:{tap_script()}",
                 "-X", f"lua_script1:linger={live.linger_s:g}", "-X", f"lua_script1:idle={live.idle_s:g}"]
     for preference in (*TAP_PREFERENCES, *live.options):
         command += ["-o", preference]
@@ -170,14 +187,17 @@ class Outcome:
     in_progress: list[Unfinished] = field(default_factory=list)
     interrupted: bool = False
     warnings: list[str] = field(default_factory=list)  # tshark's complaints after a capture that did run
+    input_error: str | None = None  # --follow: a file that could not be joined ended the watch (exit code 3)
 
 
 class _Stopper:
     """Stopping a watch: the first SIGINT/SIGTERM (or --duration running out) asks tshark to stop (SIGINT:
-    the tap writes what is open and closes its document), a later signal kills it."""
+    the tap writes what is open and closes its document; with --follow the feeder stops and closes
+    tshark's standard input, which ends the same way), a later signal kills it."""
 
     def __init__(self) -> None:
         self.process: subprocess.Popen[bytes] | None = None
+        self.feeder: Feeder | None = None
         self.signals = 0  # SIGINT/SIGTERM received
         self.timed_out = False  # --duration ran out
 
@@ -196,11 +216,14 @@ class _Stopper:
     def _send(self) -> None:
         if self.process is None or self.process.poll() is not None or not self.stopping:
             return
+        if self.feeder is not None and self.signals <= 1:
+            self.feeder.stop()
+            return
         with contextlib.suppress(ProcessLookupError):
             self.process.send_signal(signal.SIGKILL if self.signals > 1 else signal.SIGINT)
 
-    def attach(self, process: subprocess.Popen[bytes]) -> None:
-        self.process = process
+    def attach(self, process: subprocess.Popen[bytes], feeder: Feeder | None = None) -> None:
+        self.process, self.feeder = process, feeder
         self._send()  # a signal that came while tshark was starting
 
 
@@ -223,46 +246,70 @@ def _collect(stream: IO[bytes], into: list[str], limit: int = 200) -> None:
             into.append(line.removeprefix("tshark: "))
 
 
-def watch(live: LiveOptions, rules: RuleOptions, on_call: Callable[[CallReport, float | None], None]) -> Outcome:
-    """Capture until stopped (a signal, or --duration); on_call gets each judged call with the capture's
-    start epoch as it is judged. TsharkError when tshark cannot capture."""
+def watch(live: LiveOptions, rules: RuleOptions, on_call: Callable[[CallReport, float | None], None],
+          warn: Callable[[str], None] = lambda line: None) -> Outcome:
+    """Capture (or follow a ring buffer's folder) until stopped (a signal, --duration, --idle-exit); on_call
+    gets each judged call with the capture's start epoch as it is judged, warn the feeder's warnings as they
+    happen (files skipped or cut short). TsharkError when tshark cannot capture."""
     judge = LiveJudge(rules.settings, rules.selected, hold_s=0.0, unfinished_at_end=False)
     outcome = Outcome()
     stopper = _Stopper()
     lines: list[str] = []
     env = dict(os.environ, LC_ALL="C", TZ="UTC")
+    feeder: Feeder | None = None
     with _handling(stopper):
         try:
             # unbuffered: a buffered pipe's read(n) waits for n bytes, holding back the calls written so far
-            process = subprocess.Popen(live_command(live), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, env=env, process_group=0, bufsize=0,
-                                       preexec_fn=child_setup(os.getpid()))
+            process = subprocess.Popen(live_command(live),
+                                       stdin=subprocess.DEVNULL if live.follow is None else subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, process_group=0,
+                                       bufsize=0, preexec_fn=child_setup(os.getpid()))
         except OSError as exc:
             raise TsharkError(f"cannot run tshark: {exc}") from None
         assert process.stdout is not None and process.stderr is not None
         errors = threading.Thread(target=_collect, args=(process.stderr, lines), daemon=True)
         errors.start()
-        stopper.attach(process)
+        if live.follow is not None and process.stdin is not None:
+            feed = os.dup(process.stdin.fileno())  # the feeder's own: closing it ends tshark's input
+            process.stdin.close()
+            feeder = Feeder(live.follow, feed, from_newest=live.from_newest, idle_exit_s=live.idle_exit_s,
+                            warn=warn, on_end=stopper.time_up)
+            feeder.start()
+        stopper.attach(process, feeder)
         timer = threading.Timer(live.duration_s, stopper.time_up) if live.duration_s is not None else None
         if timer is not None:
             timer.daemon = True
             timer.start()
         read_error: PdmlError | None = None
         try:
-            _read(process.stdout, live.source, judge, stopper, outcome, on_call)
+            _read(process.stdout, live.source, judge, stopper, outcome, on_call, live.idle_s)
         except PdmlError as exc:  # judged once tshark's own messages are known (they say more)
             read_error = exc
         finally:
             if timer is not None:
                 timer.cancel()
+            if feeder is not None:
+                feeder.stop()
             if process.poll() is None and not stopper.stopping:  # the reading failed: stop tshark cleanly
                 process.send_signal(signal.SIGINT)
             process.wait()
             errors.join(5)
+            if feeder is not None:
+                feeder.join(5)
     outcome.interrupted = stopper.signals > 0
-    failure = capture_failure(lines, live.interfaces)
+    if feeder is not None:
+        outcome.input_error = feeder.state.error
+        if feeder.state.skipped:
+            outcome.warnings.append(f"{feeder.state.skipped} capture file(s) of {live.follow} were deleted by the "
+                                    "ring buffer before they were read: their calls are missing or cut short")
+    failure = capture_failure(lines, live.interfaces) if live.follow is None else None
     if failure is not None:
         raise TsharkError(failure)
+    if read_error is not None and feeder is not None and not outcome.opened:
+        if feeder.state.error is not None:  # the first file could not be read: nothing went to tshark
+            raise FollowError(feeder.state.error)
+        if not feeder.state.written:  # stopped before the first record: nothing to say
+            return outcome
     if read_error is not None and stopper.signals < 2:  # a second signal kills tshark mid-document
         if not outcome.opened:
             raise TsharkError(f"tshark wrote no summary (status {process.returncode}): "
@@ -275,24 +322,39 @@ def watch(live: LiveOptions, rules: RuleOptions, on_call: Callable[[CallReport, 
 
 
 def _read(stream: IO[bytes], source: str, judge: LiveJudge, stopper: _Stopper, outcome: Outcome,
-          on_call: Callable[[CallReport, float | None], None]) -> None:
-    """The tap's document as it comes, each call judged as it arrives; then those the judge still holds."""
+          on_call: Callable[[CallReport, float | None], None], idle_s: float) -> None:
+    """The tap's document as it comes, each call judged as it arrives; then those the judge still holds.
+
+    A call whose signalling is not over that arrives once the watch is stopping was written either at the
+    end (open: in progress) or, just before, because it had gone idle (judged as it stands, as it would
+    have been had it been read sooner): which one is known at the end of the document, from the capture's
+    last packet time."""
     reader = SummaryReader(stream, source)
     outcome.opened, outcome.start_epoch = True, reader.start_epoch
+    held: list[Call] = []  # arrived once stopping, not finished
     for call in reader:
         outcome.start_epoch = reader.start_epoch
-        _arrived(call, judge, stopper, outcome, on_call)
-    for report in judge.finish(reader.facts):
-        outcome.judged += 1
-        on_call(report, outcome.start_epoch)
+        if stopper.stopping and not finished(call):
+            held.append(call)
+            continue
+        _judged(judge.add(call), outcome, on_call)
+    for call in held:
+        if went_idle(call, reader.facts.duration, idle_s):
+            _judged(judge.add(call), outcome, on_call)
+        else:
+            outcome.in_progress.append(unfinished_call(call))
+    _judged(judge.finish(reader.facts), outcome, on_call)
 
 
-def _arrived(call: Call, judge: LiveJudge, stopper: _Stopper, outcome: Outcome,
-             on_call: Callable[[CallReport, float | None], None]) -> None:
-    if stopper.stopping and not finished(call):
-        outcome.in_progress.append(unfinished_call(call))
-        return
-    for report in judge.add(call):
+def went_idle(call: Call, capture_end: float, idle_s: float) -> bool:
+    """Whether the tap wrote a call for being silent (no SIP message, no RTP) for idle_s before the capture's
+    last packet (times in s since the capture's first packet)."""
+    last = max([m.time for m in call.messages] + [s.last_time for s in call.streams], default=0.0)
+    return capture_end - last >= idle_s
+
+
+def _judged(reports: list[CallReport], outcome: Outcome, on_call: Callable[[CallReport, float | None], None]) -> None:
+    for report in reports:
         outcome.judged += 1
         on_call(report, outcome.start_epoch)
 

@@ -18,7 +18,7 @@ PACKAGE = ROOT / "sipdiag_post"
 # never above (capture -> tap -> PDML -> model -> analysis -> rules -> report -> render).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("text", "verdict", "responses", "reasons", "model", "emodel", "workers", "output"),
-    ("filters", "pdml", "tshark", "config", "inputs", "remote"),
+    ("filters", "pdml", "tshark", "config", "inputs", "remote", "follow"),
     ("analysis",),
     ("rules",),
     ("report",),
