@@ -112,8 +112,10 @@ fuzz: tshark-deps venv
 	$(BIN)/python tests/fuzz.py --cases $(FUZZ_CASES) --seed $(FUZZ_SEED)
 
 # the captures are built once with sipp (root) and kept in build/bench/: 600 calls of
-# 10 s (606,600 packets), the same calls 4x as long, and 4x the calls 4x shorter
-BENCH_CAPTURES := build/bench/600k.pcap build/bench/600calls-40s.pcap build/bench/2400calls-2.5s.pcap
+# 10 s (606,600 packets), the same calls 4x as long, 4x the calls 4x shorter, and 4x the
+# calls of 10 s at the same concurrency (100 at a time)
+BENCH_CAPTURES := build/bench/600k.pcap build/bench/600calls-40s.pcap build/bench/2400calls-2.5s.pcap \
+	build/bench/2400calls-10s.pcap
 # adversarial: 200,000 calls of one INVITE each (without and with SDP), for the bounded-memory line
 ADVERSARIAL_CAPTURES := build/bench/invites-200k.pcap build/bench/invites-sdp-200k.pcap
 
@@ -139,9 +141,9 @@ $(ADVERSARIAL_CAPTURES): | venv
 	@[ "$$(id -u)" = 0 ] || { echo "building the bench captures needs root: sudo make bench"; exit 1; }
 	$(BIN)/python bench/capture.py $@ --calls 200000 $(if $(findstring sdp,$@),--invites-with-sdp,--invites-only)
 
-build/bench/600k.pcap build/bench/600calls-40s.pcap build/bench/2400calls-2.5s.pcap: | venv
+build/bench/600k.pcap build/bench/600calls-40s.pcap build/bench/2400calls-2.5s.pcap build/bench/2400calls-10s.pcap: | venv
 	@[ "$$(id -u)" = 0 ] || { echo "building the bench captures needs root: sudo make bench"; exit 1; }
-	$(BIN)/python bench/capture.py $@ $(if $(findstring 40s,$@),--calls 600 --seconds 40,$(if $(findstring 2400,$@),--calls 2400 --seconds 2.5))
+	$(BIN)/python bench/capture.py $@ $(if $(findstring 40s,$@),--calls 600 --seconds 40,$(if $(findstring 2400calls-2.5,$@),--calls 2400 --seconds 2.5,$(if $(findstring 2400calls-10,$@),--calls 2400 --seconds 10)))
 
 # hand-labelled public captures (not part of make test): prints every disagreement, then
 # "unlabelled fails: N" and "N/M labels agree"

@@ -548,14 +548,18 @@ local function register_taps(draw)
   local sip_tap = Listener.new("sip")
   local rtp_tap = Listener.new("rtp")
 
+  -- tshark calls the sip listener before this one for the same frame: a frame the sip listener read
+  -- holds nothing else read_other looks for (its protocols would be listed again for nothing)
   local function on_frame(pinfo, tvb)
     state.packets = state.packets + 1
     local abs = note_time(pinfo)
-    local ok, err = pcall(read_other, pinfo, tvb)
-    if not ok then note_error(state, pinfo.number, err) end
+    local number = pinfo.number
+    local ok, err = true, nil
+    if number ~= last_sip_frame then ok, err = pcall(read_other, pinfo, tvb) end
+    if not ok then note_error(state, number, err) end
     if abs >= sweep_abs then
       ok, err = pcall(sweep, abs)
-      if not ok then note_error(state, pinfo.number, err) end
+      if not ok then note_error(state, number, err) end
     end
   end
 

@@ -72,6 +72,7 @@ from .watch import (
     DEFAULT_IDLE_S,
     DEFAULT_LINGER_S,
     DEFAULT_RTP_PORTS,
+    DEFAULT_SETTLE_S,
     DEFAULT_SIP_PORTS,
     LiveOptions,
     OnFail,
@@ -660,9 +661,14 @@ def watch_command(
     bpf: Annotated[str | None, typer.Option(
         "--capture-filter", metavar="BPF",
         help="A capture filter (tcpdump syntax) to use instead of the one --sip-port and --rtp-ports make.")] = None,
+    settle: Annotated[float, typer.Option(
+        "--settle", metavar="SECONDS", min=0,
+        help="How long a call over cleanly (BYE answered, a failed INVITE acknowledged) waits with no message "
+        "and no RTP before it is judged; the wait ends with the next packet captured after it.")]
+        = DEFAULT_SETTLE_S,
     linger: Annotated[float, typer.Option(
         "--linger", metavar="SECONDS", min=0,
-        help="How long a finished call waits for stragglers (retransmissions, late answers) before it is "
+        help="How long a failed INVITE never acknowledged waits for retransmissions and its ACK before it is "
         "judged; the wait ends with the next packet captured after it.")] = DEFAULT_LINGER_S,
     idle: Annotated[float, typer.Option(
         "--idle", metavar="SECONDS", min=1, help="A call silent this long is judged as it stands.")]
@@ -707,7 +713,8 @@ def watch_command(
     if metrics is not None and metrics_port is not None:
         metrics.serve(metrics_port, metrics_address)
     live = LiveOptions(tshark=tap.tshark, interfaces=tuple(interface or ()), capture_filter=bpf, linger_s=linger,
-                       idle_s=idle, duration_s=duration, decode_as=tap.decode_as, options=tap.options,
+                       settle_s=settle, idle_s=idle, duration_s=duration, decode_as=tap.decode_as,
+                       options=tap.options,
                        follow=follow, from_newest=from_newest, idle_exit_s=idle_exit)
     hook = OnFail(on_fail) if on_fail else None
     printer = Printer(live.source, lambda text: write_stdout(encoded(text, json=fmt is WatchFormat.JSONL)),

@@ -1,12 +1,13 @@
 """`sipdiag watch`: live capture, each call judged as soon as the tap writes it.
 
 tshark captures on the interfaces with a capture filter for SIP and RTP and runs the tap, which
-writes each call to tshark's standard output once it is over (BYE answered, failed INVITE
-acknowledged, or idle) and `linger` seconds of capture time have passed for stragglers (the
-tap's sweep runs when a packet arrives: on a silent link a finished call waits for the next
-packet). SummaryReader reads the PDML from the pipe as it comes; LiveJudge judges each call
-when it arrives (hold 0: the tap's linger is the wait; the calls written so far that overlap it
-are its capture).
+writes each call to tshark's standard output once it is over: `settle` seconds of capture time
+(default 5) with no message and no RTP after a clean end (BYE answered, failed INVITE
+acknowledged), `linger` seconds (default 32) with no message after a failure never acknowledged,
+or `idle` seconds of silence (the tap's sweep runs when a packet arrives: on a silent link a
+finished call waits for the next packet). SummaryReader reads the PDML from the pipe as it
+comes; LiveJudge judges each call when it arrives (hold 0: the tap's settle and linger are the
+wait; the calls written so far that overlap it are its capture).
 
 With --follow DIR, tshark reads its standard input (`-r -`) instead of capturing: a feeder thread
 (follow.Feeder) writes the files of dumpcap's ring buffer in DIR into it, oldest first, the newest as
@@ -52,7 +53,8 @@ from .workers import child_setup
 
 DEFAULT_SIP_PORTS = (5060, 5061)
 DEFAULT_RTP_PORTS = (10000, 60000)
-DEFAULT_LINGER_S = 32.0  # the tap's own default: SIP's 64*T1, for retransmissions and late BYE answers
+DEFAULT_SETTLE_S = 5.0  # the tap's own default after a clean end: SIP's T4
+DEFAULT_LINGER_S = 32.0  # the tap's own default after an unacknowledged failure: SIP's 64*T1
 DEFAULT_IDLE_S = 600.0
 HOOK_WAIT_S = 10.0  # how long the end waits for --on-fail commands still running
 
@@ -93,6 +95,7 @@ class LiveOptions:
     interfaces: tuple[str, ...]
     capture_filter: str
     linger_s: float = DEFAULT_LINGER_S
+    settle_s: float = DEFAULT_SETTLE_S
     idle_s: float = DEFAULT_IDLE_S
     duration_s: float | None = None  # stop after this long (wall clock), as a first signal does
     decode_as: tuple[str, ...] = ()
@@ -118,7 +121,8 @@ def live_command(live: LiveOptions) -> list[str]:
             command += ["-i", interface]
         command += ["-f", live.capture_filter]
     command += ["-l", "-q", "-n", "-X", f"lua_script:{tap_script()}",
-                "-X", f"lua_script1:linger={live.linger_s:g}", "-X", f"lua_script1:idle={live.idle_s:g}"]
+                "-X", f"lua_script1:settle={live.settle_s:g}", "-X", f"lua_script1:linger={live.linger_s:g}",
+                "-X", f"lua_script1:idle={live.idle_s:g}"]
     for preference in (*TAP_PREFERENCES, *live.options):
         command += ["-o", preference]
     for rule in live.decode_as:

@@ -1,11 +1,12 @@
 """`sipdiag watch`: a live capture between two network namespaces, real sipp calls, real tshark and tap.
 
 A veth pair joins namespace A (the callers, and watch capturing on A's end) to namespace B (the
-callees). While sipp places healthy calls (PCMA both ways) and calls answered 486, watch must print
-each call's verdict line while the calls are still being placed (read as the lines come, compared
-with the moment the last sipp caller exits: ordering, not speed), run --on-fail for each failing
-call with its JSON, serve its metrics, and on SIGINT stop tshark, list the call still up, print the
-summary and exit 130. Needs root and `ip netns` (skipped otherwise, with the reason).
+callees). A long call goes up first and stays up; while it does, sipp places healthy calls (PCMA both
+ways) and calls answered 486, and watch must print each of their verdict lines before the long
+call's sipp run ends (ordering, not speed: the long call ends only when the test stops it, after
+every line came or a generous deadline passed), run --on-fail for each failing call with its JSON,
+serve its metrics, and on SIGINT stop tshark, list the long call as still up, print the summary and
+exit 130. Needs root and `ip netns` (skipped otherwise, with the reason).
 """
 
 from __future__ import annotations
@@ -86,14 +87,14 @@ def sipp(ns: str, scenario: Path, ip: str, port: int, media_port: int, *more: st
 
 
 def scenarios(folder: Path) -> dict[str, Path]:
-    """The fixtures' healthy call (3.5 s of audio) and busy call; a healthy call that stays up 60 s; the media."""
+    """The fixtures' healthy call (3.5 s of audio) and busy call; a healthy call that stays up 300 s; the media."""
     media.write_track(folder / "uac-media.pcap", media.Track(ssrc=0x1111, duration_s=3.0))
     media.write_track(folder / "uas-media.pcap", media.Track(ssrc=0x2222, duration_s=3.0))
     healthy = (FIXTURES / "healthy-call" / "uac.xml").read_text()
     assert '<pause milliseconds="6500"/>' in healthy
     out = {
         "healthy-uac": healthy.replace('<pause milliseconds="6500"/>', '<pause milliseconds="3500"/>'),
-        "long-uac": healthy.replace('<pause milliseconds="6500"/>', '<pause milliseconds="60000"/>'),
+        "long-uac": healthy.replace('<pause milliseconds="6500"/>', '<pause milliseconds="300000"/>'),
         "healthy-uas": (FIXTURES / "healthy-call" / "uas.xml").read_text(),
         "busy-uac": (FIXTURES / "486-busy-inbound" / "uac.xml").read_text(),
         "busy-uas": (FIXTURES / "486-busy-inbound" / "uas.xml").read_text(),
@@ -137,6 +138,17 @@ def scrape(ns: str) -> str:
     return subprocess.run(in_ns(ns, sys.executable, "-c", code), capture_output=True, text=True, check=True).stdout
 
 
+def capturing(ns: str) -> None:
+    """Wait until a packet socket is open in the namespace (dumpcap's): from then on every packet is captured."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        sockets = subprocess.run(in_ns(ns, "cat", "/proc/net/packet"), capture_output=True, text=True).stdout
+        if len(sockets.splitlines()) > 1:  # a header line, then one line per socket
+            return
+        time.sleep(0.2)
+    raise AssertionError("watch's tshark never began capturing")
+
+
 def keepalive(link: Link) -> None:
     """A CRLF keepalive (RFC 5626) to the callee's SIP port: a packet, so the tap sweeps its finished calls."""
     code = (f"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
@@ -162,8 +174,12 @@ def test_watch_judges_each_call_while_the_calls_go_on(link, tmp_path):
     out, err = lines_of(watch.stdout), lines_of(watch.stderr)
     callers: list[subprocess.Popen[bytes]] = []
     try:
-        time.sleep(2)  # tshark up (its "Capturing on" line is on stderr; waiting for it would be better still)
-        callers = [
+        capturing(link.caller_ns)
+        # up before the others and until the test stops watch: every other line must come while it is
+        long_call = subprocess.Popen(sipp(link.caller_ns, files["long-uac"], link.caller_ip, 5074, 22000, "-m", "1",
+                                          "-cid_str", "long-%u@watch.test", f"{link.callee_ip}:5060"), **quiet)
+        callers = [long_call]
+        callers += [
             subprocess.Popen(sipp(link.caller_ns, files["healthy-uac"], link.caller_ip, 5070, 20000, "-m",
                                   str(HEALTHY_CALLS), "-r", "1", "-rp", "5000", "-cid_str", "healthy-%u@watch.test",
                                   f"{link.callee_ip}:5060"), **quiet),
@@ -171,33 +187,30 @@ def test_watch_judges_each_call_while_the_calls_go_on(link, tmp_path):
                                   str(BUSY_CALLS), "-r", "1", "-rp", "2500", "-cid_str", "busy-%u@watch.test",
                                   f"{link.callee_ip}:{BUSY_PORT}"), **quiet),
         ]
-        for caller in callers:
+        for caller in callers[1:]:
             assert caller.wait(timeout=WAIT_S) == 0, "sipp's calls failed"
-        calls_over = time.monotonic()
 
-        seen: dict[str, tuple[float, list[str]]] = {}
+        seen: dict[str, list[str]] = {}
         deadline = time.monotonic() + WAIT_S
         while len(seen) < HEALTHY_CALLS + BUSY_CALLS and time.monotonic() < deadline:
             keepalive(link)  # the last calls are written once a packet comes after their linger
             try:
-                when, line = out.get(timeout=0.5)
+                _, line = out.get(timeout=0.5)
             except queue.Empty:
                 continue
             assert line is not None, "watch ended early: " + " | ".join(_drain(err))
             fields = line.split(" ")
-            seen[fields[2]] = (when, fields)
+            seen[fields[2]] = fields
         assert len(seen) == HEALTHY_CALLS + BUSY_CALLS, (sorted(seen), [text for _, text in _drain(err, 1)])
+        assert long_call.poll() is None, "the long call's sipp run ended before the lines came"
 
         for number in range(1, HEALTHY_CALLS + 1):
-            when, fields = seen[f"healthy-{number}@watch.test"]
+            fields = seen[f"healthy-{number}@watch.test"]
             assert fields[1] == "pass" and fields[6] == "-", fields
-            assert when < calls_over, f"healthy call {number} was reported only after the calls were over"
         for number in range(1, BUSY_CALLS + 1):
-            when, fields = seen[f"busy-{number}@watch.test"]
+            fields = seen[f"busy-{number}@watch.test"]
             assert fields[1:3] == ["fail", f"busy-{number}@watch.test"] and fields[6] == "SIP005", fields
             assert fields[3].startswith("sip:+15550100001@") and fields[4] == "->", fields
-            if number <= BUSY_CALLS - 3:  # the last ones end too close to the end of the calls to insist
-                assert when < calls_over, f"busy call {number} was reported only after the calls were over"
 
         metrics = scrape(link.caller_ns)
         assert f'sipdiag_calls_total{{rule="SIP005",status="fail"}} {BUSY_CALLS}.0' in metrics
@@ -205,12 +218,7 @@ def test_watch_judges_each_call_while_the_calls_go_on(link, tmp_path):
         assert f"sipdiag_mos_count {2 * HEALTHY_CALLS}.0" in metrics  # both directions of each healthy call
         assert "sipdiag_rtp_streams_total 4.0" in metrics
 
-        # a call that is up when watch is stopped
-        long_call = subprocess.Popen(sipp(link.caller_ns, files["long-uac"], link.caller_ip, 5074, 22000, "-m", "1",
-                                          "-cid_str", "long-%u@watch.test", f"{link.callee_ip}:5060"), **quiet)
-        callers.append(long_call)
-        time.sleep(4)
-        watch.send_signal(signal.SIGINT)
+        watch.send_signal(signal.SIGINT)  # the long call is still up
         assert watch.wait(timeout=WAIT_S) == 130
         rest = [line for _, line in _drain(out) if line is not None]
         assert any(line.split(" ")[1:3] == ["open", "long-1@watch.test"] for line in rest), rest
