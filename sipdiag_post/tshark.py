@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -97,51 +96,6 @@ def parse_version_output(text: str) -> tuple[tuple[int, int, int] | None, str | 
     return version, (lua.group(1) or "") if lua else None
 
 
-def _version_cache() -> Path:
-    """Where what `tshark -v` said is remembered ($XDG_CACHE_HOME or ~/.cache, sipdiag/tshark-versions.json)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "sipdiag" / "tshark-versions.json"
-
-
-def _binary_key(path: str) -> str | None:
-    """What identifies one tshark binary: its real path, size, inode and change times (a new build or an
-    upgrade changes them); None when it cannot be looked at."""
-    try:
-        real = os.path.realpath(path)
-        st = os.stat(real)
-    except OSError:
-        return None
-    return f"{real}|{st.st_size}|{st.st_ino}|{st.st_mtime_ns}|{st.st_ctime_ns}"
-
-
-def _remembered(key: str) -> str | None:
-    try:
-        known = json.loads(_version_cache().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    found = known.get(key) if isinstance(known, dict) else None
-    return found if isinstance(found, str) else None
-
-
-def _remember(key: str, text: str) -> None:
-    """Keep what a binary's `tshark -v` said (best effort: a cache that cannot be written is no error)."""
-    cache = _version_cache()
-    try:
-        known = json.loads(cache.read_text(encoding="utf-8"))
-        known = known if isinstance(known, dict) else {}
-    except (OSError, ValueError):
-        known = {}
-    known = {k: v for k, v in known.items() if not k.startswith(key.split("|", 1)[0] + "|")}  # its older builds
-    known[key] = text
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        part = cache.with_name(f"{cache.name}.{os.getpid()}.part")
-        part.write_text(json.dumps(known), encoding="utf-8")
-        os.replace(part, cache)
-    except OSError:
-        pass
-
-
 def find_tshark(explicit: str | None = None, configured: str | None = None) -> Tshark:
     """Locate a usable tshark: --tshark (explicit), $SIPDIAG_TSHARK, the user's config file (configured),
     the PATH's absolute folders, then the usual install places."""
@@ -150,22 +104,14 @@ def find_tshark(explicit: str | None = None, configured: str | None = None) -> T
         raise TsharkError("tshark not found: install Wireshark's tshark (Debian: apt install tshark) "
                           "or name it with --tshark PATH")
     path = candidates[0]
-    # `tshark -v` costs a few tenths of a second on every run: what a binary said is remembered
-    key = _binary_key(path)
-    text = _remembered(key) if key else None
-    if text is None:
-        try:
-            done = subprocess.run([path, "-v"], capture_output=True, timeout=60, check=False,
-                                  stdin=subprocess.DEVNULL, preexec_fn=child_setup(os.getpid()))
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise TsharkError(f"cannot run tshark at {path}: {exc}") from None
-        text = done.stdout.decode("utf-8", "replace")
-        if done.returncode != 0 or parse_version_output(text)[0] is None:
-            raise TsharkError(f"{path} does not look like tshark (`tshark -v` failed)")
-        if key:
-            _remember(key, text)
+    try:
+        done = subprocess.run([path, "-v"], capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+                              preexec_fn=child_setup(os.getpid()))
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise TsharkError(f"cannot run tshark at {path}: {exc}") from None
+    text = done.stdout.decode("utf-8", "replace")
     version, lua = parse_version_output(text)
-    if version is None:
+    if done.returncode != 0 or version is None:
         raise TsharkError(f"{path} does not look like tshark (`tshark -v` failed)")
     if version < MIN_VERSION:
         raise TsharkError(f"tshark {'.'.join(map(str, version))} at {path} is too old; "
