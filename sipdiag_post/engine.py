@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from .analysis import CallAnalysis, analyse
 from .analysis.flow import CallFlow
 from .analysis.flow import analyse as analyse_flow
+from .analysis.legs import CallKeys, call_keys
 from .analysis.media import CALLEE, CALLER
 from .model import Call, CaptureFacts, Summary
 from .report import CallReport, CaptureReport
@@ -226,6 +227,7 @@ class LiveJudge:
         self._pending: list[_Held] = []  # written, not yet judged
         self._recent: list[_Held] = []  # written, still within reach of a pending call
         self._flows: dict[int, CallFlow] = {}  # id(call) -> its flow (the calls held, or all with keep_flows)
+        self._keys: dict[int, tuple[Call, CallKeys]] = {}  # id(call) -> what may tie it to others (calls held)
         self._latest = 0.0  # the latest message time of any call written
         self._complete: float | None = None  # every call that began before this is written (the tap says)
         self._streams = 0  # streams of the calls written
@@ -238,6 +240,13 @@ class LiveJudge:
             found = self._flows[id(call)] = analyse_flow(call)
         return found
 
+    def keys_of(self, call: Call) -> CallKeys:
+        """What may tie a call to others, read once."""
+        found = self._keys.get(id(call))
+        if found is None or found[0] is not call:
+            found = self._keys[id(call)] = (call, call_keys(call))
+        return found[1]
+
     def add(self, call: Call, complete_before: float | None = None) -> list[CallReport]:
         """A call the tap wrote (and, when the tap says it, the time before which every call is written);
         the reports of the calls judged now, in the order they were written."""
@@ -245,12 +254,17 @@ class LiveJudge:
                      finished=_finished(self.flow_of(call)))
         self._pending.append(held)
         self._recent.append(held)
+        moved = held.last > self._latest if not self._wait_for_overlap else (
+            complete_before is not None and (self._complete is None or complete_before > self._complete))
         self._latest = max(self._latest, held.last)
         if complete_before is not None:
             self._complete = max(self._complete or 0.0, complete_before)
         self._streams += len(call.streams)
         self._calls += 1
-        return self._judge([h for h in self._pending if self._ready(h)], None)
+        # the calls held before this one can only become ready when the time that readies them moved: looking
+        # at them all on every call would cost calls held x calls written (a flood of unanswered INVITEs)
+        candidates = self._pending if moved else [held]
+        return self._judge([h for h in candidates if self._ready(h)], None)
 
     def _ready(self, held: _Held) -> bool:
         if self._unfinished_at_end and not held.finished:
@@ -285,7 +299,7 @@ class LiveJudge:
         judged = {(h.call.call_id, h.call.first_frame) for h in ready}
         call_rules = [r for r in CALL_RULES if self._selected is None or r in self._selected]
         capture = analyse(Summary(facts=facts, calls=context), self._settings.local_nets,
-                          lambda call: (call.call_id, call.first_frame) in judged, self.flow_of)
+                          lambda call: (call.call_id, call.first_frame) in judged, self.flow_of, self.keys_of)
         by_call = {(a.call.call_id, a.call.first_frame): a for a in capture.calls}
         reports = []
         for held in ready:  # in the order they were written
@@ -299,7 +313,8 @@ class LiveJudge:
         kept = {id(h.call) for h in self._pending}
         forgotten = [h for h in self._recent if not (h.last >= horizon or id(h.call) in kept)]
         self._recent = [h for h in self._recent if h.last >= horizon or id(h.call) in kept]
-        if not self._keep_flows:
-            for held in forgotten:
+        for held in forgotten:
+            self._keys.pop(id(held.call), None)
+            if not self._keep_flows:
                 self._flows.pop(id(held.call), None)
         return reports

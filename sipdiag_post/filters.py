@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from .model import RtpStream
 from .text import id_bytes
 
 _MAX_FRAMES_LISTED = 50
+_AS_IT_IS = re.compile(rb'[\x20\x21\x23-\x5b\x5d-\x7e]*')  # printable ASCII but quote and backslash
 
 
 def literal(raw: bytes) -> str:
     """A display-filter string literal for bytes: printable ASCII as it is (quote and backslash escaped),
     every other byte as \\xNN, which tshark reads as that byte."""
+    if _AS_IT_IS.fullmatch(raw):
+        return '"' + raw.decode("ascii") + '"'
     out = []
     for byte in raw:
         ch = chr(byte)
@@ -30,6 +35,7 @@ def quote(text: str) -> str:
     return literal(text.encode("utf-8", "surrogateescape"))
 
 
+@lru_cache(maxsize=1024)  # every rule of a call asks for its Call-ID's filter
 def call(call_id: str) -> str:
     """The frames that hold a message of this call and of no other, for a Call-ID as the tap writes it
     (escaped: sipdiag_post/text.py id_bytes gives its bytes back).

@@ -18,8 +18,8 @@ from .direction import Direction, IPNetwork, call_direction
 from .dtmf import DtmfView, dtmf_view
 from .flow import CallFlow
 from .flow import analyse as analyse_flow
-from .legs import Leg, related_legs
-from .media import MediaView, audio_endpoints, media_view, share_streams
+from .legs import CallKeys, Leg, call_keys, related_legs
+from .media import MediaView, media_view, share_streams
 from .quality import StreamQuality, call_quality
 
 
@@ -70,22 +70,24 @@ def _call_analysis(flow: CallFlow, local_nets: Sequence[IPNetwork]) -> CallAnaly
 
 def analyse(summary: Summary, local_nets: Sequence[IPNetwork] = (),
             wanted: Callable[[Call], bool] | None = None,
-            flow_of: Callable[[Call], CallFlow] = analyse_flow) -> CaptureAnalysis:
+            flow_of: Callable[[Call], CallFlow] = analyse_flow,
+            keys_of: Callable[[Call], CallKeys] = call_keys) -> CaptureAnalysis:
     """The capture's analysis: each wanted call's (every call's when `wanted` is None). flow_of gives a
-    call's flow (a caller that analyses the same calls again may remember them)."""
+    call's flow, keys_of what may tie it to other calls (a caller that analyses the same calls again may
+    remember both)."""
     flows = [flow_of(call) for call in summary.calls]
-    shared = share_streams(summary, flows)
+    keys = [keys_of(call) for call in summary.calls]
+    shared = share_streams(summary, flows, [k.endpoints for k in keys])
     flows = [flow if call is flow.call else replace(flow, call=call) for call, flow in zip(shared.calls, flows,
                                                                                           strict=True)]
     calls = tuple(_call_analysis(flow, local_nets) for flow in flows if wanted is None or wanted(flow.call))
     advertised: dict[Endpoint, list[str]] = {}
-    for call in summary.calls:
-        for endpoint in sorted({e for m in call.messages if m.sdp is not None for e in audio_endpoints(m.sdp)},
-                               key=str):
+    for call, k in zip(summary.calls, keys, strict=True):
+        for endpoint in k.endpoints:
             advertised.setdefault(endpoint, []).append(call.call_id)
     return CaptureAnalysis(summary=shared, flows=tuple(flows), calls=calls,
                            advertised={e: tuple(ids) for e, ids in advertised.items()},
-                           legs=related_legs(shared.calls))
+                           legs=related_legs(shared.calls, keys))
 
 
 def analyse_call(call: Call, local_nets: Sequence[IPNetwork] = ()) -> CallAnalysis:

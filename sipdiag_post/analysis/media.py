@@ -8,7 +8,7 @@ told by its From tag, so it holds across proxies and NAT.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
@@ -213,12 +213,14 @@ def audio_endpoints(sdp: Sdp) -> set[Endpoint]:
     return found
 
 
-def share_streams(summary: Summary, flows: Sequence[CallFlow]) -> Summary:
+def share_streams(summary: Summary, flows: Sequence[CallFlow],
+                  advertised: Sequence[Iterable[Endpoint]] | None = None) -> Summary:
     """Give each call also the streams linked elsewhere (or nowhere) that its SDP points at.
 
     A B2BUA that re-INVITEs both legs for direct media, or a proxy seen on both
     sides, has one RTP stream serving several calls; the tap links it to one.
-    flows: the summary's calls' flows, in the same order."""
+    flows: the summary's calls' flows, in the same order; advertised: the audio endpoints each call's SDPs
+    name, in the same order (read here when not given)."""
     everything = [s for c in summary.calls for s in c.streams] + list(summary.unlinked_streams)
     by_endpoint: dict[Endpoint, list[int]] = {}  # endpoint -> positions in `everything`
     for index, stream in enumerate(everything):
@@ -226,11 +228,16 @@ def share_streams(summary: Summary, flows: Sequence[CallFlow]) -> Summary:
         if stream.src != stream.dst:
             by_endpoint.setdefault(stream.src, []).append(index)
     calls = []
-    for call, flow in zip(summary.calls, flows, strict=True):
+    if advertised is None:
+        advertised = [{e for m in call.messages if m.sdp is not None for e in audio_endpoints(m.sdp)}
+                      for call in summary.calls]
+    for call, flow, endpoints in zip(summary.calls, flows, advertised, strict=True):
+        candidates = sorted({i for e in endpoints for i in by_endpoint.get(e, ())})
+        if not candidates:
+            calls.append(call)
+            continue
         start, end = flow.media_window(summary.facts.duration)
         own = {id(s) for s in call.streams}  # by identity: hashing a stream hashes all its fields
-        advertised = {e for m in call.messages if m.sdp is not None for e in audio_endpoints(m.sdp)}
-        candidates = sorted({i for e in advertised for i in by_endpoint.get(e, ())})
         extra = tuple(s for s in (everything[i] for i in candidates)
                       if id(s) not in own and s.last_time >= start and s.first_time <= end)
         calls.append(replace(call, streams=call.streams + extra) if extra else call)
