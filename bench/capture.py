@@ -35,7 +35,10 @@ import scenarios as sc  # noqa: E402
 
 
 def build(out: Path, calls: int, seconds: float) -> None:
-    with tempfile.TemporaryDirectory(prefix="sipdiag-bench-") as tmp:
+    # under the fixtures' lock: another capture on loopback meanwhile (a test's flood of INVITEs to ports in
+    # the media range) would end up in this one
+    with tempfile.TemporaryDirectory(prefix="sipdiag-bench-") as tmp, open("/tmp/sipdiag-fixtures.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         work = Path(tmp)
         media.write_track(work / sc.UAC_MEDIA, sc.uac_track(duration_s=seconds, rtcp=media.Rtcp(
             sr_times=(1.0, 6.0), peer_ssrc=sc.UAS_SSRC, peer_sr_times=(1.5, 6.5))))
