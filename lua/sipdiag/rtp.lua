@@ -108,6 +108,10 @@ function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
   end
   packets = packets + 1
   st.packets = packets
+  if st.counted_only then  -- a written call's stream (state.lua): its late packets are counted, no more
+    st.stop_seq, st.last_time = seq, t_ms
+    return
+  end
   local pts = st.pts
   local count = pts[pt]
   if count == nil then

@@ -644,8 +644,10 @@ function M.take_over_calls(state, now)
       if st.first_copy and (state.written_first_copy == nil or st.first_copy < state.written_first_copy) then
         state.written_first_copy = st.first_copy
       end
-      local stand_in = new_stream(st.ssrc)
-      stand_in.offset, stand_in.clocks, stand_in.late = st.offset, st.clocks, true
+      -- the stand-in counts late packets (capture copies aside) and nothing else: a whole stream record
+      -- per written stream made the tap's memory grow with the calls written, not the calls in progress
+      local stand_in = { ssrc = st.ssrc, counted_only = true, offset = st.offset, clocks = st.clocks,
+                         packets = 0, copies = 0, stop_seq = 0, last_time = 0 }
       local key = st.src_port * 65536 + st.dst_port
       local by_ports = state.stream_index[st.ssrc]
       if by_ports and by_ports[key] == st then by_ports[key] = stand_in end
