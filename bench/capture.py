@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCK = "/tmp/sipdiag-fixtures.lock"  # the fixtures' lock (Makefile: make fixtures; the tests that capture)
 sys.path.insert(0, str(ROOT / "fixtures"))
 
 import generate as gen  # noqa: E402
@@ -37,7 +38,7 @@ import scenarios as sc  # noqa: E402
 def build(out: Path, calls: int, seconds: float) -> None:
     # under the fixtures' lock: another capture on loopback meanwhile (a test's flood of INVITEs to ports in
     # the media range) would end up in this one
-    with tempfile.TemporaryDirectory(prefix="sipdiag-bench-") as tmp, open("/tmp/sipdiag-fixtures.lock", "w") as lock:
+    with tempfile.TemporaryDirectory(prefix="sipdiag-bench-") as tmp, open(LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         work = Path(tmp)
         media.write_track(work / sc.UAC_MEDIA, sc.uac_track(duration_s=seconds, rtcp=media.Rtcp(
@@ -117,7 +118,7 @@ def _sink(sock: socket.socket, stop: threading.Event) -> None:
 def build_invites(out: Path, calls: int, sdp: bool) -> None:
     """calls Call-IDs of one INVITE each (with an SDP offer, each on its own port, or without), from a sipp
     UAC to a socket that drops them."""
-    with tempfile.TemporaryDirectory(prefix="sipdiag-bench-") as tmp, open("/tmp/sipdiag-fixtures.lock", "w") as lock:
+    with tempfile.TemporaryDirectory(prefix="sipdiag-bench-") as tmp, open(LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         work = Path(tmp)
         (work / "uac.xml").write_text(one_invite(sdp))

@@ -119,6 +119,15 @@ def _rss(pid: int) -> int:
         return 0
 
 
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def tree_peak(command: list[str]) -> tuple[float, float]:
     """Wall seconds and the peak RSS in MiB summed over the command's whole process tree (sipdiag and the
     tshark it runs), sampled every 20 ms."""
@@ -126,12 +135,7 @@ def tree_peak(command: list[str]) -> tuple[float, float]:
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
     while proc.poll() is None:
-        total, todo = 0, [proc.pid]
-        while todo:
-            pid = todo.pop()
-            total += _rss(pid)
-            todo += _children(pid)
-        peak = max(peak, total)
+        peak = max(peak, sum(_rss(pid) for pid in (proc.pid, *_descendants(proc.pid))))
         time.sleep(0.02)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"bench: {' '.join(command)} failed")
@@ -239,15 +243,6 @@ def calls(capture: Path) -> int:
 def tap_command(tshark: str, capture: Path, out: Path) -> list[str]:
     return [tshark, "-q", "-n", *PREFS, "-r", str(capture), "-X", f"lua_script:{ROOT / 'lua' / 'sipdiag.lua'}",
             "-X", f"lua_script1:out={out}"]
-
-
-def _descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        for child in _children(todo.pop()):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def _read_so_far(root: int, capture: Path) -> int | None:

@@ -104,10 +104,9 @@ def call_keys(call: Call) -> CallKeys:
     )
 
 
-def related_legs(calls: Sequence[Call], keys: Sequence[CallKeys] | None = None) -> dict[str, tuple[Leg, ...]]:
+def related_legs(calls: Sequence[Call], keys: Sequence[CallKeys]) -> dict[str, tuple[Leg, ...]]:
     """For each Call-ID, the other calls of the capture tied to it (each once, the first reason found).
-    keys: each call's CallKeys, in the same order (read here when not given)."""
-    keys = [call_keys(c) for c in calls] if keys is None else keys
+    keys: each call's CallKeys (call_keys), in the same order."""
     found: dict[str, dict[str, str]] = {c.call_id: {} for c in calls}
 
     def tie(a: str, b: str, how: str) -> None:

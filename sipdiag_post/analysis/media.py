@@ -213,14 +213,13 @@ def audio_endpoints(sdp: Sdp) -> set[Endpoint]:
     return found
 
 
-def share_streams(summary: Summary, flows: Sequence[CallFlow],
-                  advertised: Sequence[Iterable[Endpoint]] | None = None) -> Summary:
+def share_streams(summary: Summary, flows: Sequence[CallFlow], advertised: Sequence[Iterable[Endpoint]]) -> Summary:
     """Give each call also the streams linked elsewhere (or nowhere) that its SDP points at.
 
     A B2BUA that re-INVITEs both legs for direct media, or a proxy seen on both
     sides, has one RTP stream serving several calls; the tap links it to one.
     flows: the summary's calls' flows, in the same order; advertised: the audio endpoints each call's SDPs
-    name, in the same order (read here when not given)."""
+    name (legs.CallKeys.endpoints), in the same order."""
     everything = [s for c in summary.calls for s in c.streams] + list(summary.unlinked_streams)
     by_endpoint: dict[Endpoint, list[int]] = {}  # endpoint -> positions in `everything`
     for index, stream in enumerate(everything):
@@ -228,9 +227,6 @@ def share_streams(summary: Summary, flows: Sequence[CallFlow],
         if stream.src != stream.dst:
             by_endpoint.setdefault(stream.src, []).append(index)
     calls = []
-    if advertised is None:
-        advertised = [{e for m in call.messages if m.sdp is not None for e in audio_endpoints(m.sdp)}
-                      for call in summary.calls]
     for call, flow, endpoints in zip(summary.calls, flows, advertised, strict=True):
         candidates = sorted({i for e in endpoints for i in by_endpoint.get(e, ())})
         if not candidates:
