@@ -17,8 +17,11 @@ comes: `sipdiag analyze --format jsonl` of the 600k capture, the wall time of
 its first call line beside the time tshark takes to read the capture (the tap
 alone, (c)). Then the tap's memory at 1x and 4x the packets (same calls), at 1x
 and 4x the calls (same packets), and at 4x the calls at the same concurrency
-(4x the packets too), beside tshark's own (a) on the same capture, and a batch of
-the fixture captures with --jobs 1 and --jobs 2 (identical reports required).
+(4x the packets too), beside tshark's own (a) on the same capture (the two
+interleaved, --runs pairs, medians: peak RSS of one process varies by a few MiB
+from run to run), and the Lua heap's peak (bench/heap.lua, loaded beside the tap
+in one more run, samples it every 1,000 frames); then a batch of the fixture
+captures with --jobs 1 and --jobs 2 (identical reports required).
 Prints the tables and the targets; writes them with the machine's facts to
 bench/results.md.
 
@@ -240,6 +243,16 @@ def calls(capture: Path) -> int:
     return len(set(out.split()))
 
 
+def lua_heap_peak(tshark: str, capture: Path, out: Path) -> float:
+    """MiB: the peak of the Lua heap (the tap's) over a tap run, sampled by bench/heap.lua."""
+    command = [*tap_command(tshark, capture, out), "-X", f"lua_script:{ROOT / 'bench' / 'heap.lua'}"]
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+    for line in done.stderr.splitlines():
+        if line.startswith("lua heap peak "):
+            return int(line.split()[3]) / 1024
+    raise SystemExit(f"bench: bench/heap.lua said nothing: {done.stderr.strip()[-200:]}")
+
+
 def tap_command(tshark: str, capture: Path, out: Path) -> list[str]:
     return [tshark, "-q", "-n", *PREFS, "-r", str(capture), "-X", f"lua_script:{ROOT / 'lua' / 'sipdiag.lua'}",
             "-X", f"lua_script1:out={out}"]
@@ -361,10 +374,13 @@ def main() -> None:
                                ("1x packets, 4x calls", MORE_CALLS),
                                ("4x packets, 4x calls, same concurrency", SAME_CONCURRENCY)):
             print(f"[bench] memory: {label}", file=sys.stderr, flush=True)
-            runs = [measure(tap_command(tshark, capture, out)) for _ in range(args.runs)]
-            alone = measure([tshark, "-q", "-n", *PREFS, "-r", str(capture), "-Y", "sip||rtp||rtcp"])[1]
+            runs, alone = [], []
+            for _ in range(args.runs):
+                runs.append(measure(tap_command(tshark, capture, out)))
+                alone.append(measure([tshark, "-q", "-n", *PREFS, "-r", str(capture), "-Y", "sip||rtp||rtcp"])[1])
             scaling[label] = (capture, packets(capture), calls(capture), statistics.median(w for w, _, _ in runs),
-                              max(m for _, m, _ in runs), alone)
+                              statistics.median(m for _, m, _ in runs), statistics.median(alone),
+                              lua_heap_peak(tshark, capture, out))
     batch = batch_speedup(sipdiag, args.runs)
     html = html_line(sipdiag, args.runs)
 
@@ -382,6 +398,7 @@ def main() -> None:
     read_share = statistics.median(shares) if shares else 1.0  # not seen: say the whole file
     scaling_calls = scaling["1x packets, 4x calls"][2]
     own_1x = scaling["1x packets, 1x calls"][4] - scaling["1x packets, 1x calls"][5]
+    heap_1x, heap_4x = scaling["1x packets, 1x calls"][6], scaling["4x packets, 4x calls, same concurrency"][6]
     own_4x = (scaling["4x packets, 4x calls, same concurrency"][4]
               - scaling["4x packets, 4x calls, same concurrency"][5])
     e, f = wall["(e) tshark -T pdml + lxml"], wall[f_name]
@@ -432,14 +449,19 @@ def main() -> None:
             )) + ".",
         "",
         "Memory with more packets and with more calls. tshark's own dissection, (a), grows with packets",
-        "(per-frame and per-conversation state); what the tap adds on top, (c) - (a), grows with calls and",
-        "streams, not packets:",
+        "(per-frame and per-conversation state); what the tap adds on top, (c) - (a), follows the calls in",
+        "progress: a call is written when it is over, and what it leaves to count late traffic by is",
+        f"forgotten 32 s later (medians of {args.runs} interleaved (c), (a) pairs; the Lua heap sampled in",
+        "one more run):",
         "",
-        "| capture | packets | calls | (c) wall s | (c) peak RSS MiB | (a) peak RSS MiB | tap's own, (c) - (a) |",
-        "|---|---|---|---|---|---|---|",
+        "| capture | packets | calls | (c) wall s | (c) peak RSS MiB | (a) peak RSS MiB | tap's own, (c) - (a) "
+        "| Lua heap peak MiB |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for label, (capture, n, k, w, m, a) in scaling.items():
-        lines.append(f"| {capture.name} ({label}) | {n:,} | {k:,} | {w:.2f} | {m:.0f} | {a:.0f} | {m - a:.0f} |")
+    for label, (capture, n, k, w, m, a, heap) in scaling.items():
+        lines.append(f"| {capture.name} ({label}) | {n:,} | {k:,} | {w:.2f} | {m:.0f} | {a:.0f} | {m - a:.0f} "
+                     f"| {heap:.1f} |")
+    lines += ["", f"Lua heap peak at 4x the calls, same concurrency: {heap_4x / heap_1x:.2f}x of 1x."]
     lines += ["", batch, "", html, "", *BEFORE, "", *adversarial(sipdiag, tshark)]
     text = "\n".join(lines) + "\n"
     print(text, end="")

@@ -219,8 +219,6 @@ local function read_sip_frame(pinfo, tvb)
   end
 end
 
--- map from src_port*65536+dst_port to where the RTP header sits in the frame's bytes
-local header_offset = {}
 local RTP_PROTOCOL = { rtp = true }
 -- Tvb's raw method, looked up once (the same function for every Tvb)
 local tvb_raw = nil
@@ -274,6 +272,7 @@ local function read_rtp(pinfo, tvb, number)
   if st == nil then
     local src_port, dst_port = pinfo.src_port, pinfo.dst_port
     local key = src_port * 65536 + dst_port
+    local header_offset = state.header_offset
     local offset = header_offset[key]
     if offset and offset + 12 <= tvb:len() then
       b1, b2, s1, s2, t1, t2, t3, t4, x1, x2, x3, x4 = tvb:raw(offset, 12):byte(1, 12)
@@ -314,7 +313,8 @@ local function read_rtp(pinfo, tvb, number)
   rtp_packet(st, t_ms, s1 * 256 + s2, ts, pt, b2 >= 128, st.clocks[pt] or stream_clock(st, pt), number)
   local dtmf = st.dtmf
   if dtmf and dtmf[pt] then
-    read_event(st, pt, tvb, st.offset or header_offset[pinfo.src_port * 65536 + pinfo.dst_port], ts, t_ms, number)
+    read_event(st, pt, tvb, st.offset or state.header_offset[pinfo.src_port * 65536 + pinfo.dst_port], ts, t_ms,
+               number)
   end
   if abs >= sweep_abs then sweep(abs) end
 end
@@ -496,7 +496,6 @@ local function reset_state()
   sweep_abs = streaming and -math.huge or math.huge
   last_sip_frame = -1
   last_rtp_frame = -1
-  header_offset = {}
   guess = 0
 end
 

@@ -81,7 +81,7 @@ function M.new()
     rtcp_xr = {},             -- map from SSRC to the last RTCP-XR VoIP metrics about it
     sdp_endpoints = {},       -- map from "address|port" an SDP advertised for RTP to {frame, formats}
     sdp_endpoint_count = 0,
-    sdp_ports = {},           -- set of those ports (a cheap first test per UDP packet)
+    sdp_ports = {},           -- map from those ports to how many endpoints use them (a cheap first test per UDP packet)
     step_back = 0,            -- s: the largest step back in time between consecutive packets (>= 0)
     step_back_frame = 0,      -- the packet that stepped back
     step_forward = 0,         -- s: the largest step forward between consecutive packets
@@ -96,7 +96,12 @@ function M.new()
     written_id_count = 0,
     late_sip_messages = 0,    -- SIP messages of written calls (their Call-ID) that came later
     late_rtp_packets = 0,     -- RTP packets of written calls' streams that came later
-    late_streams = {},        -- stand-in records for written calls' streams, counting their late packets
+    -- what written calls leave to count their late traffic by (see forget_written): two queues, oldest
+    -- first, of {at = capture time (s) it is forgotten, id, endpoints = {key, record, ...}, stand_ins = {...}}
+    ended_calls = { first = 1, last = 0 },   -- written once over, remembered for `linger` s
+    silent_calls = { first = 1, last = 0 },  -- written for being silent, remembered for `idle` s (they may still
+                                             -- end), or `linger` s when that is longer
+    header_offset = {},       -- map from src_port*65536+dst_port to where the RTP header sits in the frame
     stream_total = 0,         -- streams ever tracked
     written_copies = 0,       -- RTP capture copies counted in written streams
     written_first_copy = nil,
@@ -169,15 +174,17 @@ local function note_sdp_endpoints(state, msg, call)
       local key = addr .. "|" .. media.port
       local known = state.sdp_endpoints[key]
       if known == nil and state.sdp_endpoint_count >= MAX_SDP_ENDPOINTS then return end
-      if known == nil then state.sdp_endpoint_count = state.sdp_endpoint_count + 1 end
+      if known == nil then
+        state.sdp_endpoint_count = state.sdp_endpoint_count + 1
+        state.sdp_ports[media.port] = (state.sdp_ports[media.port] or 0) + 1
+      end
       -- as in tshark, the endpoint set up by the latest frame wins, not the latest message:
       -- an answer to an earlier re-INVITE leaves a later offer's setup in place
       if known == nil or known.frame <= frame then
         local formats = {}
         for pt in (media.formats or ""):gmatch("%d+") do formats[tonumber(pt)] = true end
-        state.sdp_endpoints[key] = { frame = frame, formats = formats, call = call,
+        state.sdp_endpoints[key] = { frame = frame, formats = formats, call = call, port = media.port,
                                      secure = proto:find("SAVP", 1, true) ~= nil }
-        state.sdp_ports[media.port] = true
       end
     end
   end
@@ -582,6 +589,72 @@ local function over(state, call, now)
   return quiet >= state.idle and media_quiet(call, now, state.idle)
 end
 
+-- What written calls left behind to count their late traffic by is forgotten once due at capture time
+-- `now` (s): their Call-IDs, the SDP endpoints they set up (unless a later SDP took one over) and their
+-- streams' stand-ins (the late packets these counted stay counted). A call written once over is
+-- remembered for `linger` s (SIP's 64*T1: no transaction of it is still retransmitted past that), a
+-- call written for being silent for `idle` s (it may still end), or `linger` s if that is longer. After that a message with its Call-ID begins a call and
+-- a packet of its stream begins a stream, as in a capture that began then: the tap's memory follows
+-- the calls in progress, not the calls written.
+local function forget_due(state, queue, now)
+  local first = queue.first
+  local entry = queue[first]  -- nil past queue.last
+  while entry and entry.at <= now do
+    queue[first] = nil
+    first = first + 1
+    local id = entry.id
+    if id and state.written_ids[id] then
+      state.written_ids[id] = nil
+      state.written_id_count = state.written_id_count - 1
+    end
+    local endpoints = entry.endpoints
+    for i = 1, #endpoints, 2 do
+      local key, record = endpoints[i], endpoints[i + 1]
+      if state.sdp_endpoints[key] == record then
+        state.sdp_endpoints[key] = nil
+        state.sdp_endpoint_count = state.sdp_endpoint_count - 1
+        local users = state.sdp_ports[record.port] - 1
+        state.sdp_ports[record.port] = users > 0 and users or nil
+      end
+    end
+    for _, stand_in in ipairs(entry.stand_ins) do
+      state.late_rtp_packets = state.late_rtp_packets + stand_in.packets
+      local by_ports = state.stream_index[stand_in.ssrc]
+      if by_ports and by_ports[stand_in.key] == stand_in then
+        by_ports[stand_in.key] = nil
+        if next(by_ports) == nil then state.stream_index[stand_in.ssrc] = nil end
+      end
+      state.header_offset[stand_in.key] = nil  -- a cache: a later stream on these ports learns it again
+    end
+    entry = queue[first]
+  end
+  queue.first = first
+end
+
+local function forget_written(state, now)
+  forget_due(state, state.ended_calls, now)
+  forget_due(state, state.silent_calls, now)
+end
+
+-- A new entry at the end of a queue of what written calls leave behind, forgotten at capture time `at`.
+local function remember(state, queue, at)
+  local entry = { at = at, endpoints = {}, stand_ins = {} }
+  queue.last = queue.last + 1
+  queue[queue.last] = entry
+  return entry
+end
+
+-- The late RTP packets the stand-ins still remembered have counted.
+local function remembered_late_packets(state)
+  local count = 0
+  for _, queue in ipairs({ state.ended_calls, state.silent_calls }) do
+    for i = queue.first, queue.last do
+      for _, stand_in in ipairs(queue[i].stand_ins) do count = count + stand_in.packets end
+    end
+  end
+  return count
+end
+
 -- The calls that are over at capture time `now` (s), in first-frame order,
 -- taken out of the tap's tracking: each gets its streams (by setup frame,
 -- and the streams of no call its SDP addresses), ready to render. A
@@ -589,6 +662,7 @@ end
 -- Called once per SWEEP_S of capture time.
 function M.take_over_calls(state, now)
   state.next_sweep = now + M.SWEEP_S
+  forget_written(state, now)
   local done, keep_calls = {}, {}
   for _, call in ipairs(state.calls) do
     if over(state, call, now) then
@@ -605,18 +679,28 @@ function M.take_over_calls(state, now)
   for _, call in ipairs(keep_calls) do
     if call.is_call and call.first_time < complete_before then complete_before = call.first_time end
   end
-  local written = {}
+  local written, remembered = {}, {}
   for _, call in ipairs(done) do
     state.call_by_id[call.id] = nil
     state.call_count = state.call_count - 1
+    local entry = remember(state, call.ended_at and state.ended_calls or state.silent_calls,
+                           now + (call.ended_at and state.linger or math.max(state.idle, state.linger)))
+    remembered[call] = entry
     if state.written_id_count < M.MAX_WRITTEN_IDS then
       state.written_ids[call.id] = true
       state.written_id_count = state.written_id_count + 1
+      entry.id = call.id
     end
     call.endpoints = call_endpoints(call)
+    local endpoints = entry.endpoints
     for key in pairs(call.endpoints) do  -- its addresses no longer hold the call in memory
       local ep = state.sdp_endpoints[key]
-      if ep and ep.call == call then ep.call = nil end
+      if ep and ep.call == call then
+        ep.call = nil
+        local n = #endpoints
+        endpoints[n + 1] = key
+        endpoints[n + 2] = ep
+      end
     end
     if call.is_call then
       written[#written + 1] = call
@@ -646,12 +730,15 @@ function M.take_over_calls(state, now)
       end
       -- the stand-in counts late packets (capture copies aside) and nothing else: a whole stream record
       -- per written stream made the tap's memory grow with the calls written, not the calls in progress
-      local stand_in = { ssrc = st.ssrc, counted_only = true, offset = st.offset, clocks = st.clocks,
-                         packets = 0, copies = 0, stop_seq = 0, last_time = 0 }
       local key = st.src_port * 65536 + st.dst_port
+      local stand_in = { ssrc = st.ssrc, key = key, counted_only = true, offset = st.offset, clocks = st.clocks,
+                         packets = 0, copies = 0, stop_seq = 0, last_time = 0 }
       local by_ports = state.stream_index[st.ssrc]
       if by_ports and by_ports[key] == st then by_ports[key] = stand_in end
-      state.late_streams[#state.late_streams + 1] = stand_in
+      -- (a call written before whose stream comes only now is remembered from now)
+      local entry = remembered[call] or remember(state, state.ended_calls, now + state.linger)
+      remembered[call] = entry
+      entry.stand_ins[#entry.stand_ins + 1] = stand_in
     else
       remaining[#remaining + 1] = st
     end
@@ -691,8 +778,7 @@ function M.finish(state)
   if state.written_first_copy and (first_copy == nil or state.written_first_copy < first_copy) then
     first_copy = state.written_first_copy
   end
-  local late_rtp = state.late_rtp_packets
-  for _, st in ipairs(state.late_streams) do late_rtp = late_rtp + st.packets end
+  local late_rtp = state.late_rtp_packets + remembered_late_packets(state)
   for _, st in ipairs(state.streams) do
     copies = copies + st.copies
     if st.first_copy and (first_copy == nil or st.first_copy < first_copy) then first_copy = st.first_copy end

@@ -18,7 +18,7 @@ local t = testlib.plan({
   { "sdp", 18 },
   { "rtp", 33 },
   { "rtcp", 9 },
-  { "state", 49 },
+  { "state", 56 },
   { "pdml", 6 },
   { "brief", 13 },
 })
@@ -389,6 +389,25 @@ t:group("state", function()
     local stand_in = rst.stream_index[7][4000 * 65536 + 5000]
     for i = 11, 13 do rtp.packet(stand_in, rst.idle * 1000 + 2000 + i * 20, i, i * 160, 0, false, 8000, 40 + i) end
     t:eq("its later packets are late traffic", state_m.finish(rst).late_rtp_packets, 3)
+    -- what a written call leaves behind is forgotten: `linger` s after it was written once over
+    -- (`idle` s for a call written for being silent); the late traffic it counted stays counted
+    local written_at = rst.idle + 1
+    state_m.take_over_calls(rst, written_at + rst.linger - 1)
+    t:eq("remembered within the linger", tostring(rst.written_ids.r) .. " " .. rst.sdp_endpoint_count, "true 1")
+    state_m.take_over_calls(rst, written_at + rst.linger + 1)
+    t:eq("then its Call-ID, SDP endpoint and port are forgotten",
+         tostring(rst.written_ids.r) .. " " .. rst.sdp_endpoint_count .. " " .. tostring(rst.sdp_ports[4000]),
+         "nil 0 nil")
+    t:eq("and its stream's stand-in", rst.stream_index[7], nil)
+    t:eq("what the stand-in counted stays counted", state_m.finish(rst).late_rtp_packets, 3)
+    radd("INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK9\r\nCall-ID: r\r\nCSeq: 9 INVITE\r\n\r\n",
+         (written_at + rst.linger + 2) * 10)
+    t:eq("a message with the Call-ID then begins a call", #rst.calls .. " " .. rst.late_sip_messages, "1 0")
+    local silent_written = 45 + sst.idle + 1
+    state_m.take_over_calls(sst, silent_written + sst.linger + 1)
+    t:eq("a call written for being silent is remembered past the linger", sst.written_ids.silent, true)
+    state_m.take_over_calls(sst, silent_written + sst.idle + 1)
+    t:eq("for the idle time", sst.written_ids.silent, nil)
     local cap, left = state_m.finish(sst)
     t:eq("written calls are counted in the capture", cap.calls .. "/" .. #left, "3/0")
     t:eq("late messages in the capture record", cap.late_sip_messages, 1)
@@ -417,7 +436,7 @@ t:group("state", function()
   state_m.note_sdp_endpoints(eps, { frame = 80, sdp = sdp.parse(OFFER) })
   t:eq("RTP endpoint remembered with its frame", eps.sdp_endpoints["10.0.0.5|4000"].frame, 80)
   t:eq("refused m= line not remembered", eps.sdp_endpoints["198.51.100.1|0"], nil)
-  t:eq("port set for the cheap test", eps.sdp_ports[4000], true)
+  t:eq("port counted for the cheap test (one endpoint on it)", eps.sdp_ports[4000], 1)
   t:eq("to the endpoint, listed PT", state_m.sdp_rtp_endpoint(eps, "10.0.0.9", 7, "10.0.0.5", 4000, 0x80, 8).frame, 80)
   t:eq("from the endpoint, marker set",
        state_m.sdp_rtp_endpoint(eps, "10.0.0.5", 4000, "10.0.0.9", 7, 0x80, 0x80 + 101) ~= nil, true)
