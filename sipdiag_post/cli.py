@@ -13,6 +13,7 @@ Exit codes (the CLI contract):
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -913,10 +914,15 @@ _ERRORS: tuple[tuple[type[BaseException], ExitCode], ...] = (
 
 
 INTERRUPTED = "sipdiag: interrupted\n"
+# the model is hundreds of thousands of small acyclic frozen objects: at Python's default pace (a young
+# collection every 700 allocations) the cycle collector took a fifth of judging a 2,400-call capture
+# walking them; cycles are still collected, less often
+GC_THRESHOLD = (10_000, 10, 10)
 
 
 def main() -> None:
     """Entry point: one line on stderr and a documented exit code for every error."""
+    gc.set_threshold(*GC_THRESHOLD)
     for sig in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(sig) is not signal.SIG_IGN:  # an ignored Ctrl-C (nohup, a background job) stays so
             signal.signal(sig, stop_once)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,17 @@ class SdpMedia:
     fingerprint: bool = False  # a=fingerprint (DTLS-SRTP) present on the m= line
     rtcp_mux: bool = False  # a=rtcp-mux present
 
+    @cached_property
+    def _rtpmaps(self) -> dict[str, Rtpmap]:
+        """Each format's first a=rtpmap, read once per m= line."""
+        found: dict[str, Rtpmap] = {}
+        for mapped in map(parse_rtpmap, self.rtpmap):
+            found.setdefault(mapped.pt, mapped)
+        return found
+
     def rtpmap_of(self, fmt: str) -> Rtpmap | None:
         """The a=rtpmap of a format (payload type), or None when the line has none for it."""
-        return next((m for m in map(parse_rtpmap, self.rtpmap) if m.pt == fmt), None)
+        return self._rtpmaps.get(fmt)
 
     def encoding(self, fmt: str) -> str | None:
         """Encoding name of a format from its rtpmap ("PCMA"), or the static name."""

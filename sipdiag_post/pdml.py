@@ -177,8 +177,9 @@ class SummaryReader:
         held, self._held = self._held, None
         for kind, proto in itertools.chain((held,) if held else (), self._stream):
             if kind == "sipdiag.call":
-                call = self._read(kind, lambda p=proto: _call(p))
-                self.complete_before = self._read(kind, lambda p=proto: _Fields(p, "sipdiag.call.").float(
+                fields = _Fields(proto)
+                call = self._read(kind, lambda f=fields: _call(f))
+                self.complete_before = self._read(kind, lambda f=fields: f.prefixed("sipdiag.call.").float(
                     "complete_before"))  # type: ignore[assignment]
                 yield call  # type: ignore[misc]
             elif kind == "sipdiag.unlinked":
@@ -443,19 +444,26 @@ class _Fields:
     Text is cut at MAX_TEXT_CHARS; numbers are checked: integers within MAX_INT in size, floats finite and
     within MAX_FLOAT (ValueError naming the field otherwise)."""
 
-    def __init__(self, element: etree._Element, prefix: str = "") -> None:
+    def __init__(self, element: etree._Element, prefix: str = "",
+                 by_name: dict[str, list[etree._Element]] | None = None) -> None:
         self._element = element
         self._prefix = prefix
-        self._by_name: dict[str, list[etree._Element]] = {}
-        for child in element.iterchildren("field"):
-            self._by_name.setdefault(child.get("name", ""), []).append(child)
+        if by_name is None:
+            by_name = {}
+            for child in element.iterchildren("field"):
+                by_name.setdefault(child.get("name", ""), []).append(child)
+        self._by_name = by_name
+
+    def prefixed(self, prefix: str) -> _Fields:
+        """The same fields read with another prefix (the children are not listed again)."""
+        return _Fields(self._element, prefix, self._by_name)
 
     def all(self, name: str) -> list[etree._Element]:
         return self._by_name.get(self._prefix + name, [])
 
     def raw(self, name: str) -> str | None:
         """The value as written, not cut (for values that are lists of numbers)."""
-        found = self.all(name)
+        found = self._by_name.get(self._prefix + name)
         return found[0].get("show") if found else None
 
     def str(self, name: str) -> str | None:
@@ -563,12 +571,12 @@ def _name_addr(f: _Fields, prefix: str) -> NameAddr | None:
     return NameAddr(uri=uri, display=f.str(prefix + ".display"), tag=f.str(prefix + ".tag"))
 
 
-def _call(proto: etree._Element) -> Call:
-    f = _Fields(proto, "sipdiag.call.")
+def _call(fields: _Fields) -> Call:
+    f = fields.prefixed("sipdiag.call.")
     call_id = f.str("id")
     if call_id is None:
         raise ValueError("sipdiag.call.id missing")
-    messages = tuple(_message(e) for e in _Fields(proto).all("sipdiag.msg"))
+    messages = tuple(_message(e) for e in fields.all("sipdiag.msg"))
     return Call(
         call_id=call_id,
         first_frame=f.count("first_frame"),
@@ -578,7 +586,7 @@ def _call(proto: etree._Element) -> Call:
         total_messages=f.int("messages") or len(messages),
         retransmissions=f.count("retransmissions"),
         messages_dropped=f.count("messages_dropped"),
-        streams=tuple(_stream(g) for g in _Fields(proto, "sipdiag.").groups("stream")),
+        streams=tuple(_stream(g) for g in fields.prefixed("sipdiag.").groups("stream")),
     )
 
 
@@ -624,7 +632,7 @@ def _message(element: etree._Element) -> SipMessage:
         replaces=f.str("replaces"),
         body=f.str("body"),
         x_headers_dropped=f.count("xheaders_dropped"),
-        sdp=next((_sdp(g) for g in _Fields(element, "sipdiag.").groups("sdp")), None),
+        sdp=next((_sdp(g) for g in f.prefixed("sipdiag.").groups("sdp")), None),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from itertools import pairwise
 
 from ..model import Endpoint, RtpStream, Sdp, SdpMedia, SipMessage, Summary
@@ -128,21 +129,36 @@ class MediaView:
         offer, answer = exchange.offer_sdp, exchange.answer_sdp
         return (offer.audio() if offer else None, answer.audio() if answer else None)
 
-    def sdps(self, party: str) -> list[tuple[SipMessage, Sdp]]:
-        """Every SDP the party sent, in time order."""
-        out = []
+    @cached_property
+    def _sdps(self) -> dict[str, tuple[tuple[SipMessage, Sdp], ...]]:
+        """Each party's SDPs in time order (read once per call: media rules ask often)."""
+        sent: dict[str, list[tuple[SipMessage, Sdp]]] = {CALLER: [], CALLEE: []}
         for exchange in self.exchanges:
             for message in (exchange.offer, exchange.answer):
-                if message is not None and message.sdp is not None and self.party_of(message) == party:
-                    out.append((message, message.sdp))
-        return sorted(out, key=lambda pair: pair[0].time)
+                if message is not None and message.sdp is not None:
+                    sent[self.party_of(message)].append((message, message.sdp))
+        return {party: tuple(sorted(pairs, key=lambda pair: pair[0].time)) for party, pairs in sent.items()}
 
-    def endpoints(self, party: str) -> set[Endpoint]:
+    def sdps(self, party: str) -> tuple[tuple[SipMessage, Sdp], ...]:
+        """Every SDP the party sent, in time order."""
+        return self._sdps.get(party, ())
+
+    @cached_property
+    def _endpoints(self) -> dict[str, frozenset[Endpoint]]:
+        return {party: frozenset(e for _, sdp in self._sdps[party] for e in audio_endpoints(sdp))
+                for party in (CALLER, CALLEE)}
+
+    def endpoints(self, party: str) -> frozenset[Endpoint]:
         """The audio address:ports the party advertised in any SDP."""
-        return {e for _, sdp in self.sdps(party) for e in audio_endpoints(sdp)}
+        return self._endpoints.get(party, frozenset())
 
-    def signalling_addresses(self, party: str) -> set[str]:
-        return {m.src.addr for m in self.flow.call.messages if self.party_of(m) == party}
+    @cached_property
+    def _signalling(self) -> dict[str, frozenset[str]]:
+        return {party: frozenset(m.src.addr for m in self.flow.call.messages if self.party_of(m) == party)
+                for party in (CALLER, CALLEE)}
+
+    def signalling_addresses(self, party: str) -> frozenset[str]:
+        return self._signalling.get(party, frozenset())
 
     def sender_of(self, stream: RtpStream) -> str | None:
         """Which party sent a stream: by the SDP address it was sent to (robust to the
