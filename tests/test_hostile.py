@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BUSY = ROOT / "fixtures" / "486-busy-inbound" / "capture.pcap"
 HEALTHY = ROOT / "fixtures" / "healthy-call" / "capture.pcap"
 LOSS = ROOT / "fixtures" / "media-loss" / "capture.pcap"
-SAMPLE = 200
+SAMPLE = 100  # make fuzz runs 5,000; this sample still covers every mutation kind five times
 
 
 def test_a_fixed_seed_fuzz_sample_ends_in_reports_or_clean_errors(tshark):

@@ -81,7 +81,7 @@ function M.new()
     rtcp_xr = {},             -- map from SSRC to the last RTCP-XR VoIP metrics about it
     sdp_endpoints = {},       -- map from "address|port" an SDP advertised for RTP to {frame, formats}
     sdp_endpoint_count = 0,
-    sdp_ports = {},           -- map from those ports to how many endpoints use them (a cheap first test per UDP packet)
+    sdp_ports = {},           -- map from those ports to how many endpoints use them (a cheap test per UDP packet)
     step_back = 0,            -- s: the largest step back in time between consecutive packets (>= 0)
     step_back_frame = 0,      -- the packet that stepped back
     step_forward = 0,         -- s: the largest step forward between consecutive packets
@@ -593,9 +593,9 @@ end
 -- `now` (s): their Call-IDs, the SDP endpoints they set up (unless a later SDP took one over) and their
 -- streams' stand-ins (the late packets these counted stay counted). A call written once over is
 -- remembered for `linger` s (SIP's 64*T1: no transaction of it is still retransmitted past that), a
--- call written for being silent for `idle` s (it may still end), or `linger` s if that is longer. After that a message with its Call-ID begins a call and
--- a packet of its stream begins a stream, as in a capture that began then: the tap's memory follows
--- the calls in progress, not the calls written.
+-- call written for being silent for `idle` s (it may still end), or `linger` s if that is longer.
+-- After that a message with its Call-ID begins a call and a packet of its stream begins a stream, as
+-- in a capture that began then: the tap's memory follows the calls in progress, not the calls written.
 local function forget_due(state, queue, now)
   local first = queue.first
   local entry = queue[first]  -- nil past queue.last
