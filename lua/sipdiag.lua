@@ -52,6 +52,7 @@ beside it, modules free of Wireshark API that plain `lua` loads for tests
     sipdiag.text    bounding text and escaping it for XML
     sipdiag.sip     one SIP message's text read into a table
     sipdiag.sdp     SDP in a message body, and what its m= lines say
+    sipdiag.frame   a frame's bytes that plainly hold one whole UDP datagram
     sipdiag.rtp     one RTP stream's accounting, packet by packet
     sipdiag.rtcp    RTCP packets and what the reports say about each stream
     sipdiag.pdml    the PDML document (its schema version)
@@ -82,7 +83,7 @@ if not gui_enabled() and loaded_as_plugin() then return end
 -- of its own on the path. So the modules are loaded afresh from here, and
 -- everything the callbacks use is kept in locals: no lookup through a module
 -- table per packet.
-local text, sip, rtp, rtcp, pdml, collect, brief
+local text, sip, rtp, rtcp, pdml, collect, brief, frame_bytes
 do
   local here = (debug.getinfo(1, "S").source or ""):match("^@(.*[/\\])") or ""
   local saved = package.path
@@ -93,10 +94,12 @@ do
   text, sip, rtp = require("sipdiag.text"), require("sipdiag.sip"), require("sipdiag.rtp")
   rtcp, pdml = require("sipdiag.rtcp"), require("sipdiag.pdml")
   collect, brief = require("sipdiag.state"), require("sipdiag.brief")
+  frame_bytes = require("sipdiag.frame")
   package.path = saved
 end
 local trim = text.trim
-local parse_sip = sip.parse
+local parse_sip, whole_message = sip.parse, sip.whole_message
+local udp_payload = frame_bytes.udp_payload
 local rtp_packet, rtp_event, event_payload = rtp.packet, rtp.event, rtp.event_payload
 local parse_rtcp, add_rtcp = rtcp.parse, rtcp.add
 local render_pdml, pdml_opening, pdml_call_text, pdml_closing = pdml.render, pdml.opening, pdml.call_text,
@@ -194,21 +197,60 @@ local SIP_PROTOCOLS = { sip = true, websocket = true, tls = true }
 -- capture copy (byte-identical) from a retransmission (its own IPv4 identification)
 local HEAD_BYTES = 64
 
+-- Where the last SIP message read through the tree began its frame's IP
+-- header (a byte offset) and which IP version that header was: captures
+-- mostly keep one encapsulation, so the next SIP message over UDP is there too
+local sip_ip_at, sip_ip_version = nil, nil
+
+-- The SIP message of a frame that plainly holds one UDP datagram at the
+-- offset the last message read through the tree had (see sipdiag.frame and
+-- sip.whole_message), or nil: the frame's bytes, without listing the tree's
+-- items (the tree path makes a FieldInfo per item, a hundred or more per
+-- message with SDP).
+local function plain_udp_message(pinfo, tvb, length)
+  if sip_ip_at == nil or sip_ip_at >= length then return nil end
+  local raw = udp_payload(tvb:raw(sip_ip_at), sip_ip_version, pinfo.src_port, pinfo.dst_port)
+  if raw and whole_message(raw) then return raw end
+  return nil
+end
+
+-- After reading a frame's one SIP message through the tree: where its IP
+-- header began, when the frame plainly holds it as one UDP datagram.
+local function learn_sip_offset(pinfo, tvb, length, at, raw)
+  if at + #raw ~= length then return end
+  for _, candidate in ipairs({ { at - 28, 4 }, { at - 48, 6 } }) do
+    local ip_at, version = candidate[1], candidate[2]
+    if ip_at >= 0 and udp_payload(tvb:raw(ip_at), version, pinfo.src_port, pinfo.dst_port) == raw
+        and whole_message(raw) then
+      sip_ip_at, sip_ip_version = ip_at, version
+      return
+    end
+  end
+end
+
 local function read_sip_frame(pinfo, tvb)
   local frame = pinfo.number
   local length = tvb and tvb:len() or 0
   local head = length > 0 and tvb:raw(0, length < HEAD_BYTES and length or HEAD_BYTES) or nil
   if pinfo.caplen < pinfo.len then state.snapped_sip_frames = state.snapped_sip_frames + 1 end
-  local found = protocols(SIP_PROTOCOLS)
-  local transport = transport_of(pinfo, found)
+  local plain = plain_udp_message(pinfo, tvb, length)
+  local pdus, transport, found
+  if plain then
+    pdus, transport = { plain }, "UDP"
+  else
+    found = protocols(SIP_PROTOCOLS)
+    transport = transport_of(pinfo, found)
+    pdus = found.sip or {}
+    if found.tls and #pdus > 0 then note_tls_decoded(state, pinfo.src_port, pinfo.dst_port) end
+  end
   local src, dst = tostring(pinfo.src), tostring(pinfo.dst)
   local src_port, dst_port = pinfo.src_port, pinfo.dst_port
   local time = pinfo.abs_ts - state.base
-  local pdus = found.sip or {}
-  if found.tls and #pdus > 0 then note_tls_decoded(state, src_port, dst_port) end
+  local first_raw = nil
   for index = 1, #pdus do
     local ok, err = pcall(function()
-      local raw = pdus[index].range:raw()
+      local raw = plain or pdus[index].range:raw()
+      if index == 1 then first_raw = raw end
       local msg = parse_sip(raw)
       msg.frame, msg.index, msg.time, msg.size = frame, index, time, #raw
       msg.src, msg.dst, msg.src_port, msg.dst_port = src, dst, src_port, dst_port
@@ -216,6 +258,9 @@ local function read_sip_frame(pinfo, tvb)
       add_message(state, msg)
     end)
     if not ok then note_error(state, frame, err) end
+  end
+  if plain == nil and #pdus == 1 and first_raw and transport == "UDP" then
+    learn_sip_offset(pinfo, tvb, length, pdus[1].offset, first_raw)
   end
 end
 
@@ -497,6 +542,7 @@ local function reset_state()
   last_sip_frame = -1
   last_rtp_frame = -1
   guess = 0
+  sip_ip_at, sip_ip_version = nil, nil
 end
 
 -- Everything in a frame that is not RTP: RTCP, TLS that no dissector turned

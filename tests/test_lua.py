@@ -21,7 +21,7 @@ TAP = LUA_DIR / "sipdiag.lua"
 MODULES = sorted((LUA_DIR / "sipdiag").glob("*.lua"))
 LUAS = ["lua5.1", "lua5.2", "lua5.3", "lua5.4"]
 # one group per module, and the check that each loads alone without side effects
-GROUPS = {"isolation", "text", "sip", "sdp", "rtp", "rtcp", "state", "pdml", "brief"}
+GROUPS = {"isolation", "text", "sip", "sdp", "rtp", "rtcp", "state", "pdml", "brief", "frame"}
 _GROUP = re.compile(r"^GROUP (\S+): (ok|FAILED), (\d+) of (\d+) checks ran", re.MULTILINE)
 # what a module may read from the global table: Lua's own libraries, no Wireshark API
 STANDARD = {"ipairs", "pairs", "math", "string", "table", "tostring", "tonumber", "type", "select", "pcall",

@@ -206,6 +206,43 @@ function M.dialog_method(msg)
   return msg.method or msg.cseq_method
 end
 
+-- Whether raw (a UDP datagram's payload) is plainly one whole SIP message, as
+-- tshark reads it into one SIP item: CRLF line ends only, a header that ends
+-- in an empty line, exactly one Content-Length that counts the body, and a
+-- body that is empty or SDP (a body of another type may carry a SIP message
+-- of its own, message/sip, that tshark lists as a second one). Anything
+-- else is for the protocol tree to read.
+function M.whole_message(raw)
+  local find, sub, byte = string.find, string.sub, string.byte
+  local a, b = find(raw, "\r\n\r\n", 1, true)
+  if not a or a == 1 then return false end
+  local length, ctype, lengths, ctypes = nil, nil, 0, 0
+  local pos = 1
+  while pos <= a do  -- line by line: each ends in CRLF, the last at a; no other CR or LF
+    local lf = find(raw, "\n", pos, true)
+    if find(raw, "\r", pos, true) ~= lf - 1 then return false end
+    local c = byte(raw, pos)  -- only Content-Length and Content-Type (l, c) matter
+    if pos > 1 and (c == 67 or c == 99 or c == 76 or c == 108) then
+      local line = sub(raw, pos, lf - 2)
+      local colon = find(line, ":", 1, true)
+      if colon then
+        local lname = trim(sub(line, 1, colon - 1)):lower()
+        if lname == "content-length" or lname == "l" then
+          length, lengths = sub(line, colon + 1), lengths + 1
+        elseif lname == "content-type" or lname == "c" then
+          ctype, ctypes = sub(line, colon + 1), ctypes + 1
+        end
+      end
+    end
+    pos = lf + 1
+  end
+  if lengths ~= 1 or ctypes > 1 then return false end
+  local digits = length:match("^[ \t]*(%d+)[ \t]*$")
+  local body = #raw - b
+  if digits == nil or #digits > 9 or tonumber(digits) ~= body then return false end
+  return body == 0 or (ctype or ""):lower():match("^[ \t]*([^;%s]+)") == "application/sdp"
+end
+
 -- A key that is equal for a message and its retransmissions.
 function M.retransmission_key(msg, src, dst)
   if msg.kind == "request" then

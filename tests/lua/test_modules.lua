@@ -9,18 +9,19 @@ if lua_dir:sub(-1) ~= "/" then lua_dir = lua_dir .. "/" end
 package.path = lua_dir .. "?.lua;" .. package.path
 local testlib = dofile((arg[0]:match("^(.*[/\\])") or "./") .. "testlib.lua")
 
-local MODULES = { "text", "sip", "sdp", "rtp", "rtcp", "pdml", "state", "brief" }
+local MODULES = { "text", "sip", "sdp", "rtp", "rtcp", "pdml", "state", "brief", "frame" }
 
 local t = testlib.plan({
   { "isolation", 5 * #MODULES + 1 },
   { "text", 22 },
-  { "sip", 40 },
+  { "sip", 49 },
   { "sdp", 18 },
   { "rtp", 33 },
   { "rtcp", 9 },
   { "state", 56 },
   { "pdml", 6 },
   { "brief", 13 },
+  { "frame", 12 },
 })
 
 -- Each module loads on its own as a module and as Wireshark's plugin loader
@@ -68,6 +69,7 @@ local rtcp = require("sipdiag.rtcp")
 local pdml = require("sipdiag.pdml")
 local state_m = require("sipdiag.state")
 local brief = require("sipdiag.brief")
+local frame = require("sipdiag.frame")
 
 local FFFD = "\239\191\189"
 
@@ -101,6 +103,27 @@ t:group("text", function()
 end)
 
 t:group("sip", function()
+  -- one whole message, as tshark reads a UDP datagram into one SIP item; anything else is the tree's
+  local sdp_body = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n"
+  local function message(headers, body)
+    return "INVITE sip:a@b SIP/2.0\r\nCall-ID: c@x\r\n" .. headers .. "\r\n" .. body
+  end
+  t:eq("whole: no body, Content-Length 0", sip.whole_message(message("Content-Length: 0\r\n", "")), true)
+  t:eq("whole: SDP counted exactly (compact forms)", sip.whole_message(message(
+    "c: application/SDP; charset=x\r\nl: " .. #sdp_body .. "\r\n", sdp_body)), true)
+  t:eq("not whole: no Content-Length", sip.whole_message(message("", "")), false)
+  t:eq("not whole: a body longer than counted (a second message may follow)", sip.whole_message(message(
+    "Content-Type: application/sdp\r\nContent-Length: 5\r\n", sdp_body)), false)
+  t:eq("not whole: two Content-Lengths", sip.whole_message(message(
+    "Content-Length: 0\r\nContent-Length: 0\r\n", "")), false)
+  t:eq("not whole: a body that may carry SIP (message/sip)", sip.whole_message(message(
+    "Content-Type: message/sip\r\nContent-Length: " .. #sdp_body .. "\r\n", sdp_body)), false)
+  t:eq("not whole: a bare LF in the header", sip.whole_message(
+    "INVITE sip:a@b SIP/2.0\nCall-ID: c@x\r\nContent-Length: 0\r\n\r\n"), false)
+  t:eq("not whole: no end of header", sip.whole_message("INVITE sip:a@b SIP/2.0\r\nContent-Length: 0\r\n"),
+       false)
+  t:eq("not whole: a length that is not a number", sip.whole_message(message("Content-Length: 0x0\r\n", "")),
+       false)
   local na = sip.parse_name_addr('"Alice \\"A\\"" <sip:alice@example.com;transport=tcp>;tag=a1b2;other=x')
   t:eq("display", na.display, 'Alice \\"A\\"')
   t:eq("uri keeps uri params", na.uri, "sip:alice@example.com;transport=tcp")
@@ -556,6 +579,33 @@ t:group("brief", function()
     { status = 200, cseq_method = "INVITE" }, { status = 488, cseq_method = "INVITE" }, { status = 200, cseq_method = "BYE" } } }
   t:eq("final response of an answered call", brief.summary({ packets = 3, sip_messages = 3 }, { answered })
        :find("final response 200,", 1, true) ~= nil, true)
+end)
+
+t:group("frame", function()
+  local char = string.char
+  local function u16(n) return char(math.floor(n / 256), n % 256) end
+  local payload = "INVITE sip:a@b SIP/2.0\r\n\r\n"
+  local udp = u16(5060) .. u16(5070) .. u16(8 + #payload) .. u16(0) .. payload
+  local function ipv4(flags, proto, total, first)
+    return char(first or 0x45, 0) .. u16(total or 20 + #udp) .. u16(1) .. u16(flags or 0) .. char(64, proto or 17)
+        .. u16(0) .. char(192, 0, 2, 1, 192, 0, 2, 2) .. udp
+  end
+  local function ipv6(next_header, length)
+    return char(0x60, 0, 0, 0) .. u16(length or #udp) .. char(next_header or 17, 64) .. string.rep("\0", 32) .. udp
+  end
+  local payload_of = frame.udp_payload
+  t:eq("IPv4: the datagram's payload", payload_of(ipv4(), 4, 5060, 5070), payload)
+  t:eq("IPv4 with DF: the payload", payload_of(ipv4(0x4000), 4, 5060, 5070), payload)
+  t:eq("IPv6: the datagram's payload", payload_of(ipv6(), 6, 5060, 5070), payload)
+  t:eq("another IP version than learnt: none", payload_of(ipv6(), 4, 5060, 5070), nil)
+  t:eq("a fragment (MF): none", payload_of(ipv4(0x2000), 4, 5060, 5070), nil)
+  t:eq("a later fragment (offset): none", payload_of(ipv4(0x0001), 4, 5060, 5070), nil)
+  t:eq("not UDP (an ICMP error quoting it): none", payload_of(ipv4(0, 1), 4, 5060, 5070), nil)
+  t:eq("IPv4 options: none", payload_of(ipv4(0, 17, nil, 0x46), 4, 5060, 5070), nil)
+  t:eq("a trailer after the IP datagram: none", payload_of(ipv4() .. "\0\0\0\0", 4, 5060, 5070), nil)
+  t:eq("other ports than dissected: none", payload_of(ipv4(), 4, 5060, 5080), nil)
+  t:eq("an IPv6 extension header: none", payload_of(ipv6(0), 6, 5060, 5070), nil)
+  t:eq("too short for the headers: none", payload_of(ipv4():sub(1, 27), 4, 5060, 5070), nil)
 end)
 
 t:finish()
