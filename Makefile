@@ -73,8 +73,11 @@ demo: tshark-deps venv
 	@echo "\$$ sipdiag analyze --verbose $(DEMO_CAPTURE)"
 	@$(BIN)/sipdiag analyze --verbose $(DEMO_CAPTURE) || [ $$? -eq 1 ]
 
+# the suite on every core, at most four (each worker runs the session's fixture captures once):
+# TEST_JOBS=1 runs it in one process
+TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
 test: tshark-deps lua-deps gui-deps browser-deps venv lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(if $(filter-out 0 1,$(TEST_JOBS)),-n $(TEST_JOBS))
 
 # Wireshark itself: Tools > SIP Diagnostics > Call checklist; the screenshot
 # lands in test-artifacts/gui/checklist.png (also part of make test)
