@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum, StrEnum
 from importlib.metadata import PackageNotFoundError, version
@@ -62,7 +63,7 @@ from .pipeline import (
 from .render.ladder import ladder_text
 from .render.parquet import ParquetUnavailable, report_parquet
 from .render.streams import CallStreams, streams_json, streams_text
-from .report import CaptureReport
+from .report import CallReport, CaptureReport
 from .rules import RULES, THRESHOLDS, check_thresholds, search
 from .rules.base import Settings
 from .sink import Sink
@@ -290,13 +291,15 @@ def _colour(output: Path | None) -> bool:
     return output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-def render_reports(reports: list[CaptureReport], how: Reporting) -> str:
-    """The report as text; capture names are shown with their non-UTF-8 bytes as \\xNN (sipdiag_post/output.py)."""
+def render_reports(reports: list[CaptureReport], how: Reporting,
+                   formatted: Mapping[int, render.CallText] | None = None) -> str:
+    """The report as text; capture names are shown with their non-UTF-8 bytes as \\xNN (sipdiag_post/output.py).
+    formatted: calls whose JSON was formatted while tshark ran (by id of their report)."""
     reports = [replace(r, path=shown_name(r.path), error=shown_name(r.error) if r.error else r.error)
                for r in reports]
     batch = len(reports) > 1
     if how.fmt is Format.JSON:
-        return render.report_json(reports, with_summary=batch)
+        return render.report_json(reports, with_summary=batch, formatted=formatted)
     if how.fmt is Format.CSV:
         return render.report_csv(reports)
     if how.fmt is Format.MARKDOWN:
@@ -343,11 +346,12 @@ def _sink(how: Reporting, paths: list[str]) -> Sink | None:
 
 
 def _emit(reports: list[CaptureReport], how: Reporting, sink: Sink | None = None,
-          unfit: tuple[str, ...] = (), stranded: bool = False) -> NoReturn:
+          unfit: tuple[str, ...] = (), stranded: bool = False,
+          formatted: Mapping[int, render.CallText] | None = None) -> NoReturn:
     """The report (or the sink's last lines), a line on stderr per unreadable capture, then exit."""
     _matched(reports, how)
     if sink is None:
-        _write(render_reports(reports, how), how.output, json=how.fmt is Format.JSON)
+        _write(render_reports(reports, how, formatted), how.output, json=how.fmt is Format.JSON)
     else:
         sink.finish(reports)
     for report in reports:
@@ -488,6 +492,18 @@ def analyze(
                 return analyse_capture(tap, rules, capture, on_report=sink.on_call(str(capture)))
 
             reports = analyse_many(tap, how.rules, paths, jobs=1, on_done=_each(advance, sink.add), work=streamed)
+        elif how.fmt is Format.JSON and not how.rules.call_ids and (workers == 1 or len(paths) == 1):
+            # each call's JSON formatted as soon as it is judged, while tshark reads its capture
+            formatted: dict[int, render.CallText] = {}
+
+            def ahead(report: CallReport, _epoch: float | None) -> None:
+                formatted[id(report)] = render.call_text(report)
+
+            def formatting(tap: TapOptions, rules: RuleOptions, capture: Source) -> CaptureReport:
+                return analyse_capture(tap, rules, capture, on_report=ahead)
+
+            reports = analyse_many(tap, how.rules, paths, jobs=1, on_done=advance, work=formatting)
+            _emit(reports, how, formatted=formatted)
         else:
             reports = analyse_many(tap, how.rules, paths, jobs=workers, on_done=_each(advance, sink and sink.add))
     _emit(reports, how, sink)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from dataclasses import replace
 
 import pytest
 import scenarios as sc
@@ -28,6 +29,18 @@ def _checks(report: CaptureReport) -> list[Check]:
 @pytest.mark.parametrize("name", NAMES)
 def test_json_parses_and_keeps_the_contract(fixture_runs, name):
     check_report(json.loads(render.report_json([fixture_runs[name].report])))
+
+
+def test_json_with_calls_formatted_ahead_is_the_same_document(fixture_runs):
+    """analyze --format json formats each call as it is judged, while tshark reads: the document is the same."""
+    one = [fixture_runs["concurrent-calls"].report]
+    batch = [*one, fixture_runs["486-busy-inbound"].report]
+    ahead = {id(c): render.call_text(c) for r in batch for c in r.calls}
+    assert render.report_json(one, formatted=ahead) == render.report_json(one)
+    assert render.report_json(batch, with_summary=True, formatted=ahead) == render.report_json(batch, with_summary=True)
+    # a text formatted for another place in a document is formatted again there
+    elsewhere = {key: replace(text, level=text.level + 1) for key, text in ahead.items()}
+    assert render.report_json(one, formatted=elsewhere) == render.report_json(one)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -6,7 +6,7 @@ from .catalog import rule_doc, rules_json, rules_table
 from .common import BatchSummary, summarise, summary_line
 from .csvfmt import report_csv
 from .html import HtmlOptions, report_html
-from .jsonfmt import REPORT_SCHEMA, report_json
+from .jsonfmt import REPORT_SCHEMA, CallText, call_text, report_json
 from .junit import report_junit
 from .markdown import report_markdown
 from .table import TableOptions, report_table
@@ -14,8 +14,10 @@ from .table import TableOptions, report_table
 __all__ = [
     "REPORT_SCHEMA",
     "BatchSummary",
+    "CallText",
     "HtmlOptions",
     "TableOptions",
+    "call_text",
     "report_csv",
     "report_html",
     "report_json",

@@ -7,7 +7,8 @@ written as a \\uXXXX escape, which reads back as the same character."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from .. import __version__
 from ..report import CallReport, CaptureReport
@@ -47,13 +48,36 @@ def call_json(call: CallReport) -> dict[str, object]:
     }
 
 
-def capture_json(capture: CaptureReport) -> dict[str, object]:
+@dataclass(frozen=True)
+class CallText:
+    """A call's JSON formatted for its place in a report_json document (at `level`), ahead of the rest: while
+    tshark still reads the capture, so that little is left to format once it is done."""
+
+    report: CallReport
+    level: int
+    text: str
+
+
+_CALL_LEVEL = 4  # document > "captures" list > a capture > its "calls" > a call
+
+
+def call_text(call: CallReport) -> CallText:
+    return CallText(call, _CALL_LEVEL, _pretty(call_json(call), _CALL_LEVEL))
+
+
+def capture_json(capture: CaptureReport, formatted: Mapping[int, CallText] | None = None) -> dict[str, object]:
+    """The capture's JSON object; its calls formatted one at a time (no dict of every call), or taken from
+    `formatted` (id of a call's report -> its CallText) where they were formatted ahead."""
+    def call(report: CallReport) -> object:
+        ahead = formatted.get(id(report)) if formatted else None
+        return ahead if ahead is not None and ahead.report is report else call_json(report)
+
     return {
         "path": capture.path,
         "status": capture.status,
         "error": capture.error,
         "capture_checks": [check_json(c) for c in capture.capture_checks],
-        "calls": (call_json(c) for c in capture.calls),  # formatted one at a time: no dict of every call
+        "calls": (call(c) for c in capture.calls),
     }
 
 
@@ -64,12 +88,14 @@ def summary_json(captures: Sequence[CaptureReport]) -> dict[str, object]:
             "fails_by_rule": s.fails, "warns_by_rule": s.warns}
 
 
-def report_json(captures: Sequence[CaptureReport], *, with_summary: bool = False) -> str:
+def report_json(captures: Sequence[CaptureReport], *, with_summary: bool = False,
+                formatted: Mapping[int, CallText] | None = None) -> str:
+    """The JSON report; `formatted`: calls already formatted (call_text), by id of their report."""
     document: dict[str, object] = {
         "tool": "sipdiag",
         "version": __version__,
         "report_schema": REPORT_SCHEMA,
-        "captures": [capture_json(c) for c in captures],
+        "captures": [capture_json(c, formatted) for c in captures],
     }
     if with_summary:  # an extension: the contract allows added keys
         document["summary"] = summary_json(captures)
@@ -87,6 +113,8 @@ def _pretty(value: object, level: int, one_line: bool = False) -> str:
     """Indented JSON whose checks take one line each: readable, and written by
     the json module's C encoder (its indenting encoder is pure Python and took
     most of the post-processor's time on large captures)."""
+    if isinstance(value, CallText):
+        return value.text if value.level == level else _pretty(call_json(value.report), level)
     pad, inner = "  " * level, "  " * (level + 1)
     if isinstance(value, dict) and value:
         items = [f"{inner}{_compact(k)}: {_pretty(v, level + 1, k in _ONE_LINE)}" for k, v in value.items()]
