@@ -217,11 +217,10 @@ end
 -- After reading a frame's one SIP message through the tree: where its IP
 -- header began, when the frame plainly holds it as one UDP datagram.
 local function learn_sip_offset(pinfo, tvb, length, at, raw)
-  if at + #raw ~= length then return end
+  if at + #raw ~= length or not whole_message(raw) then return end
   for _, candidate in ipairs({ { at - 28, 4 }, { at - 48, 6 } }) do
     local ip_at, version = candidate[1], candidate[2]
-    if ip_at >= 0 and udp_payload(tvb:raw(ip_at), version, pinfo.src_port, pinfo.dst_port) == raw
-        and whole_message(raw) then
+    if ip_at >= 0 and udp_payload(tvb:raw(ip_at), version, pinfo.src_port, pinfo.dst_port) == raw then
       sip_ip_at, sip_ip_version = ip_at, version
       return
     end
@@ -234,11 +233,11 @@ local function read_sip_frame(pinfo, tvb)
   local head = length > 0 and tvb:raw(0, length < HEAD_BYTES and length or HEAD_BYTES) or nil
   if pinfo.caplen < pinfo.len then state.snapped_sip_frames = state.snapped_sip_frames + 1 end
   local plain = plain_udp_message(pinfo, tvb, length)
-  local pdus, transport, found
+  local pdus, transport
   if plain then
     pdus, transport = { plain }, "UDP"
   else
-    found = protocols(SIP_PROTOCOLS)
+    local found = protocols(SIP_PROTOCOLS)
     transport = transport_of(pinfo, found)
     pdus = found.sip or {}
     if found.tls and #pdus > 0 then note_tls_decoded(state, pinfo.src_port, pinfo.dst_port) end

@@ -13,6 +13,7 @@ Exit codes (the CLI contract):
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import signal
@@ -480,6 +481,7 @@ def analyze(
     tap = _tap_options(config, tshark, decode_as, tls_keylog, max_decompressed, max_packets, tshark_option)
     sink = _sink(how, [str(p) for p in paths])
     workers = min(jobs or config.jobs or os.cpu_count() or 1, len(paths))
+    formatted: dict[int, render.CallText] = {}  # --format json: calls formatted as they were judged
     with _progress(len(paths)) as advance:
         if continuous:
             reports = analyse_continuous(tap, how.rules, files, overlap, workers, on_done=advance)
@@ -494,19 +496,14 @@ def analyze(
             reports = analyse_many(tap, how.rules, paths, jobs=1, on_done=_each(advance, sink.add), work=streamed)
         elif how.fmt is Format.JSON and not how.rules.call_ids and (workers == 1 or len(paths) == 1):
             # each call's JSON formatted as soon as it is judged, while tshark reads its capture
-            formatted: dict[int, render.CallText] = {}
-
             def ahead(report: CallReport, _epoch: float | None) -> None:
                 formatted[id(report)] = render.call_text(report)
 
-            def formatting(tap: TapOptions, rules: RuleOptions, capture: Source) -> CaptureReport:
-                return analyse_capture(tap, rules, capture, on_report=ahead)
-
-            reports = analyse_many(tap, how.rules, paths, jobs=1, on_done=advance, work=formatting)
-            _emit(reports, how, formatted=formatted)
+            reports = analyse_many(tap, how.rules, paths, jobs=1, on_done=advance,
+                                   work=functools.partial(analyse_capture, on_report=ahead))
         else:
             reports = analyse_many(tap, how.rules, paths, jobs=workers, on_done=_each(advance, sink and sink.add))
-    _emit(reports, how, sink)
+    _emit(reports, how, sink, formatted=formatted)
 
 
 @app.command()

@@ -16,18 +16,10 @@ import pytest
 
 from sipdiag_post import pdml
 from sipdiag_post.model import SipMessage
-from sipdiag_post.tshark import TsharkError, find_tshark, tap_script
+from sipdiag_post.tshark import tap_script
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def tshark() -> str:
-    try:
-        return find_tshark().path
-    except TsharkError as exc:
-        pytest.skip(str(exc))
 
 
 def messages(tshark: str, capture: Path, out: Path) -> list[SipMessage]:
@@ -48,10 +40,10 @@ def alone(message: SipMessage) -> SipMessage:
 @pytest.mark.parametrize("name", ["healthy-call", "ipv6-call", "403-q850-21", "cancel-487"])
 def test_a_message_read_from_the_frames_bytes_equals_the_frame_read_through_the_tree(tshark, tmp_path, name):
     capture = FIXTURES / name / "capture.pcap"
-    whole = messages(tshark, capture, tmp_path / "whole.pdml")
+    whole = messages(tshark.path, capture, tmp_path / "whole.pdml")
     assert len(whole) >= 4 and {m.transport for m in whole} == {"UDP"}
     for message in whole[1:]:
         one = tmp_path / f"frame-{message.frame}.pcap"
         subprocess.run(["editcap", "-r", str(capture), str(one), str(message.frame)], check=True, capture_output=True)
-        [read_alone] = messages(tshark, one, tmp_path / f"frame-{message.frame}.pdml")
+        [read_alone] = messages(tshark.path, one, tmp_path / f"frame-{message.frame}.pdml")
         assert alone(read_alone) == alone(message), f"frame {message.frame}"

@@ -10,6 +10,7 @@ local text = require("sipdiag.text")
 local sdp = require("sipdiag.sdp")
 local trim, bounded = text.trim, text.bounded
 local sdp_of_body, parse_sdp = sdp.of_body, sdp.parse
+local find, sub, byte = string.find, string.sub, string.byte
 
 local M = {}
 
@@ -213,7 +214,6 @@ end
 -- of its own, message/sip, that tshark lists as a second one). Anything
 -- else is for the protocol tree to read.
 function M.whole_message(raw)
-  local find, sub, byte = string.find, string.sub, string.byte
   local a, b = find(raw, "\r\n\r\n", 1, true)
   if not a or a == 1 then return false end
   local length, ctype, lengths, ctypes = nil, nil, 0, 0
