@@ -93,11 +93,61 @@ end
 -- Account one RTP packet: t_ms since the capture's first packet, header
 -- fields, the clock rate of its payload type, its frame number.
 --
--- Hot: about forty table reads and writes per packet, no allocation in the
--- common case (in order, no loss). Duplicates are told from late packets by
--- remembering the holes a jump forward leaves (the last DUP_WINDOW of them),
--- not every sequence number received.
+-- Hot: no allocation in the common case (in order, no loss). A stream in a
+-- steady state (see steady below) takes a short path for the next packet in
+-- sequence of the same payload type, with the same result as the full
+-- path below. Duplicates are told from late packets by remembering the
+-- holes a jump forward leaves (the last DUP_WINDOW of them), not every
+-- sequence number received.
 function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
+  if seq == st.next_seq and pt == st.steady_pt and not marker and clock ~= 0 then
+    -- the timestamp extended (as below); a packet behind in time takes the full path
+    local diff = ts - st.ts_raw
+    if diff > 2147483648 then diff = diff - 4294967296 elseif diff < -2147483648 then diff = diff + 4294967296 end
+    if diff >= 0 then
+      local packets = st.packets + 1
+      st.packets = packets
+      local pts = st.pts
+      pts[pt] = pts[pt] + 1
+      if t_ms < st.pps_hi and t_ms >= st.pps_lo then
+        local pps, i = st.pps, st.pps_i
+        pps[i] = pps[i] + 1
+      else
+        M.count_second(st, t_ms, false)
+      end
+      local ext_ts = st.ts_ext + diff
+      st.ts_ext, st.ts_raw = ext_ts, ts
+      st.ext_max = st.ext_max + 1
+      if st.under and seq > st.start_seq then st.under = false end  -- past where it began, after a wrap
+      -- the previous packet is tshark's reference (time, timestamp) too: the gap is its delta
+      local last_time = st.last_time
+      local gap = t_ms - last_time
+      if gap > st.gap_max then st.gap_max, st.gap_start, st.gap_frame = gap, last_time, frame end
+      if gap > st.gap_kept then M.keep_gap(st, gap, last_time, frame) end
+      st.last_time, st.last_frame = t_ms, frame
+      local skew = t_ms - (last_time + diff / KHZ[clock])
+      if skew < 0 then skew = -skew end
+      local jitter = (15 * st.jitter + skew) / 16
+      st.jitter = jitter
+      local transit = t_ms - ext_ts * 1000 / clock
+      local fastest = st.transit_cur
+      if fastest == nil or t_ms >= st.transit_until then
+        st.transit_prev, st.transit_cur, st.transit_until = fastest or transit, transit, t_ms + TRANSIT_WINDOW_MS
+        fastest = transit
+      elseif transit < fastest then
+        st.transit_cur, fastest = transit, transit
+      end
+      local prev = st.transit_prev
+      if prev < fastest then fastest = prev end
+      if transit - fastest > LATE_FIRST then M.note_late(st, transit - fastest, transit) end
+      if gap > st.max_delta then st.max_delta = gap end
+      if jitter > st.max_jitter then st.max_jitter = jitter end
+      st.mean_jitter = (st.mean_jitter * (packets - 2) + jitter) / (packets - 1)
+      st.stop_seq, st.next_seq = seq, seq + 1
+      return
+    end
+  end
+  if st.next_seq then M.unsteady(st) end
   local packets = st.packets
   local stop_seq = st.stop_seq
   if seq == stop_seq and packets > 0 and t_ms - st.last_time <= COPY_WINDOW_MS then
@@ -138,6 +188,7 @@ function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
     -- tshark's analysis starts here
     st.start_seq, st.stop_seq, st.seq_num = seq, seq, seq
     st.time, st.seq_ts, st.last_pt = t_ms, ts, pt
+    M.steady(st)
     return
   end
 
@@ -227,6 +278,31 @@ function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
     if clock ~= 0 then st.seq_ts = ext_ts end
   end
   st.stop_seq = seq
+  M.steady(st)
+end
+
+-- Whether the stream is in a steady state, and if so the sequence number and
+-- payload type its short path takes: every reference tshark's analysis and
+-- ours keep is the last packet (its sequence number, arrival time and
+-- timestamp), not below the first sequence number unless wrapped, and the
+-- payload type one whose packets are "regular" (not comfort noise). The
+-- short path keeps max_seq, seq_num, time and seq_ts implied (equal to
+-- stop_seq, last_time, ts_ext); unsteady writes them out before the full path.
+function M.steady(st)
+  local stop_seq, last_pt = st.stop_seq, st.last_pt
+  if (st.under or stop_seq >= st.start_seq) and st.seq_num == stop_seq and st.max_seq == stop_seq
+     and st.time == st.last_time and st.seq_ts == st.ts_ext and last_pt ~= 13 and last_pt ~= 19 then
+    st.next_seq, st.steady_pt = stop_seq + 1, last_pt
+  else
+    st.next_seq = nil
+  end
+end
+
+-- Leave the steady state: the references the short path kept implied, written out.
+function M.unsteady(st)
+  local stop_seq = st.stop_seq
+  st.max_seq, st.seq_num, st.time, st.seq_ts = stop_seq, stop_seq, st.last_time, st.ts_ext
+  st.next_seq = nil
 end
 
 -- A jump forward from extended sequence number ext_max to ext: its loss run

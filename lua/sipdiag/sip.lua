@@ -106,14 +106,20 @@ function M.parse(raw)
   if not a then a, b = raw:find("\n\n", 1, true) end
   if a then head, body = raw:sub(1, a - 1), raw:sub(b + 1) else head, body = raw, "" end
 
-  local lines = {}
-  for line in (head .. "\n"):gmatch("([^\n]*)\n") do
-    line = line:gsub("\r$", "")
-    if line:find("^[ \t]") and #lines > 1 then
-      lines[#lines] = lines[#lines] .. " " .. trim(line)  -- obsolete line folding
+  local lines, n, at = {}, 0, 1
+  while true do
+    local lf = find(head, "\n", at, true)
+    local line = sub(head, at, (lf or #head + 1) - 1)
+    if byte(line, -1) == 13 then line = sub(line, 1, -2) end
+    local c = byte(line, 1)
+    if (c == 32 or c == 9) and n > 1 then
+      lines[n] = lines[n] .. " " .. trim(line)  -- obsolete line folding
     else
-      lines[#lines + 1] = line
+      n = n + 1
+      lines[n] = line
     end
+    if lf == nil then break end
+    at = lf + 1
   end
 
   local start = lines[1] or ""
@@ -135,33 +141,36 @@ function M.parse(raw)
   end
 
   local via
-  for i = 2, #lines do
-    local name, value = lines[i]:match("^([^:]+):(.*)$")
-    if name then
-      name, value = trim(name), trim(value)
+  for i = 2, n do
+    local line = lines[i]
+    local colon = find(line, ":", 1, true)
+    if colon and colon > 1 then
+      -- the value is trimmed only for the headers kept
+      local name, value = trim(sub(line, 1, colon - 1)), sub(line, colon + 1)
       local lname = name:lower()
       if #lname == 1 then lname = COMPACT[lname] or lname end
       local field = SINGLE_HEADERS[lname]
       if field then
         if msg[field] == nil then
-          msg[field] = bounded(value)
-        elseif field == "call_id" and msg.call_id ~= bounded(value) then
+          msg[field] = bounded(trim(value))
+        elseif field == "call_id" and msg.call_id ~= bounded(trim(value)) then
           msg.call_id_conflict = true  -- a second, different Call-ID: no call may claim this message
         end
       elseif LIST_HEADERS[lname] then
         local list = msg[LIST_HEADERS[lname]]
-        if #list < MAX_LIST_HEADERS then list[#list + 1] = bounded(value) end
+        if #list < MAX_LIST_HEADERS then list[#list + 1] = bounded(trim(value)) end
       elseif lname == "via" then
-        via = via or value
+        via = via or trim(value)
       elseif AUTH_HEADERS[lname] then
+        value = trim(value)
         -- only who and where: nonces and responses stay out of the summary
         msg.auth_realm = msg.auth_realm or bounded(auth_param(value, "realm"))
         if lname:find("authorization", 1, true) then
           msg.auth_username = msg.auth_username or bounded(auth_param(value, "username"))
         end
-      elseif lname:sub(1, 2) == "x-" then
+      elseif sub(lname, 1, 2) == "x-" then
         if #msg.xheaders < MAX_XHEADERS then
-          msg.xheaders[#msg.xheaders + 1] = { name = bounded(name), value = bounded(value) }
+          msg.xheaders[#msg.xheaders + 1] = { name = bounded(name), value = bounded(trim(value)) }
         else
           msg.xheaders_dropped = msg.xheaders_dropped + 1
         end

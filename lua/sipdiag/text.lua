@@ -11,8 +11,18 @@ local M = {}
 M.MAX_VALUE_BYTES = 1024
 local MAX_VALUE_BYTES = M.MAX_VALUE_BYTES
 
+-- bytes that are %s (C isspace): tab, LF, VT, FF, CR, space
+local SPACE = { [9] = true, [10] = true, [11] = true, [12] = true, [13] = true, [32] = true }
+local find, sub, byte = string.find, string.sub, string.byte
+
+-- s without leading and trailing white space (%s)
 function M.trim(s)
-  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
+  local b = #s
+  if not SPACE[byte(s, 1)] and not SPACE[byte(s, b)] then return s end
+  local a = find(s, "%S")
+  if a == nil then return "" end
+  while SPACE[byte(s, b)] do b = b - 1 end
+  return sub(s, a, b)
 end
 
 -- Cut s to MAX_VALUE_BYTES, saying how much was cut.
