@@ -22,7 +22,6 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum, StrEnum
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -806,6 +805,8 @@ def doctor(
     folder = _plugin_folder(found.path)
     if folder:
         lines.append(f"Wireshark personal Lua plugins: {folder} ({_installed_copy(Path(folder), files)})")
+    from importlib.metadata import PackageNotFoundError, version  # doctor only: it is slow to import
+
     packages = []
     for name in ("typer", "lxml", "tabulate", "pyshark", "rich"):
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -96,6 +97,51 @@ def parse_version_output(text: str) -> tuple[tuple[int, int, int] | None, str | 
     return version, (lua.group(1) or "") if lua else None
 
 
+# `tshark -v` begun early (start_version_probe), by program path: find_tshark takes the answer of the
+# one for the program it picks
+_early_probes: dict[str, subprocess.Popen[bytes]] = {}
+
+
+def _stop_probe(process: subprocess.Popen[bytes]) -> None:
+    """End a `tshark -v` nobody asked for (at exit) and reap it."""
+    if process.poll() is None:
+        process.kill()
+    process.communicate()
+
+
+def start_version_probe() -> None:
+    """Begin `tshark -v` for the tshark a run finds when none is named ($SIPDIAG_TSHARK, the PATH, the usual
+    places), while the rest of sipdiag loads: find_tshark then takes its answer instead of waiting for a
+    run of its own. Nothing is written; a probe nobody asks for is ended at exit."""
+    candidates = _candidates(None)
+    if not candidates or candidates[0] in _early_probes:
+        return
+    try:
+        process = subprocess.Popen([candidates[0], "-v"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                   stdin=subprocess.DEVNULL, preexec_fn=child_setup(os.getpid()))
+    except OSError:
+        return  # find_tshark says why, if this is the tshark it picks
+    _early_probes[candidates[0]] = process
+    atexit.register(_stop_probe, process)
+
+
+def _version_output(path: str) -> tuple[int, bytes]:
+    """`tshark -v`'s exit status and output: the early probe's for this program, else a run now."""
+    early = _early_probes.pop(path, None)
+    if early is not None:
+        try:
+            out, _ = early.communicate(timeout=60)
+            return early.returncode, out
+        except subprocess.TimeoutExpired:
+            _stop_probe(early)
+    try:
+        done = subprocess.run([path, "-v"], capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+                              preexec_fn=child_setup(os.getpid()))
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise TsharkError(f"cannot run tshark at {path}: {exc}") from None
+    return done.returncode, done.stdout
+
+
 def find_tshark(explicit: str | None = None, configured: str | None = None) -> Tshark:
     """Locate a usable tshark: --tshark (explicit), $SIPDIAG_TSHARK, the user's config file (configured),
     the PATH's absolute folders, then the usual install places."""
@@ -104,14 +150,10 @@ def find_tshark(explicit: str | None = None, configured: str | None = None) -> T
         raise TsharkError("tshark not found: install Wireshark's tshark (Debian: apt install tshark) "
                           "or name it with --tshark PATH")
     path = candidates[0]
-    try:
-        done = subprocess.run([path, "-v"], capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
-                              preexec_fn=child_setup(os.getpid()))
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise TsharkError(f"cannot run tshark at {path}: {exc}") from None
-    text = done.stdout.decode("utf-8", "replace")
+    returncode, out = _version_output(path)
+    text = out.decode("utf-8", "replace")
     version, lua = parse_version_output(text)
-    if done.returncode != 0 or version is None:
+    if returncode != 0 or version is None:
         raise TsharkError(f"{path} does not look like tshark (`tshark -v` failed)")
     if version < MIN_VERSION:
         raise TsharkError(f"tshark {'.'.join(map(str, version))} at {path} is too old; "

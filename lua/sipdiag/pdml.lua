@@ -44,6 +44,22 @@ local function counts_text(counts)
   return table.concat(out, ",")
 end
 
+-- Values from the capture escaped for an attribute, remembered: a call's messages repeat their
+-- addresses, tags, branches and header values, and escaping looks at every byte. Bounded: emptied
+-- when full.
+local MAX_REMEMBERED = 2048
+local escaped, remembered = {}, 0
+local function attr(value)
+  if type(value) ~= "string" then return xml_attr(value) end  -- (a number may be NaN: no table key)
+  local done = escaped[value]
+  if done == nil then
+    done = xml_attr(value)
+    if remembered >= MAX_REMEMBERED then escaped, remembered = {}, 0 end
+    escaped[value], remembered = done, remembered + 1
+  end
+  return done
+end
+
 -- A writer that appends PDML lines to a table (w.out); depth is the indentation.
 local function new_writer()
   local out, n = {}, 0
@@ -55,7 +71,7 @@ local function new_writer()
   function w.field(name, value)  -- value from the capture: escaped
     if value == nil then return end
     n = n + 1
-    out[n] = INDENT[w.depth] .. '<field name="' .. name .. '" show="' .. xml_attr(value) .. '"/>'
+    out[n] = INDENT[w.depth] .. '<field name="' .. name .. '" show="' .. attr(value) .. '"/>'
   end
   function w.value(name, value)  -- value the tap made itself (a number, a token): no escaping needed
     n = n + 1
@@ -66,7 +82,7 @@ local function new_writer()
     out[n] = text
   end
   function w.open(name, show)
-    w.line('<field name="' .. name .. '" show="' .. xml_attr(show) .. '">')
+    w.line('<field name="' .. name .. '" show="' .. attr(show) .. '">')
     w.depth = w.depth + 1
   end
   function w.close()

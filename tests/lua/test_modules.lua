@@ -19,7 +19,7 @@ local t = testlib.plan({
   { "rtp", 37 },
   { "rtcp", 9 },
   { "state", 56 },
-  { "pdml", 6 },
+  { "pdml", 7 },
   { "brief", 13 },
   { "frame", 12 },
 })
@@ -586,6 +586,9 @@ t:group("pdml", function()
   t:eq("capture text escaped", doc:find('show="k&lt;&amp;&gt;"', 1, true) ~= nil, true)
   t:eq("no rendering errors", #errors, 0)
   t:eq("ends the document", doc:sub(-8), "</pdml>\n")
+  -- escaped values are remembered between calls: a second rendering escapes from memory, the same way
+  local again = table.concat(pdml.render({ creator = "sipdiag/test", wireshark = "4.0.17", lua = _VERSION }, cap, calls))
+  t:eq("rendered again, the same document (nothing raw)", again == doc and not again:find("k<&>", 1, true), true)
 end)
 
 t:group("brief", function()
