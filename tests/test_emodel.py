@@ -300,3 +300,24 @@ def test_ratings_are_frozen():
     rating = rated("PCMU", 1000, 0)
     with pytest.raises(AttributeError):
         rating.mos = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("late", [
+    ((20, 1), (40, 0), (60, 0), (80, 0), (100, 0), (150, 0), (200, 0), (300, 0), (500, 0)),
+    ((20, 40), (40, 40), (60, 12), (80, 12), (100, 3), (150, 3), (200, 0), (300, 0), (500, 0)),
+    ((20, 9), (40, 9), (60, 9), (80, 9), (100, 9), (150, 9), (200, 9), (300, 9), (500, 9)),
+    ((20, 300), (40, 120), (60, 60), (80, 30), (100, 15), (150, 5), (200, 2), (300, 1), (500, 0)),
+])
+@pytest.mark.parametrize("network", [None, 40.0, 180.0])
+def test_the_settled_buffer_rated_only_where_the_late_count_changes_is_the_best_of_every_depth(
+        late: tuple[tuple[int, int], ...], network: float | None) -> None:
+    from sipdiag_post.analysis.quality import _depths_worth_rating
+
+    def best(depths: tuple[int, ...]) -> emodel.Rating:
+        ratings = [emodel.rate_stream("PCMU", 1000, 4, {1: 2, 2: 1}, network_delay_ms=network,
+                                      buffer=emodel.SettledBuffer(d), late_by_buffer_ms=dict(late)) for d in depths]
+        return max(ratings, key=lambda r: r.r if isinstance(r, emodel.Rating) else -1e9)
+
+    chosen = _depths_worth_rating(late)
+    assert len(chosen) < len(late) or len(set(c for _, c in late)) == len(late)
+    assert best(chosen) == best(tuple(d for d, _ in late))

@@ -15,6 +15,7 @@ it). The receiver is taken to conceal G.711 loss (PLC).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from ..emodel import FixedBuffer, NotRated, Rating, SettledBuffer, rate_stream
 from ..model import RtpStream
@@ -112,6 +113,23 @@ def network_delay_ms(view: MediaView) -> float | None:
     return max(trips) / 2 if trips else None
 
 
+def _depths_worth_rating(late: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
+    """The buffer depths a settled buffer may take: each depth the tap counted late packets at (smallest
+    first), but a depth where as many packets are late as at the depth below it: the same loss with
+    more delay cannot rate higher (G.107's Id grows with the delay), and a tie goes to the smaller.
+    MIN_BUFFER_MS when nothing was counted."""
+    depths = [d for d, _ in late]
+    if not depths:
+        return (MIN_BUFFER_MS,)
+    if any(b <= a for a, b in pairwise(depths)):  # not in order: every one
+        return tuple(depths)
+    kept = [late[0]]
+    for depth, count in late[1:]:
+        if count != kept[-1][1]:
+            kept.append((depth, count))
+    return tuple(d for d, _ in kept)
+
+
 def stream_quality(view: MediaView, stream: RtpStream, delay_ms: float | None) -> StreamQuality:
     """The E-model figures of one stream of the call."""
     pt, codec = speech_payload(view, stream)
@@ -142,7 +160,7 @@ def stream_quality(view: MediaView, stream: RtpStream, delay_ms: float | None) -
         return rate_stream(codec, stream.expected, lost, runs or None, ptime_ms=ptime, network_delay_ms=delay_ms,
                            jitter_ms=stream.jitter_max_ms, buffer=buffer, late_by_buffer_ms=late)
 
-    settled = [rated(SettledBuffer(depth)) for depth in (tuple(d for d, _ in stream.late) or (MIN_BUFFER_MS,))]
+    settled = [rated(SettledBuffer(depth)) for depth in _depths_worth_rating(stream.late)]
     best = max(settled, key=lambda r: r.r if isinstance(r, Rating) else -1e9)  # ties: the smaller depth
     return StreamQuality(stream=stream, codec=codec, pt=pt, ptime_ms=ptime, ptime_from=ptime_from,
                          adaptive=best, fixed=rated(FIXED_BUFFER), loss_from=source, names=names)
