@@ -244,3 +244,17 @@ def test_a_worker_that_dies_loses_only_its_own_capture(tshark, tmp_path):
     lost = next(c for c in report["captures"] if c["status"] == "error")
     assert "killed by signal 9" in lost["error"]
     assert proc.returncode == 1 and len(stderr.splitlines()) == 1  # the others' fails; the lost one is its error
+
+
+def test_the_early_tshark_version_probe_is_ended_when_sipdiag_exits_without_asking_it(tmp_path):
+    # a tshark that never answers -v: sipdiag begins the probe as it starts, then stops at a usage error
+    # before it needs tshark; the probe does not outlive it
+    fake = tmp_path / "tshark"
+    fake.write_text("#!/bin/sh\necho started >> \"$0.log\"\nexec sleep 600\n")
+    fake.chmod(0o755)
+    token = uuid.uuid4().hex
+    env = dict(os.environ, SIPDIAG_TSHARK=str(fake), **{MARK: token})
+    done = subprocess.run([sys.executable, "-m", "sipdiag_post", "analyze", str(LOSS), "--format", "nonsense"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert _marked(token) == {}, "a process of the run outlived sipdiag"
