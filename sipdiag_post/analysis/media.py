@@ -244,14 +244,14 @@ def share_streams(summary: Summary, flows: Sequence[CallFlow], advertised: Seque
             by_endpoint.setdefault(stream.src, []).append(index)
     calls = []
     for call, flow, endpoints in zip(summary.calls, flows, advertised, strict=True):
-        candidates = sorted({i for e in endpoints for i in by_endpoint.get(e, ())})
-        if not candidates:
+        own = {id(s) for s in call.streams}  # by identity: hashing a stream hashes all its fields
+        others = [everything[i] for i in sorted({i for e in endpoints for i in by_endpoint.get(e, ())})
+                  if id(everything[i]) not in own]
+        if not others:  # (the usual case: the SDP points at the call's own streams only)
             calls.append(call)
             continue
         start, end = flow.media_window(summary.facts.duration)
-        own = {id(s) for s in call.streams}  # by identity: hashing a stream hashes all its fields
-        extra = tuple(s for s in (everything[i] for i in candidates)
-                      if id(s) not in own and s.last_time >= start and s.first_time <= end)
+        extra = tuple(s for s in others if s.last_time >= start and s.first_time <= end)
         calls.append(replace(call, streams=call.streams + extra) if extra else call)
     linked = {id(s) for c in calls for s in c.streams}
     return replace(summary, calls=tuple(calls),
