@@ -131,9 +131,10 @@ def _version_output(path: str) -> tuple[int, bytes]:
     if early is not None:
         try:
             out, _ = early.communicate(timeout=60)
-            return early.returncode, out
         except subprocess.TimeoutExpired:
             _stop_probe(early)
+            raise TsharkError(f"cannot run tshark at {path}: `tshark -v` gave no answer in 60 s") from None
+        return early.returncode, out
     try:
         done = subprocess.run([path, "-v"], capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
                               preexec_fn=child_setup(os.getpid()))
