@@ -90,6 +90,29 @@ function M.new_stream(ssrc)
   }
 end
 
+-- A packet's arrival against the reference one (its arrival time ref_time, ts_step timestamp units
+-- before it), for a payload type with a clock: tshark's jitter (returned), and how late it is against
+-- the fastest packet lately: beyond a jitter buffer, a packet is as good as lost (the fastest of this
+-- window and the last: a drifting sender clock is followed, not accumulated).
+local function arrival(st, t_ms, ref_time, ts_step, ext_ts, clock)
+  local skew = t_ms - (ref_time + ts_step / KHZ[clock])
+  if skew < 0 then skew = -skew end
+  local jitter = (15 * st.jitter + skew) / 16
+  st.jitter = jitter
+  local transit = t_ms - ext_ts * 1000 / clock
+  local fastest = st.transit_cur
+  if fastest == nil or t_ms >= st.transit_until then
+    st.transit_prev, st.transit_cur, st.transit_until = fastest or transit, transit, t_ms + TRANSIT_WINDOW_MS
+    fastest = transit
+  elseif transit < fastest then
+    st.transit_cur, fastest = transit, transit
+  end
+  local prev = st.transit_prev
+  if prev < fastest then fastest = prev end
+  if transit - fastest > LATE_FIRST then M.note_late(st, transit - fastest, transit) end
+  return jitter
+end
+
 -- Account one RTP packet: t_ms since the capture's first packet, header
 -- fields, the clock rate of its payload type, its frame number.
 --
@@ -125,21 +148,7 @@ function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
       if gap > st.gap_max then st.gap_max, st.gap_start, st.gap_frame = gap, last_time, frame end
       if gap > st.gap_kept then M.keep_gap(st, gap, last_time, frame) end
       st.last_time, st.last_frame = t_ms, frame
-      local skew = t_ms - (last_time + diff / KHZ[clock])
-      if skew < 0 then skew = -skew end
-      local jitter = (15 * st.jitter + skew) / 16
-      st.jitter = jitter
-      local transit = t_ms - ext_ts * 1000 / clock
-      local fastest = st.transit_cur
-      if fastest == nil or t_ms >= st.transit_until then
-        st.transit_prev, st.transit_cur, st.transit_until = fastest or transit, transit, t_ms + TRANSIT_WINDOW_MS
-        fastest = transit
-      elseif transit < fastest then
-        st.transit_cur, fastest = transit, transit
-      end
-      local prev = st.transit_prev
-      if prev < fastest then fastest = prev end
-      if transit - fastest > LATE_FIRST then M.note_late(st, transit - fastest, transit) end
+      local jitter = arrival(st, t_ms, last_time, diff, ext_ts, clock)
       if gap > st.max_delta then st.max_delta = gap end
       if jitter > st.max_jitter then st.max_jitter = jitter end
       st.mean_jitter = (st.mean_jitter * (packets - 2) + jitter) / (packets - 1)
@@ -242,23 +251,7 @@ function M.packet(st, t_ms, seq, ts, pt, marker, clock, frame)
   if pt ~= last_pt then st.last_pt = pt end
   local jitter = st.jitter
   if clock ~= 0 then
-    local skew = t_ms - (time + (ext_ts - seq_ts) / KHZ[clock])
-    if skew < 0 then skew = -skew end
-    jitter = (15 * jitter + skew) / 16
-    st.jitter = jitter
-    -- how late against the fastest packet lately: beyond a jitter buffer, a packet is as good as lost
-    -- (the fastest of this window and the last: a drifting sender clock is followed, not accumulated)
-    local transit = t_ms - ext_ts * 1000 / clock
-    local fastest = st.transit_cur
-    if fastest == nil or t_ms >= st.transit_until then
-      st.transit_prev, st.transit_cur, st.transit_until = fastest or transit, transit, t_ms + TRANSIT_WINDOW_MS
-      fastest = transit
-    elseif transit < fastest then
-      st.transit_cur, fastest = transit, transit
-    end
-    local prev = st.transit_prev
-    if prev < fastest then fastest = prev end
-    if transit - fastest > LATE_FIRST then M.note_late(st, transit - fastest, transit) end
+    jitter = arrival(st, t_ms, time, ext_ts - seq_ts, ext_ts, clock)
   end
   -- "regular" packets: no marker, no comfort noise (or right after it), in timestamp order
   if in_time then
