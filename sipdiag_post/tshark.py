@@ -109,6 +109,12 @@ def _stop_probe(process: subprocess.Popen[bytes]) -> None:
     process.communicate()
 
 
+def _begin_version(path: str) -> subprocess.Popen[bytes]:
+    """`tshark -v` started (OSError when it cannot be)."""
+    return subprocess.Popen([path, "-v"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, preexec_fn=child_setup(os.getpid()))
+
+
 def start_version_probe() -> None:
     """Begin `tshark -v` for the tshark a run finds when none is named ($SIPDIAG_TSHARK, the PATH, the usual
     places), while the rest of sipdiag loads: find_tshark then takes its answer instead of waiting for a
@@ -117,8 +123,7 @@ def start_version_probe() -> None:
     if not candidates or candidates[0] in _early_probes:
         return
     try:
-        process = subprocess.Popen([candidates[0], "-v"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                   stdin=subprocess.DEVNULL, preexec_fn=child_setup(os.getpid()))
+        process = _begin_version(candidates[0])
     except OSError:
         return  # find_tshark says why, if this is the tshark it picks
     _early_probes[candidates[0]] = process
@@ -126,21 +131,17 @@ def start_version_probe() -> None:
 
 
 def _version_output(path: str) -> tuple[int, bytes]:
-    """`tshark -v`'s exit status and output: the early probe's for this program, else a run now."""
-    early = _early_probes.pop(path, None)
-    if early is not None:
-        try:
-            out, _ = early.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            _stop_probe(early)
-            raise TsharkError(f"cannot run tshark at {path}: `tshark -v` gave no answer in 60 s") from None
-        return early.returncode, out
+    """`tshark -v`'s exit status and output: the early probe's for this program, else a run begun now."""
     try:
-        done = subprocess.run([path, "-v"], capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
-                              preexec_fn=child_setup(os.getpid()))
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        process = _early_probes.pop(path, None) or _begin_version(path)
+    except OSError as exc:
         raise TsharkError(f"cannot run tshark at {path}: {exc}") from None
-    return done.returncode, done.stdout
+    try:
+        out, _ = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        _stop_probe(process)
+        raise TsharkError(f"cannot run tshark at {path}: `tshark -v` gave no answer in 60 s") from None
+    return process.returncode, out
 
 
 def find_tshark(explicit: str | None = None, configured: str | None = None) -> Tshark:

@@ -118,16 +118,11 @@ def _depths_worth_rating(late: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
     first), but a depth where as many packets are late as at the depth below it: the same loss with
     more delay cannot rate higher (G.107's Id grows with the delay), and a tie goes to the smaller.
     MIN_BUFFER_MS when nothing was counted."""
-    depths = [d for d, _ in late]
-    if not depths:
+    if not late:
         return (MIN_BUFFER_MS,)
-    if any(b <= a for a, b in pairwise(depths)):  # not in order: every one
-        return tuple(depths)
-    kept = [late[0]]
-    for depth, count in late[1:]:
-        if count != kept[-1][1]:
-            kept.append((depth, count))
-    return tuple(d for d, _ in kept)
+    if any(b[0] <= a[0] for a, b in pairwise(late)):  # not in order: every one
+        return tuple(d for d, _ in late)
+    return (late[0][0], *(b[0] for a, b in pairwise(late) if b[1] != a[1]))
 
 
 def stream_quality(view: MediaView, stream: RtpStream, delay_ms: float | None) -> StreamQuality:
