@@ -85,8 +85,8 @@ INSTRUCTIONS = [
     "| C taps (`-z rtp,streams -z sip,stat`) | 3.48 | 1.00 | 3.60 | 1.00 |",
     "| when the performance issue was filed | 8.90 | 2.46 | | |",
     "| no Field.new, the SIP bytes path, streaming (main at 316f0ee) | 7.75 | 2.23 | 9.76 | 2.71 |",
-    "| a steady RTP stream's short path, SIP parsing without patterns, escaped values remembered | 7.32 | 2.10 "
-    "| 8.87 | 2.46 |",
+    "| a steady RTP stream's short path, SIP parsing without patterns, escaped values remembered | 7.37 | 2.12 "
+    "| 8.92 | 2.48 |",
     "",
     "The floor of this design: three empty Lua listeners (frame, sip, rtp) and the protocol tree wslua makes "
     "tshark build for them cost 1.36x the C taps before the tap reads a byte; reading an RTP packet's number, "
