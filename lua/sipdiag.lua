@@ -451,6 +451,27 @@ local function render_document()
   end), cap, calls
 end
 
+-- Lua's own pace of collection frees the tap's garbage a little at a time, interleaved with
+-- tshark's allocations, and glibc's malloc then works harder (the 600k bench with no collection at
+-- all: 13% faster for the same instruction count). Under tshark the tap sets the pace: the
+-- collector is stopped and run whole once the heap has doubled since the last whole collection
+-- (grown by GARBAGE_KIB at least), about where Lua's default pause starts a cycle: 7% faster on
+-- the 600k bench, 10% on 2,400 calls, no more memory. The heap is looked at every CHECK_EVERY
+-- packets and after each call a sweep writes; the end is left to Lua's own pace. Never in
+-- Wireshark's GUI, whose Lua state other plugins share.
+local CHECK_EVERY, GARBAGE_KIB = 1024, 4096
+local paced = false  -- true once the tap sets the pace (tshark)
+local check_at, collect_above = math.huge, 0
+local function pace_collector()
+  if not paced then return end
+  check_at = state.packets + CHECK_EVERY
+  if collectgarbage("count") < collect_above then return end
+  collectgarbage("collect")
+  collectgarbage("stop")  -- Lua 5.1's whole collection sets the pace going again
+  local live = collectgarbage("count")
+  collect_above = live + (live > GARBAGE_KIB and live or GARBAGE_KIB)
+end
+
 -- tshark runs: the document is written as the capture is read. Each call is
 -- written (and forgotten) once it is over, so memory follows the calls in
 -- progress, and a reader can follow the file while tshark runs.
@@ -489,6 +510,7 @@ sweep = function(abs)
       fh:write(text)
     end
     forget_rtcp(state, call)
+    pace_collector()
   end
   if fh then fh:flush() end
 end
@@ -516,6 +538,7 @@ end
 -- tshark's end of the capture: the calls still open, the streams of no
 -- call and the capture record end the document begun by the first call written.
 local function write_output()
+  if paced then collectgarbage("restart") end  -- what remains is written at once: Lua's own pace
   local fh = open_output()
   local cap, calls = finish(state)
   local chunks = pdml_closing(cap, calls, function(frame, err)
@@ -540,6 +563,7 @@ local function reset_state()
   sweep_abs = streaming and -math.huge or math.huge
   last_sip_frame = -1
   last_rtp_frame = -1
+  if paced then check_at = CHECK_EVERY end
   guess = 0
   sip_ip_at, sip_ip_version = nil, nil
 end
@@ -595,7 +619,9 @@ local function register_taps(draw)
   -- tshark calls the sip listener before this one for the same frame: a frame the sip listener read
   -- holds nothing else read_other looks for (its protocols would be listed again for nothing)
   local function on_frame(pinfo, tvb)
-    state.packets = state.packets + 1
+    local packets = state.packets + 1
+    state.packets = packets
+    if packets >= check_at then pace_collector() end
     local abs = note_time(pinfo)
     local number = pinfo.number
     local ok, err = true, nil
@@ -620,7 +646,9 @@ local function register_taps(draw)
     local number = pinfo.number
     if number ~= last_rtp_frame then
       last_rtp_frame = number
-      state.packets = state.packets + 1
+      local packets = state.packets + 1
+      state.packets = packets
+      if packets >= check_at then pace_collector() end
     end
     local ok, err = pcall(read_rtp, pinfo, tvb, number)
     if not ok then note_error(state, number, err) end
@@ -733,5 +761,7 @@ if gui_enabled() then
   register_menu("SIP Diagnostics/Filter a call...", filter_call, group)
 else
   streaming, sweep_abs = true, -math.huge
+  collectgarbage("stop")
+  paced, check_at = true, CHECK_EVERY
   register_taps(write_output)
 end

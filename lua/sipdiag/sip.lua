@@ -97,15 +97,61 @@ local function via_params(via)
 end
 M.via_params = via_params
 
--- Parse the raw text of one SIP message (start line, headers, body) into a
--- table. Never errors on malformed text: what cannot be read stays nil.
-function M.parse(raw)
-  local msg = { reasons = {}, warnings = {}, xheaders = {}, xheaders_dropped = 0 }
-  local head, body
-  local a, b = raw:find("\r\n\r\n", 1, true)
-  if not a then a, b = raw:find("\n\n", 1, true) end
-  if a then head, body = raw:sub(1, a - 1), raw:sub(b + 1) else head, body = raw, "" end
+-- map from a header name as written (before the colon) to its lower-case
+-- full name: the common spellings are met again and again, so each is worked
+-- out once (bounded: hostile traffic may invent names without end)
+local MAX_NAMES = 512
+local names_known = 0
+local HEADER_NAMES = {}
+local function header_name(name)
+  local lname = HEADER_NAMES[name]
+  if lname then return lname end
+  lname = trim(name):lower()
+  if #lname == 1 then lname = COMPACT[lname] or lname end
+  if names_known < MAX_NAMES then
+    names_known = names_known + 1
+    HEADER_NAMES[name] = lname
+  end
+  return lname
+end
 
+-- Read one header into msg: its name as written, its value the bytes from..to
+-- of src (cut out only for the headers kept). Returns the value of a Via.
+local function read_header(msg, name, src, from, to)
+  local lname = header_name(name)
+  local field = SINGLE_HEADERS[lname]
+  if field then
+    local value = bounded(trim(sub(src, from, to)))
+    if msg[field] == nil then
+      msg[field] = value
+    elseif field == "call_id" and msg.call_id ~= value then
+      msg.call_id_conflict = true  -- a second, different Call-ID: no call may claim this message
+    end
+  elseif LIST_HEADERS[lname] then
+    local list = msg[LIST_HEADERS[lname]]
+    if #list < MAX_LIST_HEADERS then list[#list + 1] = bounded(trim(sub(src, from, to))) end
+  elseif lname == "via" then
+    return trim(sub(src, from, to))
+  elseif AUTH_HEADERS[lname] then
+    local value = trim(sub(src, from, to))
+    -- only who and where: nonces and responses stay out of the summary
+    msg.auth_realm = msg.auth_realm or bounded(auth_param(value, "realm"))
+    if lname:find("authorization", 1, true) then
+      msg.auth_username = msg.auth_username or bounded(auth_param(value, "username"))
+    end
+  elseif sub(lname, 1, 2) == "x-" then
+    if #msg.xheaders < MAX_XHEADERS then
+      msg.xheaders[#msg.xheaders + 1] = { name = bounded(trim(name)), value = bounded(trim(sub(src, from, to))) }
+    else
+      msg.xheaders_dropped = msg.xheaders_dropped + 1
+    end
+  end
+  return nil
+end
+
+-- The header lines of head (after its start line), obsolete line folding
+-- joined: for the rare message that folds a header over several lines.
+local function unfolded_lines(head)
   local lines, n, at = {}, 0, 1
   while true do
     local lf = find(head, "\n", at, true)
@@ -121,8 +167,49 @@ function M.parse(raw)
     if lf == nil then break end
     at = lf + 1
   end
+  return lines, n
+end
 
-  local start = lines[1] or ""
+-- Parse the raw text of one SIP message (start line, headers, body) into a
+-- table. Never errors on malformed text: what cannot be read stays nil.
+function M.parse(raw)
+  local msg = { reasons = {}, warnings = {}, xheaders = {}, xheaders_dropped = 0 }
+  local head, body
+  local a, b = raw:find("\r\n\r\n", 1, true)
+  if not a then a, b = raw:find("\n\n", 1, true) end
+  if a then head, body = raw:sub(1, a - 1), raw:sub(b + 1) else head, body = raw, "" end
+
+  -- the start line, then each header line: read in place (no string per line) unless a line is folded
+  local first_lf = find(head, "\n", 1, true)
+  local start = sub(head, 1, (first_lf or #head + 1) - 1)
+  if byte(start, -1) == 13 then start = sub(start, 1, -2) end
+  local via
+  if first_lf and (find(head, "\n ", first_lf, true) or find(head, "\n\t", first_lf, true)) then
+    local lines, n = unfolded_lines(head)
+    start = lines[1]
+    for i = 2, n do
+      local line = lines[i]
+      local colon = find(line, ":", 1, true)
+      if colon and colon > 1 then
+        local v = read_header(msg, sub(line, 1, colon - 1), line, colon + 1, #line)
+        via = via or v
+      end
+    end
+  elseif first_lf then
+    local at, size = first_lf + 1, #head
+    while at <= size do
+      local lf = find(head, "\n", at, true) or size + 1
+      local stop = lf - 1  -- the line's last byte, its CR left out
+      if byte(head, stop) == 13 and stop >= at then stop = stop - 1 end
+      local colon = find(head, ":", at, true)
+      if colon and colon > at and colon <= stop then
+        local v = read_header(msg, sub(head, at, colon - 1), head, colon + 1, stop)
+        via = via or v
+      end
+      at = lf + 1
+    end
+  end
+
   msg.start_line = bounded(trim(start))
   local code, phrase = start:match("^[Ss][Ii][Pp]/2%.0%s+(%d%d%d)%s*(.-)%s*$")
   if code then
@@ -137,44 +224,6 @@ function M.parse(raw)
       msg.request_uri = bounded(ruri)
     else
       msg.kind = "unknown"
-    end
-  end
-
-  local via
-  for i = 2, n do
-    local line = lines[i]
-    local colon = find(line, ":", 1, true)
-    if colon and colon > 1 then
-      -- the value is trimmed only for the headers kept
-      local name, value = trim(sub(line, 1, colon - 1)), sub(line, colon + 1)
-      local lname = name:lower()
-      if #lname == 1 then lname = COMPACT[lname] or lname end
-      local field = SINGLE_HEADERS[lname]
-      if field then
-        if msg[field] == nil then
-          msg[field] = bounded(trim(value))
-        elseif field == "call_id" and msg.call_id ~= bounded(trim(value)) then
-          msg.call_id_conflict = true  -- a second, different Call-ID: no call may claim this message
-        end
-      elseif LIST_HEADERS[lname] then
-        local list = msg[LIST_HEADERS[lname]]
-        if #list < MAX_LIST_HEADERS then list[#list + 1] = bounded(trim(value)) end
-      elseif lname == "via" then
-        via = via or trim(value)
-      elseif AUTH_HEADERS[lname] then
-        value = trim(value)
-        -- only who and where: nonces and responses stay out of the summary
-        msg.auth_realm = msg.auth_realm or bounded(auth_param(value, "realm"))
-        if lname:find("authorization", 1, true) then
-          msg.auth_username = msg.auth_username or bounded(auth_param(value, "username"))
-        end
-      elseif sub(lname, 1, 2) == "x-" then
-        if #msg.xheaders < MAX_XHEADERS then
-          msg.xheaders[#msg.xheaders + 1] = { name = bounded(name), value = bounded(trim(value)) }
-        else
-          msg.xheaders_dropped = msg.xheaders_dropped + 1
-        end
-      end
     end
   end
 

@@ -14,7 +14,7 @@ local MODULES = { "text", "sip", "sdp", "rtp", "rtcp", "pdml", "state", "brief",
 local t = testlib.plan({
   { "isolation", 5 * #MODULES + 1 },
   { "text", 24 },
-  { "sip", 49 },
+  { "sip", 55 },
   { "sdp", 18 },
   { "rtp", 37 },
   { "rtcp", 9 },
@@ -207,6 +207,23 @@ t:group("sip", function()
   t:eq("X- headers capped", #manyx.xheaders, sip.MAX_XHEADERS)
   t:eq("X- headers over the cap counted", manyx.xheaders_dropped, 100 - sip.MAX_XHEADERS)
   t:eq("methods are case-sensitive", sip.parse("invite sip:a@b SIP/2.0\r\n\r\n").method, "invite")
+  -- header lines read in place and, when one is folded, joined first: the same fields either way
+  local folded = sip.parse("INVITE sip:a@b SIP/2.0\r\nCall-ID: c\r\nUser-Agent: one\r\n \ttwo  \r\n"
+                           .. "Server:\r\n\r\n")
+  t:eq("a folded header is joined", folded.user_agent, "one two")
+  t:eq("an empty header value", folded.server, "")
+  local bare = sip.parse("SIP/2.0 200 OK\nCall-ID: lf\nNot a header\nCSeq: 2 BYE\n\n")
+  t:eq("bare LF line ends: the headers", bare.call_id .. " " .. bare.cseq_method, "lf BYE")
+  t:eq("a line without a colon is skipped", bare.status, 200)
+  local spaced = sip.parse("BYE sip:a@b SIP/2.0\r\n call-id : sp\r\n\r\n")
+  t:eq("a name with spaces around it (first line not folded)", spaced.call_id, "sp")
+  -- the names met are remembered, a bounded number of them: past the bound they are still read
+  local last
+  for i = 1, 700 do
+    last = sip.parse("OPTIONS sip:a@b SIP/2.0\r\nX-Name-" .. i .. ": v" .. i .. "\r\nCall-ID: n\r\n\r\n")
+  end
+  t:eq("X- header past the remembered names", last.xheaders[1].name .. "=" .. last.xheaders[1].value,
+       "X-Name-700=v700")
 end)
 
 -- an offer with session- and media-level lines (shared by the sdp and state groups)
