@@ -216,7 +216,7 @@ class LiveJudge:
     capture-wide facts a call rule reads are those known then: the capture's end is the latest time
     written, media was captured when any call written so far has a stream. `finish` judges the rest
     with the capture's real facts. Calls ready together are judged together, on one analysis of
-    their contexts; each call's flow is computed once (keep_flows: remembered for the capture's
+    their contexts; each call's flow and keys are computed once (keep_flows: remembered for the capture's
     checks at the end, `capture_report`)."""
 
     def __init__(self, settings: Settings, selected: Sequence[Rule] | None = None, hold_s: float = 64.0,
@@ -227,7 +227,7 @@ class LiveJudge:
         self._pending: list[_Held] = []  # written, not yet judged
         self._recent: list[_Held] = []  # written, still within reach of a pending call
         self._flows: dict[int, CallFlow] = {}  # id(call) -> its flow (the calls held, or all with keep_flows)
-        self._keys: dict[int, tuple[Call, CallKeys]] = {}  # id(call) -> what may tie it to others (calls held)
+        self._keys: dict[int, tuple[Call, CallKeys]] = {}  # id(call) -> what may tie it to others (the same calls)
         self._latest = 0.0  # the latest message time of any call written
         self._complete: float | None = None  # every call that began before this is written (the tap says)
         self._streams = 0  # streams of the calls written
@@ -280,7 +280,7 @@ class LiveJudge:
     def capture_report(self, path: str, summary: Summary, calls: Sequence[CallReport]) -> CaptureReport:
         """The capture's report once every call is judged: its checks over the whole summary (the flows
         remembered reused), the calls' reports in first-frame order."""
-        capture = analyse(summary, self._settings.local_nets, lambda call: False, self.flow_of)
+        capture = analyse(summary, self._settings.local_nets, lambda call: False, self.flow_of, self.keys_of)
         ctx = CaptureContext(summary=capture.summary, settings=self._settings)
         return _capture_report(path, summary, ctx, self._selected,
                                tuple(sorted(calls, key=lambda report: report.first_frame)))
@@ -313,8 +313,8 @@ class LiveJudge:
         kept = {id(h.call) for h in self._pending}
         forgotten = [h for h in self._recent if not (h.last >= horizon or id(h.call) in kept)]
         self._recent = [h for h in self._recent if h.last >= horizon or id(h.call) in kept]
-        for held in forgotten:
-            self._keys.pop(id(held.call), None)
-            if not self._keep_flows:
+        if not self._keep_flows:
+            for held in forgotten:
+                self._keys.pop(id(held.call), None)
                 self._flows.pop(id(held.call), None)
         return reports

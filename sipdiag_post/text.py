@@ -80,6 +80,8 @@ def json_text(encoded: str) -> str:
             return f"\\u{code:04x}"
         code -= 0x10000
         return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    if encoded.isascii() and "\x7f" not in encoded:  # the one ASCII character among them: no scan (big reports)
+        return encoded
     return _JSON_RAW.sub(escape, encoded)
 
 

@@ -402,6 +402,12 @@ def _leaks(output: str, allow_newlines: bool = True) -> list[str]:
     return [repr(c) for c in (*CLASSES, "\r", "\x0b", "\x0c") if c in body]
 
 
+def test_json_text_escapes_what_the_encoder_leaves_raw_ascii_or_not():
+    assert text.json_text('{"a": "plain"}') == '{"a": "plain"}'
+    assert text.json_text('"del\x7f"') == '"del\\u007f"'  # the one ASCII character among them
+    assert text.json_text('"\u2028\x85\U000e0041"') == '"\\u2028\\u0085\\udb40\\udc41"'
+
+
 def test_display_text_shows_every_harmful_class_as_an_escape():
     assert text.display_text("a\x1b[31mb") == "a\\x1b[31mb"
     assert text.display_text("x\ny\r\u2028\u2029\x85\x0b\x0c") == "x\\x0ay\\x0d\\u2028\\u2029\\x85\\x0b\\x0c"
