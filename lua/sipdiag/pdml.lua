@@ -77,10 +77,6 @@ local function new_writer()
     n = n + 1
     out[n] = INDENT[w.depth] .. '<field name="' .. name .. '" show="' .. value .. '"/>'
   end
-  function w.append(text)  -- an already rendered block
-    n = n + 1
-    out[n] = text
-  end
   function w.open(name, show)
     w.line('<field name="' .. name .. '" show="' .. attr(show) .. '">')
     w.depth = w.depth + 1
