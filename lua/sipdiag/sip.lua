@@ -99,8 +99,8 @@ M.via_params = via_params
 
 -- map from a header name as written (before the colon) to its lower-case
 -- full name: the common spellings are met again and again, so each is worked
--- out once (bounded: hostile traffic may invent names without end)
-local MAX_NAMES = 512
+-- out once (bounded in number and length: hostile traffic may invent names without end)
+local MAX_NAMES, MAX_NAME_BYTES = 512, 64
 local names_known = 0
 local HEADER_NAMES = {}
 local function header_name(name)
@@ -108,7 +108,7 @@ local function header_name(name)
   if lname then return lname end
   lname = trim(name):lower()
   if #lname == 1 then lname = COMPACT[lname] or lname end
-  if names_known < MAX_NAMES then
+  if names_known < MAX_NAMES and #name <= MAX_NAME_BYTES then
     names_known = names_known + 1
     HEADER_NAMES[name] = lname
   end

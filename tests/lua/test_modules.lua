@@ -14,7 +14,7 @@ local MODULES = { "text", "sip", "sdp", "rtp", "rtcp", "pdml", "state", "brief",
 local t = testlib.plan({
   { "isolation", 5 * #MODULES + 1 },
   { "text", 24 },
-  { "sip", 55 },
+  { "sip", 56 },
   { "sdp", 18 },
   { "rtp", 37 },
   { "rtcp", 9 },
@@ -224,6 +224,9 @@ t:group("sip", function()
   end
   t:eq("X- header past the remembered names", last.xheaders[1].name .. "=" .. last.xheaders[1].value,
        "X-Name-700=v700")
+  local long_name = "X-" .. string.rep("L", 300)
+  t:eq("a long header name is read, not remembered",
+       sip.parse("OPTIONS sip:a@b SIP/2.0\r\n" .. long_name .. ": v\r\n\r\n").xheaders[1].name, long_name)
 end)
 
 -- an offer with session- and media-level lines (shared by the sdp and state groups)
