@@ -196,13 +196,14 @@ function M.parse(raw)
       end
     end
   elseif first_lf then
-    local at, size = first_lf + 1, #head
+    -- the next colon is looked for again only once passed: lines without one cost no scan to the end
+    local at, size, colon = first_lf + 1, #head, 0
     while at <= size do
       local lf = find(head, "\n", at, true) or size + 1
       local stop = lf - 1  -- the line's last byte, its CR left out
       if byte(head, stop) == 13 and stop >= at then stop = stop - 1 end
-      local colon = find(head, ":", at, true)
-      if colon and colon > at and colon <= stop then
+      if colon < at then colon = find(head, ":", at, true) or size + 1 end
+      if colon > at and colon <= stop then
         local v = read_header(msg, sub(head, at, colon - 1), head, colon + 1, stop)
         via = via or v
       end

@@ -14,7 +14,7 @@ local MODULES = { "text", "sip", "sdp", "rtp", "rtcp", "pdml", "state", "brief",
 local t = testlib.plan({
   { "isolation", 5 * #MODULES + 1 },
   { "text", 24 },
-  { "sip", 56 },
+  { "sip", 57 },
   { "sdp", 18 },
   { "rtp", 37 },
   { "rtcp", 9 },
@@ -215,6 +215,8 @@ t:group("sip", function()
   local bare = sip.parse("SIP/2.0 200 OK\nCall-ID: lf\nNot a header\nCSeq: 2 BYE\n\n")
   t:eq("bare LF line ends: the headers", bare.call_id .. " " .. bare.cseq_method, "lf BYE")
   t:eq("a line without a colon is skipped", bare.status, 200)
+  local gaps = sip.parse("BYE sip:a@b SIP/2.0\r\nno colon\r\nnor here\r\nCall-ID: g:1\r\nx\r\nCSeq: 3 BYE\r\n\r\n")
+  t:eq("headers after lines without a colon", gaps.call_id .. " " .. gaps.cseq, "g:1 3")
   local spaced = sip.parse("BYE sip:a@b SIP/2.0\r\n call-id : sp\r\n\r\n")
   t:eq("a name with spaces around it (first line not folded)", spaced.call_id, "sp")
   -- the names met are remembered, a bounded number of them: past the bound they are still read
