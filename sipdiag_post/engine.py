@@ -311,10 +311,11 @@ class LiveJudge:
         # calls no pending call can reach any more are forgotten: memory follows the calls in progress
         horizon = min((h.first for h in self._pending), default=self._latest) - self._hold
         kept = {id(h.call) for h in self._pending}
-        forgotten = [h for h in self._recent if not (h.last >= horizon or id(h.call) in kept)]
-        self._recent = [h for h in self._recent if h.last >= horizon or id(h.call) in kept]
-        if not self._keep_flows:
-            for held in forgotten:
+        recent, self._recent = self._recent, []
+        for held in recent:
+            if held.last >= horizon or id(held.call) in kept:
+                self._recent.append(held)
+            elif not self._keep_flows:
                 self._keys.pop(id(held.call), None)
                 self._flows.pop(id(held.call), None)
         return reports
