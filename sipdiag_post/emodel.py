@@ -22,6 +22,7 @@ every constant with its source and what is approximate.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -158,8 +159,10 @@ def effective_ie(ie: float, bpl: float, ppl: float, burst_r: float = 1.0) -> flo
     return ie + (95 - ie) * ppl / (ppl / burst_r + bpl)
 
 
+@functools.lru_cache(maxsize=1024)
 def rate(p: G107Inputs) -> G107Terms:
-    """The full E-model: every term of R for one set of inputs."""
+    """The full E-model: every term of R for one set of inputs (remembered: the streams of a capture share
+    few sets, every loss-free one of a codec, packetisation and delay the same)."""
     no, ro = noise_and_ro(p)
     ist = sidetone_impairment(p)
     iolr = loudness_impairment(p, no)
