@@ -61,17 +61,17 @@ def _scripts(folder: Path) -> dict[str, Path]:
     return {"empty sip listener": sip, "empty rtp listener": rtp, "+ the tap's fields": fields}
 
 
+L2_UNKNOWN = 512 * 1024  # bytes, when sysfs does not say
+
+
 def l2_bytes() -> int:
-    """This machine's per-core L2 cache size in bytes (sysfs), 512 KiB when unknown."""
-    size = Path("/sys/devices/system/cpu/cpu0/cache/index2/size")
+    """This machine's per-core L2 cache size in bytes (sysfs), L2_UNKNOWN when it does not say."""
     try:
-        text = size.read_text().strip()
+        text = Path("/sys/devices/system/cpu/cpu0/cache/index2/size").read_text().strip()
     except OSError:
-        return 512 * 1024
+        return L2_UNKNOWN
     found = re.fullmatch(r"(\d+)([KM]?)", text)
-    if not found:
-        return 512 * 1024
-    return int(found[1]) * {"": 1, "K": 1024, "M": 1024 * 1024}[found[2]]
+    return int(found[1]) * {"": 1, "K": 1024, "M": 1024 * 1024}[found[2]] if found else L2_UNKNOWN
 
 
 def counts(command: list[str], out: Path, l2: int | None = None) -> tuple[int, int]:
